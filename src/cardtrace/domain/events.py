@@ -1,0 +1,322 @@
+"""The events a node records about a card, one model per event type.
+
+Every event is flat (one level of fields, so CSV and Parquet carry it column for column)
+and shares the :class:`Envelope`. Personal fields are marked :class:`Personal`, the PIN
+:class:`Secret`; everything else is a clear, non-personal attribute. Amounts are integers
+(fen, or yuan for a face value) so the canonical encoding never meets a float.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from cardtrace.domain.cards import card_format_warnings, check_card
+from cardtrace.domain.handling import Personal, Secret
+from cardtrace.domain.identifiers import (
+    Iccid,
+    Imsi,
+    IpAddress,
+    Msisdn,
+    PaymentAccount,
+    ResidentIdNumber,
+    parse_msisdn,
+    parse_resident_id,
+)
+
+__all__ = [
+    "EVENT_MODELS",
+    "EVENT_NAMESPACE",
+    "CardEvent",
+    "CardRecycled",
+    "CardRedeemed",
+    "CardSold",
+    "CardTransferred",
+    "Channel",
+    "ConsentGiven",
+    "ConsentWithdrawn",
+    "Envelope",
+    "Event",
+    "LegalBasis",
+    "PinVerified",
+    "RecordErased",
+    "SubscriberRegistered",
+    "UsageSummarized",
+    "event_adapter",
+    "event_id_for",
+]
+
+#: Namespace of the deterministic event ids: uuid5(EVENT_NAMESPACE, node_id + "\n" + source_id).
+EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8a47-5d0e-9b61-2c7e4f0a9d13")
+
+
+def event_id_for(node_id: str, source_id: str) -> str:
+    """The event id cardtrace gives a node's record: the same record always gets the same id."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{node_id}\n{source_id}"))
+
+
+class Channel(StrEnum):
+    """What kind of party recorded the event."""
+
+    ISSUER = "issuer"
+    RETAILER = "retailer"
+    OFFLINE_SHOP = "offline_shop"
+    ONLINE_PLATFORM = "online_platform"
+    DISTRIBUTOR = "distributor"
+    CARRIER = "carrier"
+
+
+class LegalBasis(StrEnum):
+    """Why the recording party may collect the data (PIPL art. 13)."""
+
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    STATUTORY_DUTY = "statutory_duty"
+    EMERGENCY = "emergency"
+    PUBLIC_INTEREST = "public_interest"
+    PUBLISHED = "published"
+    OTHER_LAW = "other_law"
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("time must carry a UTC offset, e.g. 2026-01-02T03:04:05+08:00")
+    return value.astimezone(UTC)
+
+
+AwareTime = Annotated[datetime, AfterValidator(_aware)]
+NodeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+SourceId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+Ref = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+Fen = Annotated[int, Field(ge=0, le=10**12)]
+Name = Annotated[str, Field(min_length=1, max_length=64), Personal()]
+Device = Annotated[str, Field(min_length=4, max_length=128, pattern=r"^[0-9A-Za-z:._-]+$")]
+
+
+class Envelope(BaseModel):
+    """Fields every event carries, whoever recorded it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
+
+    schema_version: Literal[1] = 1
+    node_id: NodeId
+    source_id: SourceId = Field(description="The node's own id of the record (idempotency key).")
+    channel: Channel
+    occurred_at: AwareTime
+    recorded_at: AwareTime
+    legal_basis: LegalBasis
+
+    @model_validator(mode="after")
+    def _recorded_after_occurred(self) -> Self:
+        if self.recorded_at < self.occurred_at:
+            raise ValueError("recorded_at is earlier than occurred_at")
+        return self
+
+    @property
+    def event_id(self) -> str:
+        return event_id_for(self.node_id, self.source_id)
+
+    def warnings(self) -> list[tuple[str, str]]:
+        """Accepted but noteworthy facts, as (field, message) pairs."""
+        return []
+
+
+class CardEvent(Envelope):
+    """An event about one card: by issuer + serial, or by PIN when no serial is known."""
+
+    issuer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+    serial: Annotated[str | None, Field(max_length=32)] = None
+    pin: Annotated[str | None, Field(max_length=32), Secret()] = None
+    face_value: Annotated[int, Field(gt=0, le=100_000, description="yuan")]
+
+    @model_validator(mode="after")
+    def _card_known(self) -> Self:
+        if self.serial is None and self.pin is None:
+            raise ValueError("a card needs a serial or a pin")
+        check_card(self.issuer, self.serial, self.pin)
+        return self
+
+    def warnings(self) -> list[tuple[str, str]]:
+        return card_format_warnings(self.issuer, self.serial, self.pin)
+
+
+class CardSold(CardEvent):
+    """Purchase of a card from an issuer or retailer."""
+
+    type: Literal["card.sold"]
+    price_fen: Fen
+    payment_method: Literal["bank_card", "credit_card", "alipay", "wechat", "cash", "crypto"]
+    payment_account: Annotated[PaymentAccount | None, Personal(token="account")] = None
+    merchant_id: Ref
+    order_ref: Ref | None = None
+
+
+class PinVerified(CardEvent):
+    """A recycler checks a PIN (卡密验证)."""
+
+    type: Literal["pin.verified"]
+    result: Literal["valid", "used", "invalid"]
+    balance_fen: Fen | None = None
+    submitter_account: Annotated[str, Field(min_length=1, max_length=64), Personal("account")]
+    ip: Annotated[IpAddress | None, Personal(token="ip")] = None
+    device_fingerprint: Annotated[Device | None, Personal(token="device")] = None
+    user_agent: Annotated[str | None, Field(max_length=512), Personal()] = None
+
+
+class CardRecycled(CardEvent):
+    """A shop or platform buys a card from a seller (回收)."""
+
+    type: Literal["card.recycled"]
+    seller_account: Annotated[
+        str | None, Field(min_length=1, max_length=64), Personal(token="account")
+    ] = None
+    seller_name: Name | None = None
+    seller_id_number: Annotated[ResidentIdNumber | None, Personal(token="resident_id")] = None
+    seller_msisdn: Annotated[Msisdn | None, Personal(token="msisdn")] = None
+    id_check: Literal["id_card_ocr", "face", "e_form_face", "manual_copy", "none"]
+    payout_method: Literal["alipay", "wechat", "bank_card", "cash", "crypto"]
+    payout_account: Annotated[PaymentAccount | None, Personal(token="account")] = None
+    payout_fen: Fen
+    premises_id: Ref = Field(description="Store or platform that took the card.")
+    ip: Annotated[IpAddress | None, Personal(token="ip")] = None
+    device_fingerprint: Annotated[Device | None, Personal(token="device")] = None
+    cctv_clip: Annotated[Ref | None, Personal()] = None
+    snapshot_ref: Ref | None = None
+
+    def warnings(self) -> list[tuple[str, str]]:
+        found = super().warnings()
+        if self.seller_id_number is not None and parse_resident_id(self.seller_id_number).legacy:
+            found.append(("seller_id_number", "legacy 15-digit ID number"))
+        return found
+
+
+class CardTransferred(CardEvent):
+    """Resale of a card from one party to the next (分销)."""
+
+    type: Literal["card.transferred"]
+    from_party: Ref
+    to_party: Ref
+    price_fen: Fen
+    batch_ref: Ref | None = None
+    payment_ref: Ref | None = None
+
+
+class CardRedeemed(CardEvent):
+    """A carrier credits the card's value to a phone number (充值)."""
+
+    type: Literal["card.redeemed"]
+    target_msisdn: Annotated[Msisdn, Personal(token="msisdn")]
+    redeem_channel: Literal["sms", "app", "ussd", "hotline", "web", "agent"]
+    requester_ip: Annotated[IpAddress | None, Personal(token="ip")] = None
+    agent_id: Ref | None = None
+
+    def warnings(self) -> list[tuple[str, str]]:
+        found = super().warnings()
+        kind = parse_msisdn(self.target_msisdn).kind
+        if kind in {"iot", "data"}:
+            found.append(("target_msisdn", f"{kind} number"))
+        return found
+
+
+class SubscriberRegistered(Envelope):
+    """A carrier's real-name registration of a number (实名)."""
+
+    type: Literal["subscriber.registered"]
+    msisdn: Annotated[Msisdn, Personal(token="msisdn")]
+    imsi: Annotated[Imsi | None, Personal(token="imsi")] = None
+    iccid: Annotated[Iccid | None, Personal(token="iccid")] = None
+    number_type: Literal["personal", "iot", "mvno", "data"]
+    subject_name: Name | None = None
+    subject_id_number: Annotated[ResidentIdNumber | None, Personal(token="resident_id")] = None
+    verification: Literal["id_card", "face", "agent", "none"]
+
+
+class UsageSummarized(Envelope):
+    """A carrier's monthly usage summary of a number (话费消费)."""
+
+    type: Literal["usage.summarized"]
+    msisdn: Annotated[Msisdn, Personal(token="msisdn")]
+    period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+    calls: Annotated[int, Field(ge=0)]
+    call_seconds: Annotated[int, Field(ge=0)]
+    distinct_contacts: Annotated[int, Field(ge=0)]
+    data_mb: Annotated[int, Field(ge=0)]
+    top_cells: Annotated[list[Ref], Field(max_length=10), Personal()] = Field(default_factory=list)
+
+
+class _Consent(Envelope):
+    subject_account: Annotated[
+        str | None, Field(min_length=1, max_length=64), Personal(token="account")
+    ] = None
+    subject_msisdn: Annotated[Msisdn | None, Personal(token="msisdn")] = None
+    purposes: Annotated[list[Ref], Field(min_length=1, max_length=16)]
+    notice_version: Ref
+
+    @model_validator(mode="after")
+    def _subject_named(self) -> Self:
+        if self.subject_account is None and self.subject_msisdn is None:
+            raise ValueError("consent needs subject_account or subject_msisdn")
+        return self
+
+
+class ConsentGiven(_Consent):
+    """A data subject consents to purposes under a notice version."""
+
+    type: Literal["consent.given"]
+
+
+class ConsentWithdrawn(_Consent):
+    """A data subject withdraws consent (not retroactive, PIPL art. 15)."""
+
+    type: Literal["consent.withdrawn"]
+
+
+class RecordErased(Envelope):
+    """Personal data of an earlier event was erased; the erasure is itself recorded."""
+
+    type: Literal["record.erased"]
+    target_event_id: Annotated[str, Field(pattern=r"^[0-9a-f-]{36}$")]
+    reason: Literal["retention_expired", "subject_request", "court_order"]
+
+
+Event = Annotated[
+    CardSold
+    | PinVerified
+    | CardRecycled
+    | CardTransferred
+    | CardRedeemed
+    | SubscriberRegistered
+    | UsageSummarized
+    | ConsentGiven
+    | ConsentWithdrawn
+    | RecordErased,
+    Field(discriminator="type"),
+]
+
+#: Event type name -> model, in the order of the card's lifecycle.
+EVENT_MODELS: dict[str, type[Envelope]] = {
+    "card.sold": CardSold,
+    "pin.verified": PinVerified,
+    "card.recycled": CardRecycled,
+    "card.transferred": CardTransferred,
+    "card.redeemed": CardRedeemed,
+    "subscriber.registered": SubscriberRegistered,
+    "usage.summarized": UsageSummarized,
+    "consent.given": ConsentGiven,
+    "consent.withdrawn": ConsentWithdrawn,
+    "record.erased": RecordErased,
+}
+
+_ADAPTER: TypeAdapter[Event] | None = None
+
+
+def event_adapter() -> TypeAdapter[Event]:
+    """The validator of any event (built once, on first use)."""
+    global _ADAPTER  # noqa: PLW0603 - a lazily built, immutable singleton
+    if _ADAPTER is None:
+        _ADAPTER = TypeAdapter(Event)
+    return _ADAPTER

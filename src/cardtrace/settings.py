@@ -1,0 +1,51 @@
+"""Typed settings, read from the environment (``CARDTRACE_*``) by :func:`load_settings`.
+
+Nothing is read at import time: callers build a ``Settings`` when they need one, so
+tests and front ends can pass their own values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cardtrace.errors import InvalidInput
+
+__all__ = ["DEFAULT_DATABASE_FILE", "Settings", "load_settings"]
+
+DEFAULT_DATABASE_FILE = "cardtrace.db"
+
+
+class Settings(BaseSettings):
+    """Where the node keeps its data and keys, and how strict it is about them."""
+
+    model_config = SettingsConfigDict(env_prefix="CARDTRACE_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_DATABASE_FILE}",
+        description="SQLAlchemy URL; a SQLite file in the working directory by default.",
+    )
+    key_dir: Path = Field(
+        default=Path(".cardtrace/keys"),
+        description="Folder of the node's secret keys; never inside the database.",
+    )
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="In production, missing keys are an error instead of being created.",
+    )
+    node_id: str = Field(default="local", description="This node's id (log origin).")
+    batch_size: int = Field(default=5000, ge=1, le=200_000, description="Rows per transaction.")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, then apply non-None ``overrides``."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise InvalidInput(f"setting {field}: {first['msg']}") from None
