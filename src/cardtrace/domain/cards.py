@@ -1,0 +1,183 @@
+"""Known formats of prepaid top-up and gift cards, as validation hints per issuer.
+
+No carrier publishes a specification (domain brief §1.2): the lengths below come from
+payment gateways and forums. A card that does not fit is therefore accepted with a
+warning; only characters no card uses, or an empty value, are hard errors. Messages give
+lengths and character classes, never the serial or the PIN.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from cardtrace.errors import InvalidIdentifier
+
+__all__ = [
+    "CARD_FORMATS",
+    "Alphabet",
+    "CardFormat",
+    "card_format_warnings",
+    "check_card",
+    "clean_card_code",
+]
+
+#: ``digits``: 0-9 only; ``alnum``: ASCII letters and digits.
+Alphabet = Literal["digits", "alnum"]
+Confidence = Literal["secondary", "unconfirmed"]
+
+_CARD_CODE = re.compile(r"[0-9A-Za-z]+", re.ASCII)
+
+
+@dataclass(frozen=True, slots=True)
+class CardFormat:
+    """What one issuer's cards look like; an empty length set means "not known"."""
+
+    issuer: str
+    product: str
+    serial_lengths: frozenset[int]
+    pin_lengths: frozenset[int]
+    serial_alphabet: Alphabet = "digits"
+    pin_alphabet: Alphabet = "digits"
+    face_values: tuple[int, ...] = ()
+    confidence: Confidence = "secondary"
+    note: str = ""
+
+
+def _by_issuer(*formats: CardFormat) -> dict[str, CardFormat]:
+    return {card_format.issuer: card_format for card_format in formats}
+
+
+#: Issuer code -> format hints (domain brief §1.2, sources S3, S18, S19). Pass another
+#: mapping to ``card_format_warnings`` to try different hints without editing this table.
+CARD_FORMATS: dict[str, CardFormat] = _by_issuer(
+    CardFormat(
+        "cmcc",
+        "China Mobile national card (神州行充值卡, 全国卡)",
+        frozenset({17}),
+        frozenset({18}),
+        face_values=(10, 20, 30, 50, 100, 200, 300, 500, 1000),
+        note="1000 yuan seen in one source only",
+    ),
+    CardFormat(
+        "cmcc-jiangsu",
+        "China Mobile Jiangsu provincial card (地方卡)",
+        frozenset({16}),
+        frozenset({17}),
+        face_values=(30, 50, 100),
+    ),
+    CardFormat(
+        "cmcc-fujian",
+        "China Mobile Fujian provincial card (地方卡)",
+        frozenset({16}),
+        frozenset({17}),
+        face_values=(30, 50, 100),
+    ),
+    CardFormat(
+        "cmcc-zhejiang",
+        "China Mobile Zhejiang provincial card (地方卡)",
+        frozenset({10}),
+        frozenset({8}),
+        note="face values 10-100 yuan",
+    ),
+    CardFormat(
+        "cmcc-liaoning",
+        "China Mobile Liaoning provincial card (地方卡)",
+        frozenset({16}),
+        frozenset({21}),
+        face_values=(50, 100),
+    ),
+    CardFormat(
+        "cucc",
+        "China Unicom national card (一卡充, 联通全国卡)",
+        frozenset({15}),
+        frozenset({19}),
+        face_values=(20, 30, 50, 100, 300, 500),
+    ),
+    CardFormat(
+        "ctcc",
+        "China Telecom top-up card (电信充值付费卡, 11888 card)",
+        frozenset({19}),
+        frozenset({18}),
+        face_values=(50, 100),
+        note="more face values exist; serial digit 4: 1 national, 2 Guangdong (unconfirmed)",
+    ),
+    CardFormat(
+        "jd-ecard",
+        "JD E-card (京东E卡)",
+        frozenset(),
+        frozenset({16}),
+        pin_alphabet="alnum",
+        confidence="unconfirmed",
+        note="serial format unknown; PIN printed as 4 groups of 4, hyphens stripped",
+    ),
+    CardFormat(
+        "sinopec",
+        "Sinopec fuel top-up card (中石化加油卡充值卡)",
+        frozenset(),
+        frozenset(),
+        face_values=(100, 500, 1000),
+        confidence="unconfirmed",
+        note="formats unclear; the fuel card itself has 19 digits; "
+        "an 18-digit PIN is said to mark a provincial card",
+    ),
+)
+
+
+def clean_card_code(value: str) -> str:
+    """Drop the spaces and hyphens printed between groups (``XXXX-XXXX-…``).
+
+    Readers call it before ``check_card``, so a PIN has one form before it is digested.
+    """
+    return "".join(value.split()).replace("-", "")
+
+
+def check_card(issuer: str, serial: str | None, pin: str | None) -> None:
+    """Refuse a serial or PIN that is empty or holds characters no card uses.
+
+    ``issuer`` is not checked: an unknown issuer is a warning, not an error.
+    """
+    del issuer  # part of the signature so callers need not change when a rule per issuer comes
+    for field, value in (("serial", serial), ("PIN", pin)):
+        if value is None:
+            continue
+        if not value:
+            raise InvalidIdentifier(f"card {field} is empty")
+        if not _CARD_CODE.fullmatch(value):
+            raise InvalidIdentifier(f"card {field} may contain only letters A-Z and digits")
+
+
+def card_format_warnings(
+    issuer: str,
+    serial: str | None,
+    pin: str | None,
+    formats: Mapping[str, CardFormat] = CARD_FORMATS,
+) -> list[tuple[str, str]]:
+    """(field, message) pairs for a card that does not fit its issuer's known format."""
+    known = formats.get(issuer)
+    if known is None:
+        return [("issuer", "unknown issuer code; card format not checked")]
+    found: list[tuple[str, str]] = []
+    for field, value, lengths, alphabet in (
+        ("serial", serial, known.serial_lengths, known.serial_alphabet),
+        ("pin", pin, known.pin_lengths, known.pin_alphabet),
+    ):
+        if value is not None:
+            found += _mismatches(field, value, lengths, alphabet, issuer)
+    return found
+
+
+def _mismatches(
+    field: str, value: str, lengths: frozenset[int], alphabet: Alphabet, issuer: str
+) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if lengths and len(value) not in lengths:
+        expected = " or ".join(str(n) for n in sorted(lengths))
+        found.append((field, f"{field} has {len(value)} characters, {issuer} uses {expected}"))
+    if alphabet == "digits" and not (value.isascii() and value.isdigit()):
+        found.append(
+            (field, f"{field} has characters other than digits, {issuer} uses digits only")
+        )
+    return found
