@@ -1,0 +1,78 @@
+"""The ledger's tiles and state in SQL: :class:`~cardtrace.ledger.tiles.TileStore` on
+the ``ledger_tiles`` and ``ledger_state`` tables.
+
+Every method runs in the caller's transaction and never commits: the service that
+appends events commits their rows, the tiles and the new state together, and holds the
+write lock that serialises appenders (SQLite's database lock, or a PostgreSQL row lock
+the service takes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import Connection, Table, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cardtrace.errors import ConfigurationError
+from cardtrace.ledger.tiles import TileKey
+from cardtrace.store.schema import ledger_state, ledger_tiles
+
+__all__ = ["SqlTileStore"]
+
+_STATE_ID = 1
+
+
+class SqlTileStore:
+    """Tiles and state of the one ledger of this node, read and written on ``connection``."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._dialect = connection.dialect.name
+        if self._dialect not in {"sqlite", "postgresql"}:
+            raise ConfigurationError(
+                f"the ledger store supports SQLite and PostgreSQL, not {self._dialect}"
+            )
+
+    def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
+        """The dialect's ``INSERT``, which knows ``ON CONFLICT DO UPDATE``."""
+        return sqlite.insert(table) if self._dialect == "sqlite" else postgresql.insert(table)
+
+    def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
+        if not keys:
+            return {}
+        statement = select(ledger_tiles.c.level, ledger_tiles.c.idx, ledger_tiles.c.data).where(
+            tuple_(ledger_tiles.c.level, ledger_tiles.c.idx).in_(list(keys))
+        )
+        rows = self._connection.execute(statement)
+        return {(level, idx): bytes(data) for level, idx, data in rows}
+
+    def write_tiles(self, tiles: Mapping[TileKey, bytes]) -> None:
+        if not tiles:
+            return
+        statement = self._insert(ledger_tiles)
+        upsert = statement.on_conflict_do_update(
+            index_elements=[ledger_tiles.c.level, ledger_tiles.c.idx],
+            set_={"data": statement.excluded.data},
+        )
+        rows = [{"level": level, "idx": idx, "data": data} for (level, idx), data in tiles.items()]
+        self._connection.execute(upsert, rows)
+
+    def read_state(self) -> tuple[int, bytes] | None:
+        statement = select(ledger_state.c.size, ledger_state.c.state).where(
+            ledger_state.c.id == _STATE_ID
+        )
+        row = self._connection.execute(statement).first()
+        if row is None:
+            return None
+        size, state = row
+        return int(size), bytes(state)
+
+    def write_state(self, size: int, state: bytes) -> None:
+        statement = self._insert(ledger_state).values(id=_STATE_ID, size=size, state=state)
+        self._connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=[ledger_state.c.id],
+                set_={"size": statement.excluded.size, "state": statement.excluded.state},
+            )
+        )
