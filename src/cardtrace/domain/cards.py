@@ -19,6 +19,7 @@ __all__ = [
     "CARD_FORMATS",
     "Alphabet",
     "CardFormat",
+    "Confidence",
     "card_format_warnings",
     "check_card",
     "clean_card_code",
