@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from cardtrace.domain.cards import card_format_warnings, check_card
-from cardtrace.domain.handling import Personal, Secret
+from cardtrace.domain.handling import Party, Personal, Secret
 from cardtrace.domain.identifiers import (
     Iccid,
     Imsi,
@@ -93,7 +93,9 @@ NodeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 SourceId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Ref = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Fen = Annotated[int, Field(ge=0, le=10**12)]
-Name = Annotated[str, Field(min_length=1, max_length=64), Personal()]
+PartyId = Annotated[Ref, Party()]
+#: A user name on the recording platform: links only within that node.
+_PLATFORM_ACCOUNT = Personal(link="platform_account", node_scoped=True)
 Device = Annotated[str, Field(min_length=4, max_length=128, pattern=r"^[0-9A-Za-z:._-]+$")]
 
 
@@ -102,7 +104,7 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
 
-    schema_version: Literal[1] = 1
+    schema_version: Annotated[int, Field(ge=1, le=1, description="Only version 1 exists.")] = 1
     node_id: NodeId
     source_id: SourceId = Field(description="The node's own id of the record (idempotency key).")
     channel: Channel
@@ -150,8 +152,8 @@ class CardSold(CardEvent):
     type: Literal["card.sold"]
     price_fen: Fen
     payment_method: Literal["bank_card", "credit_card", "alipay", "wechat", "cash", "crypto"]
-    payment_account: Annotated[PaymentAccount | None, Personal(token="account")] = None
-    merchant_id: Ref
+    payment_account: Annotated[PaymentAccount | None, Personal(link="account")] = None
+    merchant_id: PartyId
     order_ref: Ref | None = None
 
 
@@ -161,9 +163,9 @@ class PinVerified(CardEvent):
     type: Literal["pin.verified"]
     result: Literal["valid", "used", "invalid"]
     balance_fen: Fen | None = None
-    submitter_account: Annotated[str, Field(min_length=1, max_length=64), Personal("account")]
-    ip: Annotated[IpAddress | None, Personal(token="ip")] = None
-    device_fingerprint: Annotated[Device | None, Personal(token="device")] = None
+    submitter_account: Annotated[str, Field(min_length=1, max_length=64), _PLATFORM_ACCOUNT]
+    ip: Annotated[IpAddress | None, Personal(link="ip")] = None
+    device_fingerprint: Annotated[Device | None, Personal(link="device")] = None
     user_agent: Annotated[str | None, Field(max_length=512), Personal()] = None
 
 
@@ -171,19 +173,19 @@ class CardRecycled(CardEvent):
     """A shop or platform buys a card from a seller (回收)."""
 
     type: Literal["card.recycled"]
-    seller_account: Annotated[
-        str | None, Field(min_length=1, max_length=64), Personal(token="account")
-    ] = None
-    seller_name: Name | None = None
-    seller_id_number: Annotated[ResidentIdNumber | None, Personal(token="resident_id")] = None
-    seller_msisdn: Annotated[Msisdn | None, Personal(token="msisdn")] = None
+    seller_account: Annotated[str | None, Field(min_length=1, max_length=64), _PLATFORM_ACCOUNT] = (
+        None
+    )
+    seller_name: Annotated[str | None, Field(min_length=1, max_length=64), Personal()] = None
+    seller_id_number: Annotated[ResidentIdNumber | None, Personal(link="resident_id")] = None
+    seller_msisdn: Annotated[Msisdn | None, Personal(link="msisdn")] = None
     id_check: Literal["id_card_ocr", "face", "e_form_face", "manual_copy", "none"]
     payout_method: Literal["alipay", "wechat", "bank_card", "cash", "crypto"]
-    payout_account: Annotated[PaymentAccount | None, Personal(token="account")] = None
+    payout_account: Annotated[PaymentAccount | None, Personal(link="account")] = None
     payout_fen: Fen
-    premises_id: Ref = Field(description="Store or platform that took the card.")
-    ip: Annotated[IpAddress | None, Personal(token="ip")] = None
-    device_fingerprint: Annotated[Device | None, Personal(token="device")] = None
+    premises_id: PartyId = Field(description="Store or platform that took the card.")
+    ip: Annotated[IpAddress | None, Personal(link="ip")] = None
+    device_fingerprint: Annotated[Device | None, Personal(link="device")] = None
     cctv_clip: Annotated[Ref | None, Personal()] = None
     snapshot_ref: Ref | None = None
 
@@ -198,8 +200,8 @@ class CardTransferred(CardEvent):
     """Resale of a card from one party to the next (分销)."""
 
     type: Literal["card.transferred"]
-    from_party: Ref
-    to_party: Ref
+    from_party: PartyId
+    to_party: PartyId
     price_fen: Fen
     batch_ref: Ref | None = None
     payment_ref: Ref | None = None
@@ -209,10 +211,10 @@ class CardRedeemed(CardEvent):
     """A carrier credits the card's value to a phone number (充值)."""
 
     type: Literal["card.redeemed"]
-    target_msisdn: Annotated[Msisdn, Personal(token="msisdn")]
+    target_msisdn: Annotated[Msisdn, Personal(link="msisdn")]
     redeem_channel: Literal["sms", "app", "ussd", "hotline", "web", "agent"]
-    requester_ip: Annotated[IpAddress | None, Personal(token="ip")] = None
-    agent_id: Ref | None = None
+    requester_ip: Annotated[IpAddress | None, Personal(link="ip")] = None
+    agent_id: Annotated[Ref | None, Party()] = None
 
     def warnings(self) -> list[tuple[str, str]]:
         found = super().warnings()
@@ -226,12 +228,12 @@ class SubscriberRegistered(Envelope):
     """A carrier's real-name registration of a number (实名)."""
 
     type: Literal["subscriber.registered"]
-    msisdn: Annotated[Msisdn, Personal(token="msisdn")]
-    imsi: Annotated[Imsi | None, Personal(token="imsi")] = None
-    iccid: Annotated[Iccid | None, Personal(token="iccid")] = None
+    msisdn: Annotated[Msisdn, Personal(link="msisdn")]
+    imsi: Annotated[Imsi | None, Personal(link="imsi")] = None
+    iccid: Annotated[Iccid | None, Personal(link="iccid")] = None
     number_type: Literal["personal", "iot", "mvno", "data"]
-    subject_name: Name | None = None
-    subject_id_number: Annotated[ResidentIdNumber | None, Personal(token="resident_id")] = None
+    subject_name: Annotated[str | None, Field(min_length=1, max_length=64), Personal()] = None
+    subject_id_number: Annotated[ResidentIdNumber | None, Personal(link="resident_id")] = None
     verification: Literal["id_card", "face", "agent", "none"]
 
 
@@ -239,7 +241,7 @@ class UsageSummarized(Envelope):
     """A carrier's monthly usage summary of a number (话费消费)."""
 
     type: Literal["usage.summarized"]
-    msisdn: Annotated[Msisdn, Personal(token="msisdn")]
+    msisdn: Annotated[Msisdn, Personal(link="msisdn")]
     period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
     calls: Annotated[int, Field(ge=0)]
     call_seconds: Annotated[int, Field(ge=0)]
@@ -250,9 +252,9 @@ class UsageSummarized(Envelope):
 
 class _Consent(Envelope):
     subject_account: Annotated[
-        str | None, Field(min_length=1, max_length=64), Personal(token="account")
+        str | None, Field(min_length=1, max_length=64), _PLATFORM_ACCOUNT
     ] = None
-    subject_msisdn: Annotated[Msisdn | None, Personal(token="msisdn")] = None
+    subject_msisdn: Annotated[Msisdn | None, Personal(link="msisdn")] = None
     purposes: Annotated[list[Ref], Field(min_length=1, max_length=16)]
     notice_version: Ref
 

@@ -10,18 +10,22 @@ from dataclasses import dataclass
 
 from pydantic.fields import FieldInfo
 
-__all__ = ["Personal", "Secret", "handling_of"]
+__all__ = ["Party", "Personal", "Secret", "handling_of"]
 
 
 @dataclass(frozen=True, slots=True)
 class Personal:
     """Personal data: encrypted at rest, committed to in the ledger, never logged.
 
-    ``token`` names the link-token kind when the value must also link records
+    ``link`` names the link-token kind when the value must also link records
     (every field of one kind shares it, so a phone number links across event types).
+    ``node_scoped`` is documented on the attribute.
     """
 
-    token: str | None = None
+    link: str | None = None
+    #: True when the value only means something at the node that recorded it (a
+    #: platform's own user name): the token is then taken over ``node_id:value``.
+    node_scoped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +35,17 @@ class Secret:
     Neither the value nor an encryption of it is ever stored.
     """
 
-    token: str = "pin"
+    link: str = "pin"
 
 
-def handling_of(field: FieldInfo) -> Personal | Secret | None:
-    """The handling marker of a model field, or None for a clear field."""
+@dataclass(frozen=True, slots=True)
+class Party:
+    """The id of a business party (shop, platform, distributor): clear, and a lookup key."""
+
+
+def handling_of(field: FieldInfo) -> Personal | Secret | Party | None:
+    """The handling marker of a model field, or None for a plain clear field."""
     for marker in field.metadata:
-        if isinstance(marker, Personal | Secret):
+        if isinstance(marker, Personal | Secret | Party):
             return marker
     return None

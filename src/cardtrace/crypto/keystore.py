@@ -1,0 +1,78 @@
+"""The node's secret keys, kept as files in a folder of their own, never in the database.
+
+One file per key, readable by the owner only. In development a missing key is created on
+first use; in production it must exist (``cardtrace keys init``), so a misconfigured node
+fails loudly instead of quietly minting tokens nobody else can reproduce.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cardtrace.errors import ConfigurationError
+
+__all__ = ["KEY_NAMES", "KeyStore"]
+
+#: File name -> purpose. Each is 32 random bytes, stored as hex.
+KEY_NAMES: dict[str, str] = {
+    "link.key": "HMAC key of the link tokens (pseudonyms of identifiers and PINs)",
+    "vault.key": "AES-256-GCM master key of the protected personal data",
+    "node.key": "Ed25519 private key that signs this node's checkpoints",
+    "witness.key": "Ed25519 private key that cosigns other nodes' checkpoints",
+}
+
+
+@dataclass(frozen=True)
+class KeyStore:
+    """A folder of key files; ``create_missing`` is true only in development."""
+
+    folder: Path
+    create_missing: bool = False
+
+    def secret(self, name: str) -> bytes:
+        """The 32-byte key ``name``, created first if allowed and absent."""
+        if name not in KEY_NAMES:
+            raise ConfigurationError(f"unknown key {name!r}")
+        path = self.folder / name
+        if not path.exists():
+            if not self.create_missing:
+                raise ConfigurationError(
+                    f"key {name} not found in {self.folder}; run 'cardtrace keys init'"
+                )
+            self._write(path, secrets.token_bytes(32))
+        return self._read(path)
+
+    def init(self) -> list[str]:
+        """Create every key that does not exist yet; return the names created."""
+        created = []
+        for name in KEY_NAMES:
+            path = self.folder / name
+            if not path.exists():
+                self._write(path, secrets.token_bytes(32))
+                created.append(name)
+        return created
+
+    @staticmethod
+    def key_id(key: bytes) -> str:
+        """A short public name of a key (8 hex digits), so records say which key made them."""
+        return hashlib.sha256(b"cardtrace key id\x00" + key).hexdigest()[:8]
+
+    def _write(self, path: Path, key: bytes) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key.hex() + "\n")
+
+    @staticmethod
+    def _read(path: Path) -> bytes:
+        try:
+            key = bytes.fromhex(path.read_text().strip())
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"key file {path} is unreadable: {exc}") from None
+        if len(key) != 32:
+            raise ConfigurationError(f"key file {path} must hold 32 bytes, holds {len(key)}")
+        return key

@@ -1,0 +1,163 @@
+"""Minimise and protect a validated event: the leaf the ledger commits to, and link rows.
+
+Each field is handled as its model marks it (:mod:`cardtrace.domain.handling`):
+
+* clear fields go into the leaf as they are;
+* a ``Secret`` (the PIN) becomes a link token and nothing else: no value, no ciphertext;
+* a ``Personal`` field is sealed with the vault (value + random salt), the leaf holds a
+  salted commitment ``SHA-256(salt || canonical(value))`` and, when it links, a token.
+  Erasing value and salt later leaves the leaf, and every proof over it, unchanged;
+* a ``Party`` id is clear and also a lookup key.
+
+The leaf layout is documented in docs/canonical-encoding.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+from cardtrace.crypto.tokens import Tokenizer
+from cardtrace.crypto.vault import Vault
+from cardtrace.domain.canonical import canonical_bytes, format_time
+from cardtrace.domain.events import Envelope
+from cardtrace.domain.handling import Party, Personal, Secret, handling_of
+from cardtrace.store.database import EventRow
+
+__all__ = ["LEAF_FORMAT", "Protector", "card_token", "pin_token", "secret_token"]
+
+#: Version of the leaf layout; bump it when the layout changes.
+LEAF_FORMAT = 1
+_SALT = 16
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to handle each field of one event model, worked out once per model."""
+
+    clear: tuple[str, ...]
+    times: tuple[str, ...]
+    parties: tuple[str, ...]
+    personal: tuple[tuple[str, Personal], ...]
+    secrets: tuple[tuple[str, Secret], ...]
+
+
+@cache
+def _plan(model: type[Envelope]) -> _Plan:
+    clear, times, parties = [], [], []
+    personal: list[tuple[str, Personal]] = []
+    secrets: list[tuple[str, Secret]] = []
+    for name, info in model.model_fields.items():
+        marker = handling_of(info)
+        if isinstance(marker, Personal):
+            personal.append((name, marker))
+        elif isinstance(marker, Secret):
+            secrets.append((name, marker))
+        elif info.annotation is datetime:
+            times.append(name)
+        else:
+            clear.append(name)
+            if isinstance(marker, Party):
+                parties.append(name)
+    return _Plan(tuple(clear), tuple(times), tuple(parties), tuple(personal), tuple(secrets))
+
+
+def card_token(tokenizer: Tokenizer, issuer: str, serial: str) -> bytes:
+    """The link token of a card by issuer and serial."""
+    return tokenizer.token("card", f"{issuer}:{serial}")
+
+
+def secret_token(tokenizer: Tokenizer, kind: str, issuer: str, secret: str) -> bytes:
+    """The link token of a card secret: the only form in which a PIN is kept."""
+    return tokenizer.token(kind, f"{issuer}:{secret}")
+
+
+def pin_token(tokenizer: Tokenizer, issuer: str, pin: str) -> bytes:
+    """The link token of a card by its PIN, as investigators look it up."""
+    return secret_token(tokenizer, Secret().link, issuer, pin)
+
+
+class Protector:
+    """Turns validated events into storable rows under one node's keys."""
+
+    def __init__(self, tokenizer: Tokenizer, vault: Vault, token_key_id: str) -> None:
+        self._tokenizer = tokenizer
+        self._vault = vault
+        self._token_key_id = token_key_id
+
+    def protect(self, event: Envelope) -> EventRow:
+        plan = _plan(type(event))
+        event_id = uuid.UUID(event.event_id)
+        leaf: dict[str, Any] = {
+            "format": LEAF_FORMAT,
+            "event_id": str(event_id),
+            "token_key": self._token_key_id,
+        }
+        for name in plan.clear:
+            value = getattr(event, name)
+            if value is not None:
+                leaf[name] = value
+        for name in plan.times:
+            leaf[name] = format_time(getattr(event, name))
+        tokens, links = self._card_tokens(event)
+        for name in plan.parties:
+            value = getattr(event, name)
+            if value is not None:
+                links.append((self._tokenizer.token("party", value), name))
+        for name, secret in plan.secrets:
+            value = getattr(event, name)
+            if value is not None:
+                issuer = getattr(event, "issuer", "")
+                token = secret_token(self._tokenizer, secret.link, issuer, value)
+                tokens[name] = token.hex()
+                links.append((token, name))
+        commitments, sealed = self._seal_personal(event, plan, tokens, links)
+        leaf["tokens"] = tokens
+        leaf["commitments"] = commitments
+        protected = self._vault.seal(canonical_bytes(sealed), str(event_id)) if sealed else None
+        return EventRow(
+            event_id=event_id.bytes,
+            node_id=event.node_id,
+            type=leaf["type"],
+            occurred_us=(event.occurred_at - _EPOCH) // _MICROSECOND,
+            leaf=canonical_bytes(leaf),
+            protected=protected,
+            links=tuple(links),
+        )
+
+    def _card_tokens(self, event: Envelope) -> tuple[dict[str, str], list[tuple[bytes, str]]]:
+        serial = getattr(event, "serial", None)
+        if serial is None:
+            return {}, []
+        token = card_token(self._tokenizer, getattr(event, "issuer", ""), serial)
+        return {"card": token.hex()}, [(token, "card")]
+
+    def _seal_personal(
+        self,
+        event: Envelope,
+        plan: _Plan,
+        tokens: dict[str, str],
+        links: list[tuple[bytes, str]],
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        present = [(n, m, getattr(event, n)) for n, m in plan.personal]
+        present = [(n, m, v) for n, m, v in present if v is not None and v != []]
+        salts = os.urandom(_SALT * len(present))
+        commitments: dict[str, str] = {}
+        sealed: dict[str, Any] = {}
+        for position, (name, marker, value) in enumerate(present):
+            salt = salts[position * _SALT : (position + 1) * _SALT]
+            commitments[name] = hashlib.sha256(salt + canonical_bytes(value)).hexdigest()
+            sealed[name] = {"salt": salt.hex(), "value": value}
+            if marker.link is not None:
+                scoped = f"{event.node_id}:{value}" if marker.node_scoped else value
+                token = self._tokenizer.token(marker.link, scoped)
+                tokens[name] = token.hex()
+                links.append((token, name))
+        return commitments, sealed

@@ -1,0 +1,182 @@
+"""The node's database: appending protected events with their ledger leaves, and lookups.
+
+:meth:`Database.append` is the one write path. In a single transaction it drops events
+already stored (idempotency by event id), appends the leaf hashes of the rest to the
+Merkle log, and inserts the events at the log indexes they got, with their link rows.
+So an event is never stored without its leaf, nor a leaf without its event, and a crash
+at any point leaves either the whole batch or none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from cardtrace.errors import ConfigurationError, NotFound
+from cardtrace.ledger import merkle, tiles
+from cardtrace.store import bulk, migrate
+from cardtrace.store.engine import open_engine, write_transaction
+from cardtrace.store.ledger_sql import SqlTileStore
+from cardtrace.store.schema import events, links
+
+__all__ = ["AppendResult", "Database", "EventRow", "StoredEvent"]
+
+#: Placeholders per ``IN (...)`` query: well under SQLite's and PostgreSQL's limits.
+_IN_CHUNK = 900
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An event ready to store: nothing personal in clear, tokens computed."""
+
+    event_id: bytes
+    node_id: str
+    type: str
+    occurred_us: int
+    leaf: bytes
+    protected: bytes | None
+    links: tuple[tuple[bytes, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What one append did: how many rows it stored and which inputs it skipped."""
+
+    accepted: int
+    duplicates: tuple[int, ...]
+    first_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """A stored event as lookups return it (the leaf is the canonical encoding)."""
+
+    seq: int
+    event_id: bytes
+    type: str
+    occurred_us: int
+    leaf: bytes
+    field: str | None = None
+
+
+class Database:
+    """One node's database; open with :meth:`open`, close with :meth:`close`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Database:
+        """Open ``url`` and bring its schema up to date."""
+        engine = open_engine(url)
+        migrate.upgrade(engine)
+        return cls(engine)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction; database errors become ``ConfigurationError``."""
+        try:
+            with write_transaction(self.engine) as connection:
+                yield connection
+        except OperationalError as exc:
+            raise ConfigurationError(f"database error: {_first_line(exc)}") from None
+
+    def append(self, rows: Sequence[EventRow]) -> AppendResult:
+        """Store the rows not stored yet, each with its ledger leaf, in one transaction."""
+        with self.transaction() as connection:
+            bulk.lock_writer(connection)
+            fresh, duplicates = self._split_fresh(connection, rows)
+            leaf_hashes = [merkle.leaf_hash(row.leaf) for row in fresh]
+            first = tiles.append(SqlTileStore(connection), leaf_hashes)
+            bulk.insert_events(connection, first, fresh)
+        return AppendResult(len(fresh), tuple(duplicates), first)
+
+    def _split_fresh(
+        self, connection: Connection, rows: Sequence[EventRow]
+    ) -> tuple[list[EventRow], list[int]]:
+        stored = self._existing_ids(connection, [row.event_id for row in rows])
+        fresh: list[EventRow] = []
+        duplicates: list[int] = []
+        for index, row in enumerate(rows):
+            if row.event_id in stored:
+                duplicates.append(index)
+            else:
+                stored.add(row.event_id)
+                fresh.append(row)
+        return fresh, duplicates
+
+    @staticmethod
+    def _existing_ids(connection: Connection, ids: Sequence[bytes]) -> set[bytes]:
+        found: set[bytes] = set()
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            query = select(events.c.event_id).where(events.c.event_id.in_(chunk))
+            found.update(connection.execute(query).scalars())
+        return found
+
+    def count(self) -> int:
+        with self._reading() as connection:
+            return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
+
+    def counts_by(self, column: str) -> dict[str, int]:
+        """Number of events per ``type`` or per ``node_id``."""
+        key = events.c[column]
+        query = select(key, func.count()).group_by(key).order_by(key)
+        with self._reading() as connection:
+            return {str(name): int(total) for name, total in connection.execute(query)}
+
+    def link_count(self) -> int:
+        with self._reading() as connection:
+            return int(connection.execute(select(func.count()).select_from(links)).scalar_one())
+
+    def events_by_token(self, token: bytes) -> list[StoredEvent]:
+        """Every event linked to ``token``, in time order."""
+        query = (
+            select(
+                events.c.seq,
+                events.c.event_id,
+                events.c.type,
+                events.c.occurred_us,
+                events.c.leaf,
+                links.c.field,
+            )
+            .join(links, links.c.seq == events.c.seq)
+            .where(links.c.token == token)
+            .order_by(events.c.occurred_us, events.c.seq)
+        )
+        with self._reading() as connection:
+            return [StoredEvent(*row) for row in connection.execute(query)]
+
+    def event(self, event_id: bytes) -> StoredEvent:
+        """The stored event with id ``event_id``."""
+        query = select(
+            events.c.seq, events.c.event_id, events.c.type, events.c.occurred_us, events.c.leaf
+        ).where(events.c.event_id == event_id)
+        with self._reading() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            raise NotFound("no stored event has this id")
+        return StoredEvent(*row)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise ConfigurationError(f"database error: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0]

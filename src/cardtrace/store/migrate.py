@@ -1,0 +1,33 @@
+"""Bringing a database to the current schema with Alembic, from code (no alembic.ini)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from cardtrace.errors import ConfigurationError
+from cardtrace.store.engine import write_transaction
+
+__all__ = ["upgrade"]
+
+_SCRIPTS = Path(__file__).parent / "migrations"
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply every migration the database lacks, in one transaction."""
+    config = Config()
+    config.set_main_option("script_location", str(_SCRIPTS))
+    try:
+        with write_transaction(engine) as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except SQLAlchemyError as exc:
+        raise ConfigurationError(f"cannot migrate the database: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0]

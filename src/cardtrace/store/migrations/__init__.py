@@ -1,0 +1,1 @@
+"""Alembic migrations of the schema in :mod:`cardtrace.store.schema` (run by ``migrate``)."""

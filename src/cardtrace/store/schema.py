@@ -1,0 +1,85 @@
+"""The SQL schema, as SQLAlchemy Core tables: the single description Alembic migrates to.
+
+Designed for the ingest hot path (docs/performance.md): ``events`` is keyed by ``seq``,
+the ledger index, so rows append at the end of the B-tree; the only random-key indexes
+are the idempotency key (``event_id``) and the lookup keys in ``links``, which hold one
+narrow row per (token, event) so tracing finds every event of a card, person, account,
+device or party with one index range scan.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = ["checkpoints", "events", "ledger_state", "ledger_tiles", "links", "metadata"]
+
+metadata = MetaData()
+
+#: One row per stored event; ``leaf`` is the canonical encoding the ledger commits to.
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False, comment="leaf index"),
+    Column("event_id", LargeBinary(16), nullable=False, comment="UUID bytes"),
+    Column("node_id", String(64), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("occurred_us", BigInteger, nullable=False, comment="microseconds since 1970, UTC"),
+    Column("leaf", LargeBinary, nullable=False),
+    Column("protected", LargeBinary, nullable=True, comment="AES-GCM sealed personal data"),
+    Index("ux_events_event_id", "event_id", unique=True),
+    Index("ix_events_occurred_us", "occurred_us"),
+)
+
+#: Lookup keys: link tokens of identifiers, card and PIN tokens, party keys.
+links = Table(
+    "links",
+    metadata,
+    Column("token", LargeBinary(16), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("field", String(32), nullable=False),
+    PrimaryKeyConstraint("token", "seq", "field", name="pk_links"),
+    sqlite_with_rowid=False,
+)
+
+#: The log's durable state: one row (id = 1) with its size and right edge.
+ledger_state = Table(
+    "ledger_state",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+)
+
+#: Hash tiles of the Merkle tree (docs/ledger.md, "Storage").
+ledger_tiles = Table(
+    "ledger_tiles",
+    metadata,
+    Column("level", SmallInteger, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("level", "idx", name="pk_ledger_tiles"),
+)
+
+#: Signed checkpoints of this node's log, and cosignatures gathered for them.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("created_at", String(27), nullable=False),
+    Index("ix_checkpoints_size", "size"),
+)

@@ -1,0 +1,188 @@
+"""The pipeline: every bad record rejected with file, line, field and reason, the rest stored."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import factories as make
+from cardtrace.crypto.tokens import Tokenizer
+from cardtrace.crypto.vault import Vault
+from cardtrace.ingest.pipeline import IngestSummary, ingest_files
+from cardtrace.ingest.protect import Protector
+from cardtrace.store.database import Database
+
+KEY = bytes(range(32))
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    opened = Database.open(database_url)
+    yield opened
+    opened.close()
+
+
+def protector() -> Protector:
+    return Protector(Tokenizer(KEY), Vault(KEY), "testkey")
+
+
+def write_jsonl(path: Path, lines: list[bytes | dict[str, Any]]) -> Path:
+    path.write_bytes(
+        b"".join(
+            (line if isinstance(line, bytes) else orjson.dumps(line)) + b"\n" for line in lines
+        )
+    )
+    return path
+
+
+def run(database: Database, tmp_path: Path, *files: Path, batch: int = 2) -> IngestSummary:
+    return ingest_files(
+        files, database, protector(), rejects=tmp_path / "rejects.jsonl", batch_size=batch
+    )
+
+
+def rejects(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "rejects.jsonl"
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
+
+
+def future(days: int) -> str:
+    return (datetime.now(UTC) + timedelta(days=days)).isoformat()
+
+
+BAD_RECORDS: list[tuple[bytes | dict[str, Any], str | None, str]] = [
+    (b'{"type": "card.sold", ', None, "malformed JSON"),
+    (b"[1, 2, 3]", None, "record is not a JSON object"),
+    (b"\xff\xfe\x00garbage", None, "line is not valid UTF-8"),
+    ({"type": "card.stolen"}, "type", "unknown event type"),
+    ({"node_id": "x"}, "type", "missing event type"),
+    (make.card_sold(face_value="ten"), "face_value", "valid integer"),
+    (make.card_sold(price_fen=-5), "price_fen", "greater than or equal to 0"),
+    (make.card_recycled(seller_id_number="110105199003071230"), "seller_id_number", "check digit"),
+    (
+        make.card_recycled(seller_id_number=make.resident_id("11010519900230123")),
+        "seller_id_number",
+        "not a real date",
+    ),
+    (make.card_recycled(seller_msisdn="10912345678"), "seller_msisdn", "prefix"),
+    (make.card_sold(occurred_at=future(2), recorded_at=future(2)), "occurred_at", "future"),
+    (
+        make.card_sold(recorded_at="2025-01-01T00:00:00+08:00"),
+        None,
+        "recorded_at is earlier than occurred_at",
+    ),
+    (make.card_sold(unexpected="x"), "unexpected", "Extra inputs are not permitted"),
+]
+
+
+@pytest.mark.parametrize(("record", "field", "reason"), BAD_RECORDS)
+def test_a_bad_record_is_rejected_with_field_and_reason_and_the_rest_stored(
+    database: Database,
+    tmp_path: Path,
+    record: bytes | dict[str, Any],
+    field: str | None,
+    reason: str,
+) -> None:
+    good = [make.card_sold(source_id=f"ok-{n}") for n in range(3)]
+    path = write_jsonl(tmp_path / "in.jsonl", [good[0], record, good[1], good[2]])
+    summary = run(database, tmp_path, path)
+    assert (summary.accepted, summary.rejected, summary.duplicates) == (3, 1, 0)
+    (reject,) = rejects(tmp_path)
+    assert reject["file"] == str(path)
+    assert reject["line"] == 2
+    assert reject["field"] == field
+    assert reason in reject["reason"]
+    assert database.count() == 3
+
+
+def test_reject_lines_never_carry_the_input(database: Database, tmp_path: Path) -> None:
+    bad = make.card_recycled(seller_id_number="110105199003071230", pin="123456789012345678")
+    run(database, tmp_path, write_jsonl(tmp_path / "in.jsonl", [bad]))
+    text = (tmp_path / "rejects.jsonl").read_text()
+    for secret in ("110105199003071230", "123456789012345678", "13800138000", "测试甲"):
+        assert secret not in text
+
+
+def test_reingesting_stores_nothing_twice_and_says_so(database: Database, tmp_path: Path) -> None:
+    lines = [make.card_sold(source_id=f"s-{n}") for n in range(5)]
+    path = write_jsonl(tmp_path / "in.jsonl", [*lines, lines[0]])
+    first = run(database, tmp_path, path)
+    second = run(database, tmp_path, path)
+    assert (first.accepted, first.duplicates) == (5, 1)
+    assert (second.accepted, second.duplicates) == (0, 6)
+    assert database.count() == 5
+
+
+def test_events_out_of_time_order_are_accepted(database: Database, tmp_path: Path) -> None:
+    late = make.card_sold(
+        source_id="late",
+        occurred_at="2025-06-01T00:00:00+08:00",
+        recorded_at="2025-06-01T00:00:00+08:00",
+    )
+    early = make.card_sold(source_id="early")
+    summary = run(database, tmp_path, write_jsonl(tmp_path / "in.jsonl", [late, early]))
+    assert summary.accepted == 2
+
+
+def test_empty_files_are_fine(database: Database, tmp_path: Path) -> None:
+    (tmp_path / "e.jsonl").write_bytes(b"")
+    summary = run(database, tmp_path, tmp_path / "e.jsonl")
+    assert (summary.files, summary.accepted, summary.rejected) == (1, 0, 0)
+    assert not (tmp_path / "rejects.jsonl").exists()
+
+
+def test_csv_and_parquet_carry_the_same_events_as_jsonl(database: Database, tmp_path: Path) -> None:
+    events = [make.card_sold(source_id=f"c-{n}", order_ref=None) for n in range(3)]
+    columns = sorted({key for event in events for key in event})
+    with (tmp_path / "in.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        writer.writerows({k: ("" if v is None else v) for k, v in e.items()} for e in events)
+    parquet = [{**e, "source_id": e["source_id"] + "-pq"} for e in events]
+    pq.write_table(pa.Table.from_pylist(parquet), tmp_path / "in.parquet")
+    summary = run(database, tmp_path, tmp_path / "in.csv", tmp_path / "in.parquet")
+    assert (summary.accepted, summary.rejected) == (6, 0), rejects(tmp_path)
+
+
+def test_a_csv_row_with_wrong_cell_count_is_rejected(database: Database, tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("type,node_id\ncard.sold,a,extra\n")
+    summary = run(database, tmp_path, path)
+    assert summary.rejected == 1
+    assert rejects(tmp_path)[0]["reason"] == "row has 3 cells, header has 2"
+
+
+def test_warnings_are_counted_not_rejected(database: Database, tmp_path: Path) -> None:
+    odd = make.card_sold(issuer="newcarrier", serial="123")
+    summary = run(database, tmp_path, write_jsonl(tmp_path / "in.jsonl", [odd]))
+    assert summary.accepted == 1
+    assert any(key.startswith("issuer") for key in summary.warnings)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=st.lists(st.binary(max_size=200).filter(lambda b: b"\n" not in b), max_size=8))
+def test_fuzzed_lines_never_crash_and_every_line_is_accounted_for(
+    tmp_path: Path, lines: list[bytes]
+) -> None:
+    database = Database.open("sqlite://")
+    try:
+        good = make.card_sold(source_id="anchor")
+        path = write_jsonl(tmp_path / "fuzz.jsonl", [*lines, good])
+        summary = run(database, tmp_path, path)
+        nonblank = sum(1 for line in lines if line.strip()) + 1
+        assert summary.accepted + summary.rejected + summary.duplicates == nonblank
+        assert summary.accepted >= 1
+    finally:
+        database.close()

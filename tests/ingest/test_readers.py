@@ -1,0 +1,118 @@
+"""Readers stream records and turn unreadable ones into problems, never into crashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cardtrace.errors import InvalidInput
+from cardtrace.ingest.readers import MAX_RECORD_BYTES, Record, discover, read_records
+
+
+def records(path: Path) -> list[Record]:
+    return list(read_records(path))
+
+
+def test_jsonl_yields_lines_with_numbers_and_skips_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"a":1}\n\n{"b":2}')
+    assert [(r.line, r.data) for r in records(path)] == [(1, b'{"a":1}\n'), (3, b'{"b":2}')]
+
+
+def test_a_ten_megabyte_line_is_a_problem_and_the_next_line_still_reads(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b'{"x":"' + b"a" * 10_000_000 + b'"}\n{"ok":1}\n')
+    first, second = records(path)
+    assert first.data is None
+    assert first.problem == f"line is longer than {MAX_RECORD_BYTES} bytes"
+    assert (second.line, second.data) == (2, b'{"ok":1}\n')
+
+
+def test_empty_files_yield_nothing(tmp_path: Path) -> None:
+    for name in ("e.jsonl", "e.csv"):
+        (tmp_path / name).write_bytes(b"")
+        assert records(tmp_path / name) == []
+
+
+def test_progress_counts_every_byte(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"a":1}\n' * 100)
+    seen: list[int] = []
+    list(read_records(path, seen.append))
+    assert sum(seen) == path.stat().st_size
+
+
+def test_csv_rows_become_dicts_without_empty_cells_and_with_lists(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("type,msisdn,top_cells,calls\nusage.summarized,+8613800138000,c1;c2,\n")
+    (record,) = records(path)
+    assert record.line == 2
+    assert record.data == {
+        "type": "usage.summarized",
+        "msisdn": "+8613800138000",
+        "top_cells": ["c1", "c2"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [("a,b,c,d", "row has 4 cells, header has 3"), ("a,b", "row has 2 cells, header has 3")],
+)
+def test_csv_rows_with_missing_or_extra_cells_are_problems(
+    tmp_path: Path, row: str, problem: str
+) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(f"type,x,y\n{row}\nk,l,m\n")
+    bad, good = records(path)
+    assert (bad.line, bad.problem) == (2, problem)
+    assert (good.line, good.data) == (3, {"type": "k", "x": "l", "y": "m"})
+
+
+def test_csv_with_invalid_utf8_is_a_problem_for_that_row_only(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"type,x\nk,\xff\xfe\nk,ok\n")
+    bad, good = records(path)
+    assert bad.problem == "row is not valid UTF-8"
+    assert good.data == {"type": "k", "x": "ok"}
+
+
+def test_parquet_rows_become_dicts_without_nulls(tmp_path: Path) -> None:
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"type": ["a", "b"], "x": [1, None]}), path)
+    assert [(r.line, r.data) for r in records(path)] == [
+        (1, {"type": "a", "x": 1}),
+        (2, {"type": "b"}),
+    ]
+
+
+def test_a_corrupt_parquet_file_is_invalid_input(tmp_path: Path) -> None:
+    path = tmp_path / "a.parquet"
+    path.write_bytes(b"PAR1 not really")
+    with pytest.raises(InvalidInput, match=r"a\.parquet: not a readable Parquet file"):
+        records(path)
+
+
+def test_discover_reads_folders_recursively_and_skips_ground_truth(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    for name in ("a.jsonl", "sub/b.csv", "truth.jsonl", "notes.txt", "sub/c.parquet"):
+        (tmp_path / name).write_bytes(orjson.dumps({}))
+    skipped = tmp_path / "rejects.jsonl"
+    skipped.write_bytes(b"")
+    found = discover([tmp_path], skip=[skipped])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "a.jsonl",
+        "sub/b.csv",
+        "sub/c.parquet",
+    ]
+
+
+def test_discover_refuses_missing_paths_and_unknown_file_types(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="no such file or folder"):
+        discover([tmp_path / "missing.jsonl"])
+    (tmp_path / "a.txt").write_text("")
+    with pytest.raises(InvalidInput, match=r"unsupported file type \.txt"):
+        discover([tmp_path / "a.txt"])

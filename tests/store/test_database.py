@@ -1,0 +1,96 @@
+"""The store contract, run against SQLite and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from cardtrace.ledger import merkle, tiles
+from cardtrace.store.database import Database, EventRow
+from cardtrace.store.ledger_sql import SqlTileStore
+from cardtrace.store.schema import metadata
+
+
+def row(n: int, *tokens: bytes) -> EventRow:
+    return EventRow(
+        event_id=uuid.uuid5(uuid.NAMESPACE_URL, str(n)).bytes,
+        node_id="node-a",
+        type="card.sold",
+        occurred_us=1_700_000_000_000_000 - n,
+        leaf=b'{"n":%d}' % n,
+        protected=None if n % 2 else b"sealed",
+        links=tuple((token, "card") for token in tokens),
+    )
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    opened = Database.open(database_url)
+    yield opened
+    opened.close()
+
+
+def test_migrations_produce_exactly_the_declared_schema(database: Database) -> None:
+    with database.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []
+
+
+def test_opening_twice_migrates_once(database_url: str) -> None:
+    Database.open(database_url).close()
+    again = Database.open(database_url)
+    assert again.count() == 0
+    again.close()
+
+
+def test_append_stores_rows_at_their_log_indexes(database: Database) -> None:
+    first = database.append([row(1), row(2)])
+    second = database.append([row(3)])
+    assert (first.first_seq, first.accepted, second.first_seq) == (0, 2, 2)
+    assert database.count() == 3
+    with database.engine.connect() as connection:
+        store = SqlTileStore(connection)
+        expected = merkle.root_hash([merkle.leaf_hash(row(n).leaf) for n in (1, 2, 3)])
+        assert tiles.root(store) == expected
+
+
+def test_append_is_idempotent_within_and_across_batches(database: Database) -> None:
+    database.append([row(1), row(2)])
+    result = database.append([row(2), row(3), row(3), row(1)])
+    assert result.accepted == 1
+    assert result.duplicates == (0, 2, 3)
+    assert database.count() == 3
+
+
+def test_events_by_token_returns_linked_events_in_time_order(database: Database) -> None:
+    token, other = b"t" * 16, b"o" * 16
+    database.append([row(1, token), row(2, other), row(3, token, other)])
+    found = database.events_by_token(token)
+    assert [event.leaf for event in found] == [row(3).leaf, row(1).leaf]
+    assert {event.field for event in found} == {"card"}
+
+
+def test_event_lookup_by_id(database: Database) -> None:
+    database.append([row(5)])
+    assert database.event(row(5).event_id).leaf == row(5).leaf
+
+
+def test_counts(database: Database) -> None:
+    database.append([row(1, b"a" * 16), row(2, b"a" * 16, b"b" * 16)])
+    assert database.counts_by("type") == {"card.sold": 2}
+    assert database.counts_by("node_id") == {"node-a": 2}
+    assert database.link_count() == 3
+
+
+def test_a_failed_batch_leaves_nothing_behind(database: Database) -> None:
+    broken = EventRow(b"short", "n", "t", 0, b"leaf", None, ((b"x" * 16, "card"),) * 2)
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any database error will do
+        database.append([row(1), broken])
+    assert database.count() == 0
+    assert database.link_count() == 0
+    with database.engine.connect() as connection:
+        assert tiles.size(SqlTileStore(connection)) == 0
