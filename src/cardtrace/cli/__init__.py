@@ -1,2 +1,5 @@
-def main() -> None:
-    """Entry point (filled in by the CLI module)."""
+"""The ``cardtrace`` command: a thin layer over :mod:`cardtrace.service`."""
+
+from cardtrace.cli.main import main
+
+__all__ = ["main"]

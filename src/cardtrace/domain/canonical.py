@@ -31,7 +31,8 @@ def format_time(value: datetime) -> str:
     """A timezone-aware time as the canonical UTC string with microseconds."""
     if value.tzinfo is None:
         raise ValueError("canonical times must be timezone-aware")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime; UTC renders as "+00:00".
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def canonical_bytes(value: Mapping[str, Any] | list[Any] | str | int | bool | None) -> bytes:
@@ -41,20 +42,27 @@ def canonical_bytes(value: Mapping[str, Any] | list[Any] | str | int | bool | No
 
 
 def _check(value: object, path: str) -> None:
-    if value is None or isinstance(value, bool | str):
+    """Raise ``ValueError`` naming the first value outside the domain.
+
+    Runs on every leaf of the ingest hot path, so exact types are tested first (cheap)
+    and subclasses such as ``StrEnum`` members fall through to ``isinstance``.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
         return
-    if isinstance(value, int):
-        if abs(value) > MAX_SAFE_INTEGER:
-            raise ValueError(f"{path}: integer {value} is outside ±(2**53 - 1)")
-        return
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _check(item, f"{path}[{index}]")
-        return
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str) or not key.isascii():
+    if kind is dict:
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str or not key.isascii():
                 raise ValueError(f"{path}: keys must be ASCII strings, got {key!r}")
-            _check(item, f"{path}.{key}")
-        return
-    raise ValueError(f"{path}: {type(value).__name__} has no canonical encoding")
+            if type(item) is not str and (type(item) is not int or abs(item) > MAX_SAFE_INTEGER):
+                _check(item, f"{path}.{key}")
+    elif kind is list or kind is tuple:
+        for index, item in enumerate(value):  # type: ignore[arg-type]
+            _check(item, f"{path}[{index}]")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise ValueError(f"{path}: integer {value} is outside ±(2**53 - 1)")
+    elif isinstance(value, Mapping):
+        _check(dict(value), path)
+    elif not isinstance(value, str | bool):
+        raise ValueError(f"{path}: {kind.__name__} has no canonical encoding")

@@ -48,15 +48,21 @@ __all__ = [
     "UsageSummarized",
     "event_adapter",
     "event_id_for",
+    "event_uuid_for",
 ]
 
 #: Namespace of the deterministic event ids: uuid5(EVENT_NAMESPACE, node_id + "\n" + source_id).
 EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8a47-5d0e-9b61-2c7e4f0a9d13")
 
 
-def event_id_for(node_id: str, source_id: str) -> str:
+def event_uuid_for(node_id: str, source_id: str) -> uuid.UUID:
     """The event id cardtrace gives a node's record: the same record always gets the same id."""
-    return str(uuid.uuid5(EVENT_NAMESPACE, f"{node_id}\n{source_id}"))
+    return uuid.uuid5(EVENT_NAMESPACE, f"{node_id}\n{source_id}")
+
+
+def event_id_for(node_id: str, source_id: str) -> str:
+    """:func:`event_uuid_for` as text."""
+    return str(event_uuid_for(node_id, source_id))
 
 
 class Channel(StrEnum):
@@ -102,7 +108,9 @@ Device = Annotated[str, Field(min_length=4, max_length=128, pattern=r"^[0-9A-Za-
 class Envelope(BaseModel):
     """Fields every event carries, whoever recorded it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, use_enum_values=True, hide_input_in_errors=True
+    )
 
     schema_version: Annotated[int, Field(ge=1, le=1, description="Only version 1 exists.")] = 1
     node_id: NodeId

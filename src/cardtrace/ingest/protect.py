@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -25,7 +24,7 @@ from typing import Any
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes, format_time
-from cardtrace.domain.events import Envelope
+from cardtrace.domain.events import Envelope, event_uuid_for
 from cardtrace.domain.handling import Party, Personal, Secret, handling_of
 from cardtrace.store.database import EventRow
 
@@ -94,7 +93,7 @@ class Protector:
 
     def protect(self, event: Envelope) -> EventRow:
         plan = _plan(type(event))
-        event_id = uuid.UUID(event.event_id)
+        event_id = event_uuid_for(event.node_id, event.source_id)
         leaf: dict[str, Any] = {
             "format": LEAF_FORMAT,
             "event_id": str(event_id),

@@ -92,20 +92,21 @@ def _ignore(_: int) -> None:
 
 
 def _read_jsonl(handle: IO[bytes], _path: Path, advance: Progress) -> Iterator[Record]:
-    number = 0
+    number = unreported = 0
     while True:
         line = handle.readline(MAX_RECORD_BYTES + 1)
         if not line:
+            advance(unreported)
             return
         number += 1
-        size = len(line)
-        if size > MAX_RECORD_BYTES and not line.endswith(b"\n"):
-            size += _skip_rest_of_line(handle)
-            advance(size)
+        unreported += len(line)
+        if unreported >= _CHUNK:  # a progress update per line would cost more than the line
+            advance(unreported)
+            unreported = 0
+        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+            unreported += _skip_rest_of_line(handle)
             yield Record(number, None, None, f"line is longer than {MAX_RECORD_BYTES} bytes")
-            continue
-        advance(size)
-        if line.strip():
+        elif line.strip():
             yield Record(number, line)
 
 

@@ -1,0 +1,5 @@
+"""``python -m cardtrace``: the same as the ``cardtrace`` command."""
+
+from cardtrace.cli import main
+
+main()

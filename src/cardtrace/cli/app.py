@@ -1,0 +1,128 @@
+"""The commands: parse arguments, call one service function, render the answer."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from cardtrace import service
+from cardtrace.cli import render
+from cardtrace.cli.demo import run_demo
+from cardtrace.settings import load_settings
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="cardtrace",
+    help="Lawful, privacy-preserving traceability of recycled prepaid top-up cards.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL (sqlite:///FILE or postgresql://...); "
+        "default: $CARDTRACE_DATABASE_URL, else ./cardtrace.db.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+_out = Console()
+_err = Console(stderr=True)
+
+
+@app.command()
+def sim(
+    out: Annotated[Path, typer.Option(help="Folder for the node files and the ground truth.")],
+    seed: Annotated[int, typer.Option(help="Same seed, same world.")] = 1,
+    cards: Annotated[int, typer.Option(min=1, max=10_000_000, help="Number of cards.")] = 1000,
+    json: JsonOption = False,
+) -> None:
+    """Generate a synthetic world: one JSON Lines file per node, plus the ground truth."""
+    with render.counting_progress(_err, "cards", cards) as advance:
+        summary = service.simulate(seed, cards, out, progress=advance)
+    if json:
+        print(summary.model_dump_json())
+    else:
+        render.world(_out, summary, out)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders (read recursively).")],
+    db: DbOption = None,
+    rejects: Annotated[
+        Path, typer.Option(help="Where rejected records are described (JSON Lines).")
+    ] = Path("rejects.jsonl"),
+    json: JsonOption = False,
+) -> None:
+    """Store events from JSON Lines, CSV and Parquet files; exit 1 if any were rejected."""
+    settings = load_settings(database_url=db)
+    with service.Node(settings) as node, render.file_progress(_err) as progress:
+        summary = node.ingest(
+            paths, rejects=rejects, progress=progress.advance, on_files=progress.start
+        )
+    if json:
+        print(orjson.dumps(summary.as_dict()).decode())
+    else:
+        render.ingest_summary(_out, summary, rejects)
+    if summary.rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
+def stats(db: DbOption = None, json: JsonOption = False) -> None:
+    """Counts of stored events by type and by node."""
+    with service.Node(load_settings(database_url=db)) as node:
+        figures = node.stats()
+    if json:
+        print(orjson.dumps(figures).decode())
+    else:
+        render.stats(_out, figures)
+
+
+@app.command()
+def history(
+    issuer: Annotated[str, typer.Option(help="Issuer code, e.g. cmcc.")],
+    serial: Annotated[str | None, typer.Option(help="Card serial.")] = None,
+    pin_stdin: Annotated[
+        bool, typer.Option("--pin-stdin", help="Read the PIN from standard input instead.")
+    ] = False,
+    db: DbOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Every stored event of one card in time order (PINs are read from stdin, never argv)."""
+    pin = sys.stdin.readline().strip() if pin_stdin else None
+    with service.Node(load_settings(database_url=db)) as node:
+        events = node.card_history(issuer, serial=serial, pin=pin)
+    if json:
+        print(orjson.dumps([event.leaf for event in events]).decode())
+    else:
+        render.card_history(_out, events)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of every event type."""
+    print(orjson.dumps(service.event_schema(), option=orjson.OPT_INDENT_2).decode())
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option(help="Working folder (wiped first).")] = Path(
+        "demo-world"
+    ),
+    cards: Annotated[int, typer.Option(min=100, help="Cards in the synthetic world.")] = 3000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic world.")] = 7,
+) -> None:
+    """Generate a world, ingest it into a fresh SQLite file, and walk a fraud card."""
+    run_demo(_out, _err, folder=folder, cards=cards, seed=seed)

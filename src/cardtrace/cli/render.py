@@ -1,0 +1,175 @@
+"""How the CLI shows things: rich tables and progress bars, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from cardtrace.ingest.pipeline import IngestSummary
+from cardtrace.service import CardEvent
+from cardtrace.sim import TruthRecord, WorldSummary
+
+__all__ = [
+    "card_history",
+    "counting_progress",
+    "file_progress",
+    "ingest_summary",
+    "stats",
+    "truth",
+    "world",
+]
+
+
+@contextmanager
+def counting_progress(console: Console, unit: str, total: int) -> Iterator[Callable[[int], None]]:
+    """A bar counting ``unit`` up to ``total``; yields the function that sets the count."""
+    with Progress(
+        TextColumn(f"[bold]{unit}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(unit, total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+class FileProgress:
+    """A byte-counting bar over all the files of an ingest run."""
+
+    def __init__(self, bar: Progress) -> None:
+        self._bar = bar
+        self._task: TaskID | None = None
+
+    def start(self, files: Sequence[Path]) -> None:
+        total = sum(file.stat().st_size for file in files)
+        self._task = self._bar.add_task("ingest", total=total, file="")
+
+    def advance(self, path: Path, size: int) -> None:
+        if self._task is not None:
+            self._bar.update(self._task, advance=size, file=path.name)
+
+
+@contextmanager
+def file_progress(console: Console) -> Iterator[FileProgress]:
+    with Progress(
+        TextColumn("[bold]{task.fields[file]}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        yield FileProgress(bar)
+
+
+def world(console: Console, summary: WorldSummary, out: Path) -> None:
+    table = Table(title=f"Synthetic world in {out}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("cards", f"{summary.cards:,}")
+    table.add_row("events in node files", f"{summary.events:,}")
+    table.add_row("node files", f"{len(summary.files):,}")
+    for typology, count in sorted(summary.cards_by_typology.items()):
+        table.add_row(f"cards: {typology}", f"{count:,}")
+    for reason, count in sorted(summary.breakpoints.items()):
+        table.add_row(f"expected trace breaks: {reason}", f"{count:,}")
+    table.add_row("events written invalid on purpose", f"{summary.rejected:,}")
+    console.print(table)
+
+
+def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> None:
+    table = Table(title="Ingest")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("files", f"{summary.files:,}")
+    table.add_row("accepted", f"{summary.accepted:,}")
+    table.add_row("duplicates (already stored)", f"{summary.duplicates:,}")
+    table.add_row("rejected", f"{summary.rejected:,}")
+    for message, count in summary.warnings.most_common(8):
+        table.add_row(f"warning: {message}", f"{count:,}")
+    console.print(table)
+    if summary.rejected:
+        console.print(f"Rejected records are described in {rejects}")
+
+
+def stats(console: Console, figures: dict[str, Any]) -> None:
+    table = Table(title=f"Stored events ({figures['backend']})")
+    table.add_column("type or node")
+    table.add_column("events", justify="right")
+    for name, count in figures["by_type"].items():
+        table.add_row(name, f"{count:,}")
+    for name, count in figures["by_node"].items():
+        table.add_row(f"[dim]{name}", f"{count:,}")
+    table.add_row("[bold]total", f"{figures['events']:,}")
+    console.print(table)
+    console.print(f"{figures['links']:,} link rows")
+
+
+def card_history(console: Console, events: Sequence[CardEvent]) -> None:
+    if not events:
+        console.print("No stored event of this card.")
+        return
+    table = Table(title="Events of the card, in time order")
+    for column in ("leaf", "when (UTC)", "event", "recorded by", "clear facts"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        table.add_row(
+            str(event.seq),
+            event.occurred_at[:16].replace("T", " "),
+            event.type,
+            event.node_id,
+            _facts(event.leaf),
+        )
+    console.print(table)
+
+
+_SHOWN = (
+    "face_value",
+    "result",
+    "merchant_id",
+    "premises_id",
+    "from_party",
+    "to_party",
+    "id_check",
+    "payout_method",
+    "redeem_channel",
+    "payment_method",
+)
+
+
+def _facts(leaf: dict[str, Any]) -> str:
+    facts = [f"{name}={leaf[name]}" for name in _SHOWN if name in leaf]
+    if leaf.get("commitments"):
+        facts.append(f"{len(leaf['commitments'])} protected fields")
+    return ", ".join(facts)
+
+
+def truth(console: Console, record: TruthRecord) -> None:
+    """What the synthetic world's ground truth says about a card, for comparison."""
+    table = Table(title="Ground truth of the synthetic world (what a trace should find)")
+    for column in ("hop", "kind", "from", "to", "recorded by"):
+        table.add_column(column)
+    for number, hop in enumerate(record.hops):
+        nodes = ", ".join(sorted({event.node_id for event in hop.events})) or "nobody"
+        table.add_row(str(number), hop.kind, hop.from_party, hop.to_party, nodes)
+    console.print(table)
+    for point in record.breakpoints:
+        console.print(f"the trace must break at hop {point.hop}: {point.reason} ({point.detail})")

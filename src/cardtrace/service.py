@@ -1,0 +1,172 @@
+"""The service facade: every front end (CLI now, API later) calls these and nothing below.
+
+A :class:`Node` is one running cardtrace node: its settings, its keys and its database.
+It owns transactions and the order of steps; front ends parse arguments, call one
+method and render what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cardtrace.crypto.keystore import KeyStore
+from cardtrace.crypto.tokens import Tokenizer
+from cardtrace.crypto.vault import Vault
+from cardtrace.domain.events import EVENT_MODELS, event_adapter
+from cardtrace.errors import InvalidInput, NotFound
+from cardtrace.ingest.pipeline import IngestSummary, ingest_files
+from cardtrace.ingest.protect import Protector, card_token, pin_token
+from cardtrace.ingest.readers import discover
+from cardtrace.settings import Settings
+from cardtrace.sim import TRUTH_FILE, TruthRecord, WorldSummary, generate, read_truth
+from cardtrace.store.database import Database
+
+__all__ = ["CardEvent", "Node", "event_schema", "fraud_card", "simulate"]
+
+
+@dataclass(frozen=True, slots=True)
+class CardEvent:
+    """One stored event of a card, as its leaf records it (nothing personal in clear)."""
+
+    seq: int
+    type: str
+    occurred_at: str
+    node_id: str
+    field: str | None
+    leaf: dict[str, Any]
+
+
+class Node:
+    """One cardtrace node; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        development = self.settings.environment == "development"
+        return KeyStore(self.settings.key_dir, create_missing=development)
+
+    @cached_property
+    def database(self) -> Database:
+        return Database.open(self.settings.database_url)
+
+    @cached_property
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer(self.keys.secret("link.key"))
+
+    @cached_property
+    def protector(self) -> Protector:
+        link_key = self.keys.secret("link.key")
+        vault = Vault(self.keys.secret("vault.key"))
+        return Protector(self.tokenizer, vault, KeyStore.key_id(link_key))
+
+    def close(self) -> None:
+        if "database" in self.__dict__:
+            self.database.close()
+
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        *,
+        rejects: Path | None,
+        progress: Callable[[Path, int], None] | None = None,
+        on_files: Callable[[list[Path]], None] | None = None,
+    ) -> IngestSummary:
+        """Ingest files and folders; ``on_files`` learns the files before reading starts."""
+        files = discover(paths, skip=[rejects] if rejects else [])
+        if on_files is not None:
+            on_files(files)
+        return ingest_files(
+            files,
+            self.database,
+            self.protector,
+            rejects=rejects,
+            batch_size=self.settings.batch_size,
+            progress=progress,
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of stored events by type and node, link rows and log size."""
+        database = self.database
+        return {
+            "backend": database.backend,
+            "events": database.count(),
+            "by_type": database.counts_by("type"),
+            "by_node": database.counts_by("node_id"),
+            "links": database.link_count(),
+        }
+
+    def card_history(
+        self, issuer: str, serial: str | None = None, pin: str | None = None
+    ) -> list[CardEvent]:
+        """Every stored event of one card in time order: a plain walk, not yet a trace.
+
+        A card is found by its serial or its PIN; events that name it only the other way
+        (a platform that saw the PIN alone) are joined through the tokens the first set
+        carries, so the walk covers both.
+        """
+        if (serial is None) == (pin is None):
+            raise InvalidInput("name the card by exactly one of serial or pin")
+        if serial is not None:
+            start = card_token(self.tokenizer, issuer, serial)
+        else:
+            start = pin_token(self.tokenizer, issuer, pin or "")
+        found: dict[int, CardEvent] = {}
+        pending, seen = [start], {start}
+        while pending:
+            for stored in self.database.events_by_token(pending.pop()):
+                event = found.setdefault(
+                    stored.seq, _card_event(stored.seq, stored.leaf, stored.field)
+                )
+                for name in ("card", "pin"):
+                    token = bytes.fromhex(event.leaf["tokens"].get(name, ""))
+                    if token and token not in seen:
+                        seen.add(token)
+                        pending.append(token)
+        return sorted(found.values(), key=lambda event: (event.occurred_at, event.seq))
+
+
+def _card_event(seq: int, leaf_bytes: bytes, field: str | None) -> CardEvent:
+    leaf = orjson.loads(leaf_bytes)
+    return CardEvent(seq, leaf["type"], leaf["occurred_at"], leaf["node_id"], field, leaf)
+
+
+def event_schema() -> dict[str, Any]:
+    """The JSON Schema of every event type (``cardtrace schema``)."""
+    schema: dict[str, Any] = event_adapter().json_schema()
+    schema["title"] = "cardtrace event"
+    schema["description"] = f"One of: {', '.join(EVENT_MODELS)}"
+    return schema
+
+
+def simulate(
+    seed: int, cards: int, out: Path, progress: Callable[[int], None] | None = None
+) -> WorldSummary:
+    """Write a synthetic world (node files and ground truth) to ``out``."""
+    return generate(seed=seed, cards=cards, out=out, progress=progress)
+
+
+def fraud_card(world: Path) -> TruthRecord:
+    """The card of a synthetic world that best shows a trace: bought with stolen money,
+    nothing of it rejected, and the longest true chain of custody."""
+    best: TruthRecord | None = None
+    for record in read_truth(world / TRUTH_FILE):
+        usable = record.stolen_funds and not record.rejected
+        if usable and (best is None or len(record.hops) > len(best.hops)):
+            best = record
+    if best is None:
+        raise NotFound(f"the ground truth in {world} names no card bought with stolen money")
+    return best

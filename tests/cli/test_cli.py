@@ -1,0 +1,120 @@
+"""The command line as users script against it: outputs, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+import factories as make
+from cardtrace.cli.main import run
+
+
+@pytest.fixture(autouse=True)
+def node_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test runs in its own folder: default database and keys land there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CARDTRACE_DATABASE_URL", raising=False)
+    return tmp_path
+
+
+def events_file(path: Path, *lines: bytes | dict[str, object]) -> Path:
+    path.write_bytes(
+        b"".join((x if isinstance(x, bytes) else orjson.dumps(x)) + b"\n" for x in lines)
+    )
+    return path
+
+
+def last_json(text: str) -> dict[str, object]:
+    result: dict[str, object] = orjson.loads(text.strip().splitlines()[-1])
+    return result
+
+
+def test_ingest_json_summary_and_exit_0(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
+    assert run(["ingest", "--json", str(path)]) == 0
+    summary = last_json(capsys.readouterr().out)
+    assert (summary["accepted"], summary["duplicates"], summary["rejected"]) == (1, 0, 0)
+    assert (node_home / "cardtrace.db").exists()
+
+
+def test_ingest_exit_1_when_some_records_are_rejected(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"), b"{oops")
+    rejects = node_home / "bad.jsonl"
+    assert run(["ingest", "--json", "--rejects", str(rejects), str(path)]) == 1
+    assert last_json(capsys.readouterr().out)["rejected"] == 1
+    (line,) = rejects.read_bytes().splitlines()
+    assert set(orjson.loads(line)) >= {"file", "line", "field", "reason"}
+
+
+def test_ingest_exit_2_for_unreadable_input_with_one_line(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["ingest", str(node_home / "missing.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no such file or folder" in err
+    assert "Traceback" not in err
+
+
+def test_ingest_exit_2_for_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["ingest"]) == 2
+    assert run(["ingest", "--no-such-option", "x"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_db_option_beats_setting_beats_default(
+    node_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
+    monkeypatch.setenv("CARDTRACE_DATABASE_URL", f"sqlite:///{node_home / 'env.db'}")
+    assert run(["ingest", str(path)]) == 0
+    assert run(["ingest", "--db", f"sqlite:///{node_home / 'flag.db'}", str(path)]) == 0
+    assert (node_home / "env.db").exists()
+    assert (node_home / "flag.db").exists()
+    assert not (node_home / "cardtrace.db").exists()
+
+
+def test_a_bad_database_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["stats", "--db", "oracle://x"]) == 2
+    assert "not supported" in capsys.readouterr().err
+
+
+def test_stats_and_history(node_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sold = make.card_sold(source_id="1", serial="12345678901234567")
+    redeemed = make.card_redeemed(source_id="2", serial="12345678901234567")
+    run(["ingest", str(events_file(node_home / "a.jsonl", sold, redeemed))])
+    capsys.readouterr()
+    assert run(["stats", "--json"]) == 0
+    figures = last_json(capsys.readouterr().out)
+    assert figures["events"] == 2
+    assert run(["history", "--issuer", "cmcc", "--serial", "12345678901234567", "--json"]) == 0
+    leaves = orjson.loads(capsys.readouterr().out)
+    assert [leaf["type"] for leaf in leaves] == ["card.sold", "card.redeemed"]
+    assert "+8613900139000" not in str(leaves)
+
+
+def test_history_by_pin_reads_it_from_stdin(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    sold = make.card_sold(source_id="1", pin="987654321098765432")
+    run(["ingest", str(events_file(node_home / "a.jsonl", sold))])
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.StringIO("987654321098765432\n"))
+    assert run(["history", "--issuer", "cmcc", "--pin-stdin", "--json"]) == 0
+    (leaf,) = orjson.loads(capsys.readouterr().out)
+    assert leaf["source_id"] == "1"
+
+
+def test_schema_is_a_json_schema_of_every_event_type(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["schema"]) == 0
+    schema = orjson.loads(capsys.readouterr().out)
+    assert "card.redeemed" in orjson.dumps(schema).decode()
+    assert schema["discriminator"]["propertyName"] == "type"
