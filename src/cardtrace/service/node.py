@@ -1,9 +1,4 @@
-"""The service facade: every front end (CLI now, API later) calls these and nothing below.
-
-A :class:`Node` is one running cardtrace node: its settings, its keys and its database.
-It owns transactions and the order of steps; front ends parse arguments, call one
-method and render what it returns.
-"""
+"""A node: its settings, keys and database, and the operations on its events."""
 
 from __future__ import annotations
 

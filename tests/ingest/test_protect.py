@@ -1,0 +1,81 @@
+"""What a stored event holds: tokens and commitments in the leaf, values only sealed."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+import factories as make
+from cardtrace.crypto.tokens import Tokenizer
+from cardtrace.crypto.vault import Vault
+from cardtrace.domain.canonical import canonical_bytes
+from cardtrace.ingest.pipeline import validate
+from cardtrace.ingest.protect import Protector, card_token, pin_token
+from cardtrace.store.database import EventRow
+
+LINK_KEY, VAULT_KEY = b"l" * 32, b"v" * 32
+
+
+def protect(record: dict[str, Any]) -> tuple[EventRow, dict[str, Any]]:
+    event = validate(orjson.dumps(record), datetime.now(UTC))
+    row = Protector(Tokenizer(LINK_KEY), Vault(VAULT_KEY), "k").protect(event)
+    return row, orjson.loads(row.leaf)
+
+
+def test_the_pin_is_only_a_token() -> None:
+    record = make.card_recycled(pin="555566667777888899")
+    row, leaf = protect(record)
+    assert b"555566667777888899" not in row.leaf
+    assert b"555566667777888899" not in Vault(VAULT_KEY).open(
+        row.protected or b"", leaf["event_id"]
+    )
+    expected = Tokenizer.reference(LINK_KEY, "pin", "cmcc:555566667777888899")
+    assert leaf["tokens"]["pin"] == expected.hex()
+    assert pin_token(Tokenizer(LINK_KEY), "cmcc", "555566667777888899") == expected
+
+
+def test_personal_values_are_sealed_and_committed_not_in_the_leaf() -> None:
+    record = make.card_recycled()
+    row, leaf = protect(record)
+    for value in (record["seller_name"], record["seller_id_number"], "13800138000"):
+        assert value.encode() not in row.leaf
+    sealed = orjson.loads(Vault(VAULT_KEY).open(row.protected or b"", leaf["event_id"]))
+    assert set(sealed) == set(leaf["commitments"])
+    for name, opening in sealed.items():
+        digest = hashlib.sha256(bytes.fromhex(opening["salt"]) + canonical_bytes(opening["value"]))
+        assert digest.hexdigest() == leaf["commitments"][name]
+    assert sealed["seller_msisdn"]["value"] == "+8613800138000"
+
+
+def test_the_leaf_is_canonical_and_keeps_clear_facts() -> None:
+    row, leaf = protect(make.card_recycled())
+    assert canonical_bytes(leaf) == row.leaf
+    assert (leaf["payout_fen"], leaf["premises_id"], leaf["format"]) == (9200, "store-12", 1)
+    assert leaf["occurred_at"] == "2025-03-01T02:00:00.000000Z"
+
+
+def test_links_cover_card_pin_personal_tokens_and_parties() -> None:
+    record = make.card_recycled(serial="11112222333344445")
+    row, _ = protect(record)
+    fields = {field for _, field in row.links}
+    assert fields == {
+        "card", "pin", "seller_id_number", "seller_msisdn", "payout_account", "premises_id",
+    }  # fmt: skip
+    assert (card_token(Tokenizer(LINK_KEY), "cmcc", "11112222333344445"), "card") in row.links
+
+
+def test_same_phone_links_across_fields_and_platform_accounts_only_within_a_node() -> None:
+    _, recycled = protect(make.card_recycled(seller_account="user1"))
+    _, redeemed = protect(make.card_redeemed(target_msisdn="13800138000"))
+    assert recycled["tokens"]["seller_msisdn"] == redeemed["tokens"]["target_msisdn"]
+    _, elsewhere = protect(make.card_recycled(node="shop-z", seller_account="user1"))
+    assert recycled["tokens"]["seller_account"] != elsewhere["tokens"]["seller_account"]
+
+
+def test_commitments_are_salted_so_equal_values_do_not_match() -> None:
+    _, first = protect(make.card_recycled(source_id="a"))
+    _, second = protect(make.card_recycled(source_id="b"))
+    assert first["commitments"]["seller_name"] != second["commitments"]["seller_name"]
