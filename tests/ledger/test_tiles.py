@@ -280,3 +280,33 @@ def test_corrupted_or_missing_tiles_are_tamper() -> None:
         tiles.append(store, make_leaves(1))
     with pytest.raises(TamperDetected):
         tiles.check_state(store)
+
+
+def test_a_shared_cache_gives_the_same_proofs() -> None:
+    leaves = make_leaves(70_000, seed=4)
+    store = MemoryTileStore()
+    tiles.append(store, leaves)
+    cache = tiles.TileCache(capacity=8)  # small: eviction happens
+    rng = random.Random(6)
+    for _ in range(300):
+        size = rng.randrange(1, 70_001)
+        index, old_size = rng.randrange(size), rng.randrange(1, size + 1)
+        assert tiles.inclusion_proof(store, index, size, cache) == tiles.inclusion_proof(
+            store, index, size
+        )
+        assert tiles.consistency_proof(store, old_size, size, cache) == tiles.consistency_proof(
+            store, old_size, size
+        )
+        assert tiles.root(store, size, cache) == tiles.root(store, size)
+
+
+def test_a_cache_never_serves_a_tile_that_changed() -> None:
+    """After a rolled-back append, other leaves take the same places: no stale hashes."""
+    cache = tiles.TileCache()
+    first, second = make_leaves(600, seed=1), make_leaves(600, seed=2)
+    store = MemoryTileStore()
+    tiles.append(store, first)
+    assert tiles.inclusion_proof(store, 0, 600, cache) == merkle.inclusion_proof(first, 0)
+    store = MemoryTileStore()  # what the database holds after the rollback and new leaves
+    tiles.append(store, second)
+    assert tiles.inclusion_proof(store, 0, 600, cache) == merkle.inclusion_proof(second, 0)

@@ -38,6 +38,7 @@ __all__ = [
     "TILE_HEIGHT",
     "TILE_WIDTH",
     "MemoryTileStore",
+    "TileCache",
     "TileKey",
     "TileStore",
     "append",
@@ -140,10 +141,11 @@ def append(store: TileStore, leaf_hashes: Sequence[bytes]) -> int:
 def _join_hashes(leaf_hashes: Sequence[bytes]) -> bytes:
     try:
         joined = b"".join(leaf_hashes)
+        lengths = set(map(len, leaf_hashes))
     except TypeError as error:
         raise InvalidInput(f"leaf hashes must be bytes: {error}") from error
-    if len(joined) != HASH_SIZE * len(leaf_hashes) or any(len(h) != HASH_SIZE for h in leaf_hashes):
-        raise InvalidInput(f"leaf hashes must be {HASH_SIZE} bytes each")
+    if lengths - {HASH_SIZE}:
+        raise InvalidInput(f"leaf hashes must be {HASH_SIZE} bytes each, not {sorted(lengths)}")
     return joined
 
 
@@ -294,7 +296,7 @@ def _split_edge(tree_size: int, edge: list[bytes], levels: int) -> list[list[byt
 # --- reading ---------------------------------------------------------------------------
 
 
-def root(store: TileStore, size: int | None = None) -> bytes:
+def root(store: TileStore, size: int | None = None, cache: TileCache | None = None) -> bytes:
     """The root hash of the log at ``size`` leaves (default: now); any past size works."""
     tree_size, edge = _load_state(store)
     if size is None or size == tree_size:
@@ -302,21 +304,25 @@ def root(store: TileStore, size: int | None = None) -> bytes:
     _check_size(size, tree_size)
     if size == 0:
         return EMPTY_ROOT
-    return _range_hashes(store, tree_size, [(0, size)])[0]
+    return _range_hashes(store, tree_size, [(0, size)], cache)[0]
 
 
-def inclusion_proof(store: TileStore, index: int, size: int) -> list[bytes]:
+def inclusion_proof(
+    store: TileStore, index: int, size: int, cache: TileCache | None = None
+) -> list[bytes]:
     """The RFC 6962 audit path of leaf ``index`` in the log at ``size`` leaves."""
     tree_size = _load_state(store)[0]
     _check_size(size, tree_size)
-    return _range_hashes(store, tree_size, inclusion_ranges(index, size))
+    return _range_hashes(store, tree_size, inclusion_ranges(index, size), cache)
 
 
-def consistency_proof(store: TileStore, old_size: int, new_size: int) -> list[bytes]:
+def consistency_proof(
+    store: TileStore, old_size: int, new_size: int, cache: TileCache | None = None
+) -> list[bytes]:
     """The RFC 6962 proof that the log at ``old_size`` is a prefix of it at ``new_size``."""
     tree_size = _load_state(store)[0]
     _check_size(new_size, tree_size)
-    return _range_hashes(store, tree_size, consistency_ranges(old_size, new_size))
+    return _range_hashes(store, tree_size, consistency_ranges(old_size, new_size), cache)
 
 
 def leaf_hash_at(store: TileStore, index: int) -> bytes:
@@ -336,16 +342,19 @@ def _check_size(size: int, tree_size: int) -> None:
 
 
 def _range_hashes(
-    store: TileStore, tree_size: int, ranges: Iterable[tuple[int, int]]
+    store: TileStore,
+    tree_size: int,
+    ranges: Iterable[tuple[int, int]],
+    cache: TileCache | None,
 ) -> list[bytes]:
     """The MTH of each leaf range, from the tiles that hold its perfect subtrees."""
     covers = [perfect_subtrees(begin, end) for begin, end in ranges]
     keys = sorted({_tile_of(node) for nodes in covers for node in nodes})
     tiles = _read_checked(store, keys, tree_size)
-    cache: dict[NodeId, bytes] = {}
+    known = TileCache(len(keys)) if cache is None else cache
     hashes: list[bytes] = []
     for nodes in covers:
-        parts = [_node_hash(node, tiles, cache) for node in nodes]
+        parts = [known.node_hash(node, tiles) for node in nodes]
         hashes.append(parts[0] if len(parts) == 1 else fold_subtrees(parts))
     return hashes
 
@@ -356,21 +365,59 @@ def _tile_of(node: NodeId) -> TileKey:
     return tile_level, (index << height) // TILE_WIDTH
 
 
-def _node_hash(node: NodeId, tiles: Mapping[TileKey, bytes], cache: dict[NodeId, bytes]) -> bytes:
-    """The hash of a perfect subtree: up to 128 hashes of its tile, paired up."""
-    cached = cache.get(node)
-    if cached is not None:
-        return cached
-    level, index = node
-    tile_level, height = divmod(level, TILE_HEIGHT)
-    first = index << height
-    data = tiles[(tile_level, first // TILE_WIDTH)]
-    offset = first % TILE_WIDTH * HASH_SIZE
-    row = data[offset : offset + (HASH_SIZE << height)]
-    for _ in range(height):
-        row = _hash_pairs(row)
-    cache[node] = row
-    return row
+class TileCache:
+    """Node hashes already computed from tiles, kept with the tile bytes they came from.
+
+    A proof needs up to 127 hashes per node to rebuild it from its tile; a server that
+    keeps one cache per log rebuilds the upper levels once. Entries are reused only when
+    the tile just read is byte-identical to the one they were computed from, so a cache
+    can never serve a rolled-back or altered tile. The oldest tiles go beyond ``capacity``.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._tiles: dict[TileKey, tuple[bytes, dict[NodeId, bytes]]] = {}
+
+    def node_hash(self, node: NodeId, tiles: Mapping[TileKey, bytes]) -> bytes:
+        """The hash of a perfect subtree, from its tile among ``tiles`` (already read)."""
+        level, index = node
+        tile_level, height = divmod(level, TILE_HEIGHT)
+        first = index << height
+        key = (tile_level, first // TILE_WIDTH)
+        data = tiles[key]
+        offset = first % TILE_WIDTH * HASH_SIZE
+        if not height:
+            return data[offset : offset + HASH_SIZE]
+        entry = self._tiles.get(key)
+        if entry is None or entry[0] != data:
+            if len(self._tiles) >= self.capacity:
+                del self._tiles[next(iter(self._tiles))]
+            entry = self._tiles[key] = (data, {})
+        nodes = entry[1]
+        digest = nodes.get(node)
+        if digest is None:
+            digest = nodes[node] = _subtree_root(data[offset : offset + (HASH_SIZE << height)])
+        return digest
+
+
+def _subtree_root(row: bytes) -> bytes:
+    """The root of a perfect subtree given its hashes (a power of two, at least two)."""
+    view = memoryview(row)
+    new_context = _NODE_CONTEXT.copy
+    nodes: list[bytes] = []
+    for offset in range(0, len(row), _PAIR):
+        hasher = new_context()
+        hasher.update(view[offset : offset + _PAIR])
+        nodes.append(hasher.digest())
+    while len(nodes) > 1:
+        pairs = iter(nodes)
+        nodes = []
+        for left, right in zip(pairs, pairs, strict=False):
+            hasher = new_context()
+            hasher.update(left)
+            hasher.update(right)
+            nodes.append(hasher.digest())
+    return nodes[0]
 
 
 def _read_checked(

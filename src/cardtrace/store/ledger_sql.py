@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, Table, select, tuple_
+from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cardtrace.errors import ConfigurationError
@@ -33,6 +33,9 @@ class SqlTileStore:
             raise ConfigurationError(
                 f"the ledger store supports SQLite and PostgreSQL, not {self._dialect}"
             )
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        self._tile_match = f"(level = {mark} AND idx = {mark})"
+        self._select_state = f"SELECT size, state FROM ledger_state WHERE id = {mark}"  # noqa: S608
 
     def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         """The dialect's ``INSERT``, which knows ``ON CONFLICT DO UPDATE``."""
@@ -41,10 +44,11 @@ class SqlTileStore:
     def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
         if not keys:
             return {}
-        statement = select(ledger_tiles.c.level, ledger_tiles.c.idx, ledger_tiles.c.data).where(
-            tuple_(ledger_tiles.c.level, ledger_tiles.c.idx).in_(list(keys))
-        )
-        rows = self._connection.execute(statement)
+        # Proofs sit on this path: driver-level SQL skips Core's ~0.2 ms per statement.
+        where = " OR ".join([self._tile_match] * len(keys))
+        params = tuple(part for key in keys for part in key)
+        sql = f"SELECT level, idx, data FROM ledger_tiles WHERE {where}"  # noqa: S608 (placeholders only)
+        rows = self._connection.exec_driver_sql(sql, params)
         return {(level, idx): bytes(data) for level, idx, data in rows}
 
     def write_tiles(self, tiles: Mapping[TileKey, bytes]) -> None:
@@ -59,10 +63,7 @@ class SqlTileStore:
         self._connection.execute(upsert, rows)
 
     def read_state(self) -> tuple[int, bytes] | None:
-        statement = select(ledger_state.c.size, ledger_state.c.state).where(
-            ledger_state.c.id == _STATE_ID
-        )
-        row = self._connection.execute(statement).first()
+        row = self._connection.exec_driver_sql(self._select_state, (_STATE_ID,)).first()
         if row is None:
             return None
         size, state = row
