@@ -1,0 +1,89 @@
+"""Writes events to one JSON Lines file per node, numbering each node's records.
+
+Each node gives its records consecutive source ids (``SH05-000000017``), so a node that
+later destroys records leaves gaps a ledger can prove. A destroyed record still takes its
+number; it is counted, and not written.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from cardtrace.sim._clock import iso
+
+__all__ = ["Node", "NodeFiles"]
+
+_LEGAL_BASIS = {
+    "subscriber.registered": "statutory_duty",
+    "record.erased": "statutory_duty",
+}
+_WRITE_OPTIONS = orjson.OPT_APPEND_NEWLINE
+
+
+@dataclass(slots=True)
+class Node:
+    """A party that keeps records and exports them as one node file."""
+
+    node_id: str
+    channel: str
+    prefix: str
+    #: Records made before this world time are destroyed (data_destroyed), if set.
+    destroys_before: int | None = None
+    #: Personal data of PIN-verification logs is erased after this many seconds, if set.
+    log_retention: int | None = None
+    next_number: int = 0
+
+    def next_source_id(self) -> str:
+        self.next_number += 1
+        return f"{self.prefix}-{self.next_number:09d}"
+
+
+@dataclass(slots=True)
+class NodeFiles:
+    """Open node files, and counts of the events written (and destroyed) per node and type."""
+
+    out: Path
+    nodes: list[Node]
+    written: Counter[tuple[str, str]] = field(default_factory=Counter)
+    destroyed: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _files: dict[str, BinaryIO] = field(default_factory=dict)
+
+    def open(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        for node in self.nodes:
+            self._files[node.node_id] = (self.out / f"{node.node_id}.jsonl").open(
+                "wb", buffering=1 << 20
+            )
+
+    def close(self) -> None:
+        for handle in self._files.values():
+            handle.close()
+        self._files.clear()
+
+    def emit(
+        self, node: Node, kind: str, occurred: int, recorded: int, fields: dict[str, Any]
+    ) -> tuple[str, bool]:
+        """Write one event; return its source id and whether it was kept (not destroyed)."""
+        source_id = node.next_source_id()
+        key = (node.node_id, kind)
+        if node.destroys_before is not None and recorded < node.destroys_before:
+            self.destroyed[key] += 1
+            return source_id, False
+        event: dict[str, Any] = {
+            "type": kind,
+            "node_id": node.node_id,
+            "source_id": source_id,
+            "channel": node.channel,
+            "occurred_at": iso(occurred),
+            "recorded_at": iso(recorded),
+            "legal_basis": _LEGAL_BASIS.get(kind, "contract"),
+        }
+        event.update(fields)
+        self._files[node.node_id].write(orjson.dumps(event, option=_WRITE_OPTIONS))
+        self.written[key] += 1
+        return source_id, True

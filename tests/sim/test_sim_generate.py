@@ -1,0 +1,56 @@
+"""generate(): determinism, the summary, the layout, the progress callback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cardtrace.errors import InvalidInput
+from cardtrace.sim import TRUTH_FILE, WorldSummary, generate
+
+
+def _count_lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n")
+
+
+def _contents(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
+    generate(3, 600, tmp_path / "a")
+    generate(3, 600, tmp_path / "b")
+    assert _contents(tmp_path / "a") == _contents(tmp_path / "b")
+
+
+def test_different_seed_gives_different_files(tmp_path: Path) -> None:
+    generate(3, 600, tmp_path / "a")
+    generate(4, 600, tmp_path / "b")
+    a, b = _contents(tmp_path / "a"), _contents(tmp_path / "b")
+    assert a.keys() == b.keys()
+    assert all(a[name] != b[name] for name in a)
+
+
+def test_summary_matches_the_files(world: tuple[Path, WorldSummary]) -> None:
+    out, summary = world
+    assert summary.cards == 2000
+    assert sorted(summary.files) == sorted(p.name for p in out.iterdir())
+    assert TRUTH_FILE in summary.files
+    lines = {p.stem: _count_lines(p) for p in out.glob("*.jsonl") if p.name != TRUTH_FILE}
+    assert lines == {n: sum(kinds.values()) for n, kinds in summary.events_by_node.items()}
+    assert summary.events == sum(lines.values())
+    assert sum(summary.cards_by_typology.values()) == 2000
+    assert _count_lines(out / TRUTH_FILE) == 2000
+
+
+def test_progress_reports_cards_done(tmp_path: Path) -> None:
+    seen: list[int] = []
+    generate(1, 2500, tmp_path, progress=seen.append)
+    assert seen == [1000, 2000, 2500]
+
+
+@pytest.mark.parametrize("cards", [0, -5])
+def test_refuses_an_empty_world(tmp_path: Path, cards: int) -> None:
+    with pytest.raises(InvalidInput):
+        generate(1, cards, tmp_path)

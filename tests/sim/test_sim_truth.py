@@ -1,0 +1,103 @@
+"""The truth file: its model, its consistency with the node files, what it must not hold."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from cardtrace.sim import BREAK_REASONS, TRUTH_FILE, TruthRecord, WorldSummary, read_truth
+
+_TYPOLOGIES = {"T1", "T3", "T5", "T6", "T7", "T9"}
+
+
+def test_every_typology_is_present_and_honest_flows_dominate(
+    world: tuple[Path, WorldSummary],
+) -> None:
+    out, summary = world
+    counted = Counter(t.typology or "honest" for t in read_truth(out))
+    assert counted == summary.cards_by_typology
+    assert set(counted) >= _TYPOLOGIES
+    assert 0.80 <= counted["honest"] / summary.cards <= 0.90
+    assert all(t.ring for t in read_truth(out) if t.typology)
+    assert all(t.stolen_funds for t in read_truth(out) if t.typology in {"T1", "T3", "T5"})
+    assert not any(t.stolen_funds for t in read_truth(out) if t.typology is None)
+
+
+def test_every_reason_code_occurs(world: tuple[Path, WorldSummary]) -> None:
+    out, summary = world
+    reasons = Counter(b.reason for t in read_truth(out) for b in t.breakpoints)
+    assert set(reasons) == set(BREAK_REASONS)
+    assert reasons == summary.breakpoints
+
+
+def test_hops_point_at_events_that_exist(
+    world: tuple[Path, WorldSummary], world_events: list[dict[str, Any]]
+) -> None:
+    out, _ = world
+    written = {(e["node_id"], e["source_id"]): e["type"] for e in world_events}
+    for truth in read_truth(out):
+        assert truth.hops[0].kind == "sold"
+        assert truth.hops[-1].kind == "redeemed"
+        for hop in truth.hops:
+            for ref in hop.events:
+                key = (ref.node_id, ref.source_id)
+                if ref.present:
+                    assert written[key] == ref.type
+                else:
+                    assert key not in written
+        destroyed = {
+            (ref.node_id, ref.source_id)
+            for hop in truth.hops
+            for ref in hop.events
+            if not ref.present
+        }
+        for mark in truth.breakpoints:
+            assert 0 <= mark.hop < len(truth.hops)
+            key = (mark.node_id or "", mark.source_id or "")
+            if mark.reason == "data_destroyed":
+                assert key in destroyed
+            elif mark.source_id is not None:
+                assert key in written or key in destroyed
+
+
+def test_hops_agree_with_the_events_they_cite(
+    world: tuple[Path, WorldSummary], world_events: list[dict[str, Any]]
+) -> None:
+    out, _ = world
+    by_key = {(e["node_id"], e["source_id"]): e for e in world_events}
+    for truth in read_truth(out):
+        redeemed = truth.hops[-1].events[0]
+        event = by_key[redeemed.node_id, redeemed.source_id]
+        assert event["target_msisdn"] == truth.users.redeem_msisdn
+        assert event["serial"] == truth.serial
+        assert event["face_value"] == truth.face_value
+        assert event["issuer"] == truth.issuer
+        for hop in truth.hops:
+            if hop.kind == "transferred":
+                for ref in hop.events:
+                    if ref.present:
+                        cited = by_key[ref.node_id, ref.source_id]
+                        assert (cited["from_party"], cited["to_party"]) == (
+                            hop.from_party,
+                            hop.to_party,
+                        )
+
+
+def test_truth_holds_serials_but_no_pin(
+    world: tuple[Path, WorldSummary], world_events: list[dict[str, Any]]
+) -> None:
+    out, _ = world
+    pins = {e["pin"] for e in world_events if "pin" in e}
+    assert pins
+    text = (out / TRUTH_FILE).read_text(encoding="utf-8")
+    assert '"pin"' not in text
+    assert not pins & set(re.findall(r"\d{16,21}", text))
+
+
+def test_truth_lines_validate_and_round_trip(world: tuple[Path, WorldSummary]) -> None:
+    out, _ = world
+    first = next(read_truth(out))
+    assert TruthRecord.model_validate_json(first.model_dump_json()) == first
+    assert sum(1 for _ in read_truth(out / TRUTH_FILE)) == 2000
