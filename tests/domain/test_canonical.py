@@ -73,3 +73,26 @@ def test_times_are_utc_with_six_fraction_digits() -> None:
     )
     with pytest.raises(ValueError, match="timezone-aware"):
         format_time(datetime(2025, 1, 2))
+
+
+def _schema_nodes(node: Any) -> Any:
+    if isinstance(node, dict):
+        yield node
+        for child in node.values():
+            yield from _schema_nodes(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _schema_nodes(child)
+
+
+def test_event_models_stay_inside_the_canonical_domain() -> None:
+    """No event field can hold a float or an unsafe integer: ingest may skip the check."""
+    from cardtrace.domain.events import event_adapter
+
+    nodes = list(_schema_nodes(event_adapter().json_schema()))
+    assert not [n for n in nodes if n.get("type") == "number"]
+    integers = [n for n in nodes if n.get("type") == "integer"]
+    assert integers
+    for node in integers:
+        assert -MAX_SAFE_INTEGER <= node.get("minimum", node.get("exclusiveMinimum", -1))
+        assert node.get("maximum", node.get("exclusiveMaximum", 2**63)) <= MAX_SAFE_INTEGER, node

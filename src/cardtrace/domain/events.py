@@ -99,6 +99,8 @@ NodeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 SourceId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Ref = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Fen = Annotated[int, Field(ge=0, le=10**12)]
+#: A count or quantity; bounded so the canonical encoding never meets an unsafe integer.
+Count = Annotated[int, Field(ge=0, le=10**12)]
 PartyId = Annotated[Ref, Party()]
 #: A user name on the recording platform: links only within that node.
 _PLATFORM_ACCOUNT = Personal(link="platform_account", node_scoped=True)
@@ -251,10 +253,10 @@ class UsageSummarized(Envelope):
     type: Literal["usage.summarized"]
     msisdn: Annotated[Msisdn, Personal(link="msisdn")]
     period: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
-    calls: Annotated[int, Field(ge=0)]
-    call_seconds: Annotated[int, Field(ge=0)]
-    distinct_contacts: Annotated[int, Field(ge=0)]
-    data_mb: Annotated[int, Field(ge=0)]
+    calls: Count
+    call_seconds: Count
+    distinct_contacts: Count
+    data_mb: Count
     top_cells: Annotated[list[Ref], Field(max_length=10), Personal()] = Field(default_factory=list)
 
 

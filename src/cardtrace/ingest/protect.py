@@ -23,7 +23,7 @@ from typing import Any
 
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
-from cardtrace.domain.canonical import canonical_bytes, format_time
+from cardtrace.domain.canonical import canonical_bytes_of_valid, format_time
 from cardtrace.domain.events import Envelope, event_uuid_for
 from cardtrace.domain.handling import Party, Personal, Secret, handling_of
 from cardtrace.store.database import EventRow
@@ -120,13 +120,13 @@ class Protector:
         commitments, sealed = self._seal_personal(event, plan, tokens, links)
         leaf["tokens"] = tokens
         leaf["commitments"] = commitments
-        protected = self._vault.seal(canonical_bytes(sealed), str(event_id)) if sealed else None
+        protected = self._vault.seal(canonical_bytes_of_valid(sealed), str(event_id)) if sealed else None
         return EventRow(
             event_id=event_id.bytes,
             node_id=event.node_id,
             type=leaf["type"],
             occurred_us=(event.occurred_at - _EPOCH) // _MICROSECOND,
-            leaf=canonical_bytes(leaf),
+            leaf=canonical_bytes_of_valid(leaf),
             protected=protected,
             links=tuple(links),
         )
@@ -152,7 +152,7 @@ class Protector:
         sealed: dict[str, Any] = {}
         for position, (name, marker, value) in enumerate(present):
             salt = salts[position * _SALT : (position + 1) * _SALT]
-            commitments[name] = hashlib.sha256(salt + canonical_bytes(value)).hexdigest()
+            commitments[name] = hashlib.sha256(salt + canonical_bytes_of_valid(value)).hexdigest()
             sealed[name] = {"salt": salt.hex(), "value": value}
             if marker.link is not None:
                 scoped = f"{event.node_id}:{value}" if marker.node_scoped else value

@@ -16,13 +16,15 @@ from sqlalchemy import Connection, text
 if TYPE_CHECKING:
     from cardtrace.store.database import EventRow
 
-__all__ = ["insert_events", "lock_writer"]
+__all__ = ["existing_ids", "insert_events", "lock_writer"]
 
 _EVENT_COLUMNS = "seq, event_id, node_id, type, occurred_us, leaf, protected"
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _INSERT_LINK = "INSERT INTO links (token, seq, field) VALUES (?, ?, ?)"
 _EVENT_TYPES = ["int8", "bytea", "text", "text", "int8", "bytea", "bytea"]
 _LINK_TYPES = ["bytea", "int8", "text"]
+#: Placeholders per SQLite ``IN (...)`` query, well under its limit of 32,766.
+_IN_CHUNK = 900
 #: Any constant: the key of the PostgreSQL advisory lock that serialises writers.
 _WRITER_LOCK = 0x63617264
 
@@ -31,6 +33,23 @@ def lock_writer(connection: Connection) -> None:
     """Serialise writers, so log indexes are handed out once (SQLite's lock does it)."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITER_LOCK})
+
+
+def existing_ids(connection: Connection, ids: Sequence[bytes]) -> set[bytes]:
+    """Which of ``ids`` are stored already (SQLAlchemy's expanding ``IN`` costs ~10 µs/id)."""
+    driver: Any = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        with driver.cursor() as cursor:
+            cursor.execute("SELECT event_id FROM events WHERE event_id = ANY(%s)", (list(ids),))
+            return {bytes(row[0]) for row in cursor}
+    found: set[bytes] = set()
+    cursor = driver.cursor()
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        query = f"SELECT event_id FROM events WHERE event_id IN ({marks})"  # noqa: S608
+        found.update(row[0] for row in cursor.execute(query, chunk))
+    return found
 
 
 def insert_events(connection: Connection, first_seq: int, rows: Sequence[EventRow]) -> None:

@@ -25,10 +25,6 @@ from cardtrace.store.schema import events, links
 
 __all__ = ["AppendResult", "Database", "EventRow", "StoredEvent"]
 
-#: Placeholders per ``IN (...)`` query: well under SQLite's and PostgreSQL's limits.
-_IN_CHUNK = 900
-
-
 @dataclass(frozen=True, slots=True)
 class EventRow:
     """An event ready to store: nothing personal in clear, tokens computed."""
@@ -105,7 +101,7 @@ class Database:
     def _split_fresh(
         self, connection: Connection, rows: Sequence[EventRow]
     ) -> tuple[list[EventRow], list[int]]:
-        stored = self._existing_ids(connection, [row.event_id for row in rows])
+        stored = bulk.existing_ids(connection, [row.event_id for row in rows])
         fresh: list[EventRow] = []
         duplicates: list[int] = []
         for index, row in enumerate(rows):
@@ -115,15 +111,6 @@ class Database:
                 stored.add(row.event_id)
                 fresh.append(row)
         return fresh, duplicates
-
-    @staticmethod
-    def _existing_ids(connection: Connection, ids: Sequence[bytes]) -> set[bytes]:
-        found: set[bytes] = set()
-        for start in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[start : start + _IN_CHUNK]
-            query = select(events.c.event_id).where(events.c.event_id.in_(chunk))
-            found.update(connection.execute(query).scalars())
-        return found
 
     def count(self) -> int:
         with self._reading() as connection:

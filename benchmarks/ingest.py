@@ -1,0 +1,260 @@
+"""Ingest benchmark: events/s into SQLite and PostgreSQL, peak memory, cost per stage.
+
+    .venv/bin/python benchmarks/ingest.py [--events 1000000] [--sim-cards 1000000]
+
+1. Generates a synthetic world of about ``--events`` events (``cardtrace sim``), timed.
+2. Profiles each stage on a sample, in this process, on one core: read, parse and
+   validate, protect (with its parts found by ablation: tokenise, canonical encoding,
+   sealing), leaf hashing, and the insert with and without the secondary indexes (the
+   difference is index maintenance).
+3. Runs ``cardtrace ingest`` end to end in a child process for each backend, measuring
+   events/s and the child's peak RSS (from ``wait4``). PostgreSQL is a throwaway server
+   started like the tests do.
+4. Optionally times ``cardtrace sim`` for ``--sim-cards`` cards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from cardtrace.crypto.tokens import Tokenizer
+from cardtrace.crypto.vault import Vault
+from cardtrace.domain.canonical import canonical_bytes_of_valid
+from cardtrace.domain.events import Envelope
+from cardtrace.ingest import protect as protect_module
+from cardtrace.ingest.pipeline import Rejected, validate
+from cardtrace.ingest.protect import Protector
+from cardtrace.ingest.readers import Record, discover, read_records
+from cardtrace.ledger import merkle, tiles
+from cardtrace.sim import generate
+from cardtrace.store.database import Database, EventRow
+from pgserver import throwaway_postgres
+
+OUT = Path(__file__).resolve().parent / "out"
+KEY = bytes(32)
+EVENTS_PER_CARD = 11  # about, in the synthetic world
+SAMPLE = 50_000
+REPEAT = 3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--sim-cards", type=int, default=0, help="also time sim (0: skip)")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    rows: list[tuple[str, str]] = []
+
+    world, seconds, events = make_world(args.events)
+    rows.append(("world: events generated", f"{events:,} in {seconds:.1f} s"))
+    rows += stage_profile(world)
+    for backend in args.backends.split(","):
+        rows += end_to_end(world, backend, events)
+    if args.sim_cards:
+        rows.append(time_sim(args.sim_cards))
+    print_table(rows)
+
+
+def make_world(events: int) -> tuple[Path, float, int]:
+    cards = max(events // EVENTS_PER_CARD, 100)
+    world = OUT / f"world-{cards}"
+    shutil.rmtree(world, ignore_errors=True)
+    started = time.perf_counter()
+    summary = generate(seed=1, cards=cards, out=world)
+    return world, time.perf_counter() - started, summary.events
+
+
+def per_event(seconds: float, count: int) -> str:
+    return f"{seconds / count * 1e6:7.2f} µs/event"
+
+
+def timed(function: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
+    """The best of ``repeat`` runs (the machine is shared and noisy) and the result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def stage_profile(world: Path) -> list[tuple[str, str]]:
+    files = discover([world])
+    read_seconds, records = timed(lambda: [r for f in files for r in read_records(f)])
+    rows = [("stage: read", per_event(read_seconds, len(records)))]
+    sample: list[Record] = records[:SAMPLE]
+    del records
+    now = datetime.now(UTC)
+    validate_seconds, events = timed(lambda: _validate_all(sample, now))
+    rows.append(("stage: parse and validate (pydantic)", per_event(validate_seconds, len(sample))))
+
+    protector = Protector(Tokenizer(bytes(32)), Vault(bytes(32)), "bench")
+    protect_seconds, protected = timed(lambda: [protector.protect(e) for e in events], REPEAT)
+    count = len(events)
+    rows.append(("stage: protect (all of it)", per_event(protect_seconds, count)))
+    for name, seconds in _ablations(events, protect_seconds).items():
+        rows.append((f"  of which {name}", per_event(seconds, count)))
+    hash_seconds, _ = timed(lambda: _hash_all(protected))
+    rows.append(("stage: leaf hashing + tree (in memory)", per_event(hash_seconds, count)))
+    rows += _insert_costs(protected)
+    return rows
+
+
+def _validate_all(sample: Sequence[Record], now: datetime) -> list[Envelope]:
+    events = []
+    for record in sample:
+        if record.data is not None:
+            try:
+                events.append(validate(record.data, now))
+            except Rejected:
+                continue
+    return events
+
+
+def _ablations(events: Sequence[Envelope], full: float) -> dict[str, float]:
+    """The cost of one part of protect: full time minus the time with that part stubbed."""
+
+    class ConstantTokens(Tokenizer):
+        def token(self, *_: str) -> bytes:
+            return bytes(16)
+
+    class NoSeal(Vault):
+        def seal(self, *_: Any) -> bytes:
+            return b"x"
+
+    def cost_without(protector: Protector) -> float:
+        return full - timed(lambda: [protector.protect(e) for e in events], REPEAT)[0]
+
+    costs = {
+        "tokenise (HMAC)": cost_without(Protector(ConstantTokens(KEY), Vault(KEY), "b")),
+        "seal (AES-GCM)": cost_without(Protector(Tokenizer(KEY), NoSeal(KEY), "b")),
+    }
+    original = canonical_bytes_of_valid
+    setattr(protect_module, "canonical_bytes_of_valid", lambda *_: b"{}")  # noqa: B010
+    try:
+        costs["canonical encoding"] = cost_without(Protector(Tokenizer(KEY), Vault(KEY), "b"))
+    finally:
+        setattr(protect_module, "canonical_bytes_of_valid", original)  # noqa: B010
+    return costs
+
+
+def _hash_all(rows: Sequence[EventRow]) -> None:
+    store = tiles.MemoryTileStore()
+    tiles.append(store, [merkle.leaf_hash(row.leaf) for row in rows])
+
+
+def _insert_costs(rows: list[EventRow]) -> list[tuple[str, str]]:
+    """Append the same rows with and without secondary indexes (SQLite, fresh files)."""
+    results = []
+    for label, drop in (("with indexes", False), ("without secondary indexes", True)):
+        path = OUT / "insert.db"
+        for leftover in OUT.glob("insert.db*"):
+            leftover.unlink()
+        database = Database.open(f"sqlite:///{path}")
+        if drop:
+            _drop_secondary_indexes(database)
+        seconds = _append_all(database, rows)
+        database.close()
+        results.append((f"stage: SQLite append {label}", per_event(seconds, len(rows))))
+    return results
+
+
+def _append_all(database: Database, rows: list[EventRow], batch: int = 5000) -> float:
+    started = time.perf_counter()
+    for start in range(0, len(rows), batch):
+        database.append(rows[start : start + batch])
+    return time.perf_counter() - started
+
+
+def _drop_secondary_indexes(database: Database) -> None:
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql("DROP INDEX ux_events_event_id")
+        connection.exec_driver_sql("DROP INDEX ix_events_occurred_us")
+        connection.exec_driver_sql("DROP TABLE links")
+        connection.exec_driver_sql("CREATE TABLE links (token BLOB, seq INTEGER, field TEXT)")
+
+
+def end_to_end(world: Path, backend: str, events: int) -> list[tuple[str, str]]:
+    if backend == "sqlite":
+        path = OUT / "e2e.db"
+        for leftover in OUT.glob("e2e.db*"):
+            leftover.unlink()
+        return _ingest_child(world, f"sqlite:///{path}", "SQLite", events)
+    with throwaway_postgres() as url:
+        return _ingest_child(world, url, "PostgreSQL", events)
+
+
+#: Runs the CLI, then prints the process's own peak RSS (VmHWM, which exec resets,
+#: unlike the rusage of a forked child) as its last stderr line.
+_MEASURED_CLI = """
+import sys
+from cardtrace.cli.main import run
+code = run(sys.argv[1:])
+peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(peak, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_measured(args: list[str]) -> tuple[float, bytes, int, int]:
+    """Seconds, stdout, exit code and peak RSS (KiB) of ``cardtrace ARGS`` in a child."""
+    env = {**os.environ, "CARDTRACE_KEY_DIR": str(OUT / "keys")}
+    started = time.perf_counter()
+    child = subprocess.run(
+        [sys.executable, "-c", _MEASURED_CLI, *args], capture_output=True, env=env, check=False
+    )
+    seconds = time.perf_counter() - started
+    peak = int(child.stderr.decode().strip().splitlines()[-1])
+    return seconds, child.stdout, child.returncode, peak
+
+
+def _ingest_child(world: Path, url: str, label: str, events: int) -> list[tuple[str, str]]:
+    args = ["ingest", "--json", "--db", url, "--rejects", str(OUT / "rejects.jsonl"), str(world)]
+    seconds, output, code, peak = run_measured(args)
+    if code not in (0, 1):
+        return [(f"end to end {label}", f"failed with exit code {code}")]
+    stored = orjson.loads(output.splitlines()[-1])["accepted"]
+    return [
+        (f"end to end {label}: events stored", f"{stored:,} of {events:,}"),
+        (f"end to end {label}: throughput", f"{stored / seconds:,.0f} events/s ({seconds:.1f} s)"),
+        (f"end to end {label}: peak RSS", f"{peak / 1024:,.0f} MiB"),
+    ]
+
+
+def time_sim(cards: int) -> tuple[str, str]:
+    world = OUT / "sim-timing"
+    shutil.rmtree(world, ignore_errors=True)
+    args = ["sim", "--json", "--seed", "2", "--cards", str(cards), "--out", str(world)]
+    seconds, output, _, peak = run_measured(args)
+    events = orjson.loads(output)["events"]
+    shutil.rmtree(world, ignore_errors=True)
+    return (
+        f"cardtrace sim --cards {cards:,}",
+        f"{seconds:.1f} s, {events:,} events, peak RSS {peak / 1024:,.0f} MiB",
+    )
+
+
+def print_table(rows: list[tuple[str, str]]) -> None:
+    width = max(len(name) for name, _ in rows)
+    print(f"{'measure'.ljust(width)}  value")
+    print(f"{'-' * width}  {'-' * 40}")
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+
+
+if __name__ == "__main__":
+    main()
