@@ -13,7 +13,7 @@ BENCHMARKS = ["ingest.py", "ledger.py"]
 def main() -> None:
     for name in BENCHMARKS:
         print(f"== {name}", flush=True)
-        subprocess.run([sys.executable, str(HERE / name), *sys.argv[1:]], check=True)
+        subprocess.run([sys.executable, str(HERE / name)], check=True)
 
 
 if __name__ == "__main__":

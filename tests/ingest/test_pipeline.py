@@ -16,10 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import factories as make
-from cardtrace.crypto.tokens import Tokenizer
-from cardtrace.crypto.vault import Vault
+from cardtrace.errors import InvalidInput
 from cardtrace.ingest.pipeline import IngestSummary, ingest_files
-from cardtrace.ingest.protect import Protector
+from cardtrace.ingest.protect import ProtectionKeys
 from cardtrace.store.database import Database
 
 KEY = bytes(range(32))
@@ -32,8 +31,7 @@ def database(database_url: str) -> Iterator[Database]:
     opened.close()
 
 
-def protector() -> Protector:
-    return Protector(Tokenizer(KEY), Vault(KEY), "testkey")
+KEYS = ProtectionKeys(KEY, KEY, "testkey")
 
 
 def write_jsonl(path: Path, lines: list[bytes | dict[str, Any]]) -> Path:
@@ -45,9 +43,16 @@ def write_jsonl(path: Path, lines: list[bytes | dict[str, Any]]) -> Path:
     return path
 
 
-def run(database: Database, tmp_path: Path, *files: Path, batch: int = 2) -> IngestSummary:
+def run(
+    database: Database, tmp_path: Path, *files: Path, batch: int = 2, workers: int = 0
+) -> IngestSummary:
     return ingest_files(
-        files, database, protector(), rejects=tmp_path / "rejects.jsonl", batch_size=batch
+        files,
+        database,
+        KEYS,
+        rejects=tmp_path / "rejects.jsonl",
+        batch_size=batch,
+        workers=workers,
     )
 
 
@@ -184,5 +189,36 @@ def test_fuzzed_lines_never_crash_and_every_line_is_accounted_for(
         nonblank = sum(1 for line in lines if line.strip()) + 1
         assert summary.accepted + summary.rejected + summary.duplicates == nonblank
         assert summary.accepted >= 1
+    finally:
+        database.close()
+
+
+@pytest.mark.slow
+def test_worker_processes_store_the_same_events_in_a_repeatable_order(tmp_path: Path) -> None:
+    lines: list[bytes | dict[str, Any]] = [make.card_sold(source_id=f"w-{n}") for n in range(40)]
+    lines[7] = b"{broken"
+    path = write_jsonl(tmp_path / "in.jsonl", lines)
+    results = []
+    for run_number, workers in enumerate((0, 2, 2)):
+        database = Database.open(f"sqlite:///{tmp_path / f'w{run_number}.db'}")
+        try:
+            summary = run(database, tmp_path, path, batch=3, workers=workers)
+            assert (summary.accepted, summary.rejected) == (39, 1)
+            with database.engine.connect() as connection:
+                query = "SELECT event_id FROM events ORDER BY seq"
+                results.append(list(connection.exec_driver_sql(query).scalars()))
+        finally:
+            database.close()
+    assert sorted(results[0]) == sorted(results[1])
+    assert results[1] == results[2]
+    assert rejects(tmp_path)[0]["line"] == 8
+
+
+def test_an_unreadable_file_in_a_worker_is_one_clear_error(tmp_path: Path) -> None:
+    database = Database.open(f"sqlite:///{tmp_path / 'e.db'}")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    try:
+        with pytest.raises(InvalidInput, match=r"bad\.parquet: not a readable Parquet file"):
+            run(database, tmp_path, tmp_path / "bad.parquet", workers=1)
     finally:
         database.close()

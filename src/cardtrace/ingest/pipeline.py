@@ -10,7 +10,7 @@ idempotency key).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -21,11 +21,19 @@ import orjson
 from pydantic import ValidationError
 
 from cardtrace.domain.events import Envelope, event_adapter
-from cardtrace.ingest.protect import Protector
+from cardtrace.ingest.protect import ProtectionKeys, Protector
 from cardtrace.ingest.readers import Record, read_records
 from cardtrace.store.database import Database, EventRow
 
-__all__ = ["CLOCK_SKEW", "IngestSummary", "Rejected", "ingest_files", "validate"]
+__all__ = [
+    "CLOCK_SKEW",
+    "IngestSummary",
+    "Prepared",
+    "Rejected",
+    "ingest_files",
+    "prepare_batches",
+    "validate",
+]
 
 #: How far in the future an event time may lie (clocks of recording nodes drift).
 CLOCK_SKEW = timedelta(minutes=5)
@@ -110,88 +118,122 @@ def _rejection(exc: ValidationError) -> Rejected:
     return Rejected(".".join(path) or None, reason, len(errors) - 1)
 
 
-class _RejectFile:
-    """The reject file, opened on the first reject so a clean run leaves none behind."""
+@dataclass
+class Prepared:
+    """A batch of prepared records: rows to store, rejects to describe, warnings to count."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._handle: IO[bytes] | None = None
+    rows: list[EventRow] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    warnings: Counter[str] = field(default_factory=Counter)
+    records: int = 0
+    #: Bytes read per file while making this batch (counted by the first share only).
+    read: Counter[Path] = field(default_factory=Counter)
 
-    def write(self, file: Path, line: int, field: str | None, reason: str, more: int) -> None:
-        if self.path is None:
-            return
-        if self._handle is None:
-            self._handle = self.path.open("wb")
-        entry: dict[str, Any] = {"file": str(file), "line": line, "field": field, "reason": reason}
-        if more:
-            entry["more_problems"] = more
-        self._handle.write(orjson.dumps(entry) + b"\n")
 
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
+def prepare_batches(
+    files: Sequence[Path],
+    keys: ProtectionKeys,
+    *,
+    batch_size: int,
+    share: tuple[int, int] = (0, 1),
+) -> Iterator[Prepared]:
+    """Read, validate and protect ``files``; yield a batch every ``batch_size`` records.
+
+    ``share = (i, n)`` keeps only every n-th record starting at the i-th, so n processes
+    can split the work; each still reads every line, which is cheap next to validating.
+    """
+    protector = keys.protector()
+    now = datetime.now(UTC)
+    index, shares = share
+    batch = Prepared()
+    batches = [batch]  # the current batch, where reading progress is counted
+    position = 0
+    for path in files:
+        advance = partial(_count_read, batches, path) if index == 0 else None
+        for record in read_records(path, advance):
+            position += 1
+            if position % shares != index:
+                continue
+            _prepare_one(record, path, now, protector, batch)
+            if batch.records >= batch_size:
+                yield batch
+                batch = batches[0] = Prepared()
+    yield batch
+
+
+def _count_read(batches: list[Prepared], path: Path, size: int) -> None:
+    batches[0].read[path] += size
+
+
+def _prepare_one(
+    record: Record, path: Path, now: datetime, protector: Protector, batch: Prepared
+) -> None:
+    batch.records += 1
+    try:
+        if record.data is None:
+            raise Rejected(record.field, record.problem or "unreadable record")
+        event = validate(record.data, now)
+    except Rejected as rejected:
+        entry = {"file": str(path), "line": record.line, "field": rejected.field}
+        entry["reason"] = rejected.reason
+        if rejected.more:
+            entry["more_problems"] = rejected.more
+        batch.rejects.append(entry)
+        return
+    for name, message in event.warnings():
+        batch.warnings[f"{name}: {message}"] += 1
+    batch.rows.append(protector.protect(event))
 
 
 def ingest_files(
-    files: Iterable[Path],
+    files: Sequence[Path],
     database: Database,
-    protector: Protector,
+    keys: ProtectionKeys,
     *,
     rejects: Path | None,
     batch_size: int,
+    workers: int = 0,
     progress: Callable[[Path, int], None] | None = None,
 ) -> IngestSummary:
-    """Ingest ``files`` into ``database``; see the module docstring for the guarantees."""
-    run = _Run(protector, _RejectFile(rejects))
-    batch: list[EventRow] = []
+    """Ingest ``files`` into ``database``; see the module docstring for the guarantees.
+
+    With ``workers`` > 0, that many processes read, validate and protect while this one
+    stores (:mod:`cardtrace.ingest.workers`); the result is the same either way.
+    """
+    summary = IngestSummary(files=len(files))
+    if workers > 0:
+        from cardtrace.ingest.workers import prepare_in_workers
+
+        batches = prepare_in_workers(files, keys, batch_size, workers)
+    else:
+        batches = prepare_batches(files, keys, batch_size=batch_size)
+    reject_handle: IO[bytes] | None = None
     try:
-        for path in files:
-            run.summary.files += 1
-            advance = partial(progress, path) if progress else None
-            for record in read_records(path, advance):
-                row = run.prepare(record, path)
-                if row is not None:
-                    batch.append(row)
-                if len(batch) >= batch_size:
-                    run.store(batch, database)
-        run.store(batch, database)
+        for prepared in batches:
+            if prepared.rejects and rejects is not None:
+                if reject_handle is None:
+                    reject_handle = rejects.open("wb")
+                reject_handle.writelines(orjson.dumps(e) + b"\n" for e in prepared.rejects)
+            summary.rejected += len(prepared.rejects)
+            summary.warnings.update(prepared.warnings)
+            _store(prepared.rows, database, summary)
+            if progress is not None:
+                for path, size in prepared.read.items():
+                    progress(path, size)
     finally:
-        run.rejects.close()
-    return run.summary
+        if reject_handle is not None:
+            reject_handle.close()
+    return summary
 
 
-class _Run:
-    """The state of one ingest run: its clock, counts and reject file."""
-
-    def __init__(self, protector: Protector, rejects: _RejectFile) -> None:
-        self.protector = protector
-        self.rejects = rejects
-        self.summary = IngestSummary()
-        self.now = datetime.now(UTC)
-
-    def prepare(self, record: Record, path: Path) -> EventRow | None:
-        """The protected row of a good record; a bad one is counted and described."""
-        try:
-            if record.data is None:
-                raise Rejected(record.field, record.problem or "unreadable record")
-            event = validate(record.data, self.now)
-        except Rejected as rejected:
-            self.summary.rejected += 1
-            self.rejects.write(path, record.line, rejected.field, rejected.reason, rejected.more)
-            return None
-        for name, message in event.warnings():
-            self.summary.warnings[f"{name}: {message}"] += 1
-        return self.protector.protect(event)
-
-    def store(self, batch: list[EventRow], database: Database) -> None:
-        """Store and empty ``batch`` (one transaction)."""
-        if not batch:
-            return
-        result = database.append(batch)
-        self.summary.accepted += result.accepted
-        self.summary.duplicates += len(result.duplicates)
-        duplicate = set(result.duplicates)
-        self.summary.accepted_by_type.update(
-            row.type for index, row in enumerate(batch) if index not in duplicate
-        )
-        batch.clear()
+def _store(rows: list[EventRow], database: Database, summary: IngestSummary) -> None:
+    """Store ``rows`` (one transaction) and count what happened."""
+    if not rows:
+        return
+    result = database.append(rows)
+    summary.accepted += result.accepted
+    summary.duplicates += len(result.duplicates)
+    duplicate = set(result.duplicates)
+    summary.accepted_by_type.update(
+        row.type for index, row in enumerate(rows) if index not in duplicate
+    )

@@ -28,7 +28,14 @@ from cardtrace.domain.events import Envelope, event_uuid_for
 from cardtrace.domain.handling import Party, Personal, Secret, handling_of
 from cardtrace.store.database import EventRow
 
-__all__ = ["LEAF_FORMAT", "Protector", "card_token", "pin_token", "secret_token"]
+__all__ = [
+    "LEAF_FORMAT",
+    "ProtectionKeys",
+    "Protector",
+    "card_token",
+    "pin_token",
+    "secret_token",
+]
 
 #: Version of the leaf layout; bump it when the layout changes.
 LEAF_FORMAT = 1
@@ -83,6 +90,18 @@ def pin_token(tokenizer: Tokenizer, issuer: str, pin: str) -> bytes:
     return secret_token(tokenizer, Secret().link, issuer, pin)
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class ProtectionKeys:
+    """The keys a :class:`Protector` needs, in a form that can be sent to a worker process."""
+
+    link_key: bytes
+    vault_key: bytes
+    token_key_id: str
+
+    def protector(self) -> Protector:
+        return Protector(Tokenizer(self.link_key), Vault(self.vault_key), self.token_key_id)
+
+
 class Protector:
     """Turns validated events into storable rows under one node's keys."""
 
@@ -120,7 +139,9 @@ class Protector:
         commitments, sealed = self._seal_personal(event, plan, tokens, links)
         leaf["tokens"] = tokens
         leaf["commitments"] = commitments
-        protected = self._vault.seal(canonical_bytes_of_valid(sealed), str(event_id)) if sealed else None
+        protected = (
+            self._vault.seal(canonical_bytes_of_valid(sealed), str(event_id)) if sealed else None
+        )
         return EventRow(
             event_id=event_id.bytes,
             node_id=event.node_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -12,17 +13,19 @@ import orjson
 
 from cardtrace.crypto.keystore import KeyStore
 from cardtrace.crypto.tokens import Tokenizer
-from cardtrace.crypto.vault import Vault
 from cardtrace.domain.events import EVENT_MODELS, event_adapter
 from cardtrace.errors import InvalidInput, NotFound
 from cardtrace.ingest.pipeline import IngestSummary, ingest_files
-from cardtrace.ingest.protect import Protector, card_token, pin_token
+from cardtrace.ingest.protect import ProtectionKeys, card_token, pin_token
 from cardtrace.ingest.readers import discover
 from cardtrace.settings import Settings
 from cardtrace.sim import TRUTH_FILE, TruthRecord, WorldSummary, generate, read_truth
 from cardtrace.store.database import Database
 
 __all__ = ["CardEvent", "Node", "event_schema", "fraud_card", "simulate"]
+
+#: Inputs larger than this are validated in worker processes (see settings).
+_PARALLEL_FROM_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +66,9 @@ class Node:
         return Tokenizer(self.keys.secret("link.key"))
 
     @cached_property
-    def protector(self) -> Protector:
+    def protection_keys(self) -> ProtectionKeys:
         link_key = self.keys.secret("link.key")
-        vault = Vault(self.keys.secret("vault.key"))
-        return Protector(self.tokenizer, vault, KeyStore.key_id(link_key))
+        return ProtectionKeys(link_key, self.keys.secret("vault.key"), KeyStore.key_id(link_key))
 
     def close(self) -> None:
         if "database" in self.__dict__:
@@ -87,11 +89,19 @@ class Node:
         return ingest_files(
             files,
             self.database,
-            self.protector,
+            self.protection_keys,
             rejects=rejects,
             batch_size=self.settings.batch_size,
+            workers=self._workers_for(files),
             progress=progress,
         )
+
+    def _workers_for(self, files: Sequence[Path]) -> int:
+        if self.settings.ingest_workers is not None:
+            return self.settings.ingest_workers
+        cores = len(os.sched_getaffinity(0))
+        large = sum(file.stat().st_size for file in files) > _PARALLEL_FROM_BYTES
+        return cores if large and cores > 1 else 0
 
     def stats(self) -> dict[str, Any]:
         """Counts of stored events by type and node, link rows and log size."""

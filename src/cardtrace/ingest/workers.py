@@ -1,0 +1,99 @@
+"""Preparing records in worker processes, so validation runs on every core.
+
+Validation and protection cost several times more than storing (docs/performance.md),
+and the GIL keeps them on one core. Each of n workers reads every file but prepares
+only its share of the records (every n-th) and sends the prepared batches back through
+its own bounded queue; the parent takes one batch from each worker in turn, so the order
+of storage, and therefore of the log, is the same on every run. The parent alone writes
+to the database, so the transactional guarantees do not change.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from queue import Empty
+from typing import Any
+
+from cardtrace.errors import CardtraceError, InvalidInput
+from cardtrace.ingest.pipeline import Prepared, prepare_batches
+from cardtrace.ingest.protect import ProtectionKeys
+
+__all__ = ["prepare_in_workers"]
+
+#: Batches a worker may have waiting; bounds memory whatever the input size.
+_QUEUE_DEPTH = 4
+_POLL_SECONDS = 2.0
+
+
+def prepare_in_workers(
+    files: Sequence[Path],
+    keys: ProtectionKeys,
+    batch_size: int,
+    workers: int,
+) -> Iterator[Prepared]:
+    """The prepared batches of ``files``, made by ``workers`` processes."""
+    context = multiprocessing.get_context("spawn")
+    queues: list[Any] = [context.Queue(_QUEUE_DEPTH) for _ in range(workers)]
+    processes = [
+        context.Process(
+            target=_work,
+            args=(list(files), keys, batch_size, (index, workers), queues[index]),
+            daemon=True,
+        )
+        for index in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        yield from _round_robin(queues, processes)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+
+
+def _round_robin(queues: list[Any], processes: list[Any]) -> Iterator[Prepared]:
+    """One batch from each worker in turn, until all are done; a worker's error is ours."""
+    active = list(range(len(queues)))
+    while active:
+        for index in list(active):
+            kind, payload = _next_message(queues[index], processes[index])
+            if kind == "batch":
+                yield payload
+            elif kind == "error":
+                raise InvalidInput(payload)
+            else:
+                active.remove(index)
+
+
+def _next_message(queue: Any, process: Any) -> tuple[str, Any]:
+    """The worker's next message; if it died without a word, say so instead of waiting."""
+    while True:
+        try:
+            message: tuple[str, Any] = queue.get(timeout=_POLL_SECONDS)
+        except Empty:
+            if not process.is_alive():
+                raise CardtraceError(
+                    f"an ingest worker stopped unexpectedly (exit code {process.exitcode}); "
+                    "batches stored so far are kept, run the ingest again"
+                ) from None
+        else:
+            return message
+
+
+def _work(
+    files: list[Path],
+    keys: ProtectionKeys,
+    batch_size: int,
+    share: tuple[int, int],
+    queue: Any,
+) -> None:
+    try:
+        for prepared in prepare_batches(files, keys, batch_size=batch_size, share=share):
+            queue.put(("batch", prepared))
+    except CardtraceError as exc:
+        queue.put(("error", str(exc)))
+    queue.put(("done", None))
