@@ -23,7 +23,7 @@ __all__ = ["SQLITE_CACHE_KIB", "open_engine", "write_transaction"]
 
 #: Page cache of a SQLite connection. Random-key index pages stay hot in it between
 #: transactions, which is what keeps ingest fast once the indexes outgrow memory.
-SQLITE_CACHE_KIB = 256 * 1024
+SQLITE_CACHE_KIB = 64 * 1024
 
 
 def open_engine(url: str) -> Engine:
