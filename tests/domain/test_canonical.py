@@ -94,5 +94,6 @@ def test_event_models_stay_inside_the_canonical_domain() -> None:
     integers = [n for n in nodes if n.get("type") == "integer"]
     assert integers
     for node in integers:
-        assert -MAX_SAFE_INTEGER <= node.get("minimum", node.get("exclusiveMinimum", -1))
-        assert node.get("maximum", node.get("exclusiveMaximum", 2**63)) <= MAX_SAFE_INTEGER, node
+        low = node.get("minimum", node.get("exclusiveMinimum", -(2**63)))
+        high = node.get("maximum", node.get("exclusiveMaximum", 2**63))
+        assert -MAX_SAFE_INTEGER <= low <= high <= MAX_SAFE_INTEGER, node

@@ -26,6 +26,7 @@ from cardtrace.store.schema import events, links
 
 __all__ = ["AppendResult", "Database", "EventRow", "StoredEvent"]
 
+
 class EventRow(NamedTuple):
     """An event ready to store: nothing personal in clear, tokens computed.
 
