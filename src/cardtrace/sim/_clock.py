@@ -18,8 +18,12 @@ YEAR_END = 365 * DAY
 
 _CST = timezone(timedelta(hours=8), "Asia/Shanghai")
 WORLD_START = datetime(2025, 1, 1, tzinfo=_CST)
-_CACHED_DAYS = 400
-_DAY_PREFIX = [(WORLD_START + timedelta(days=d)).strftime("%Y-%m-%dT") for d in range(_CACHED_DAYS)]
+_CACHED_HOURS = 400 * 24
+#: "2025-03-14T09:" per hour of the world, and "26:53+08:00" per second of an hour.
+_HOUR_PREFIX = [
+    (WORLD_START + timedelta(hours=h)).strftime("%Y-%m-%dT%H:") for h in range(_CACHED_HOURS)
+]
+_IN_HOUR = [f"{m:02d}:{s:02d}+08:00" for m in range(60) for s in range(60)]
 _MONTH_START = [
     int((datetime(2025 + m // 12, m % 12 + 1, 1, tzinfo=_CST) - WORLD_START).total_seconds())
     for m in range(13)
@@ -28,11 +32,9 @@ _MONTH_START = [
 
 def iso(t: int) -> str:
     """ISO 8601 text of world time ``t``, e.g. ``2025-03-14T09:26:53+08:00``."""
-    day, rest = divmod(t, DAY)
-    if 0 <= day < _CACHED_DAYS:
-        hour, rest = divmod(rest, HOUR)
-        minute, second = divmod(rest, MINUTE)
-        return f"{_DAY_PREFIX[day]}{hour:02d}:{minute:02d}:{second:02d}+08:00"
+    hour, second = divmod(t, HOUR)
+    if 0 <= hour < _CACHED_HOURS:
+        return _HOUR_PREFIX[hour] + _IN_HOUR[second]
     return (WORLD_START + timedelta(seconds=t)).isoformat()
 
 

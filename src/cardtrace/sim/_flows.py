@@ -50,7 +50,7 @@ class Flows:
             "T7": self.t7_two_cards,
             "T9": self.t9_virtual_currency,
         }
-        self._weights = [share / size for share, size in CARD_SHARE.values()]
+        self._weights = tuple(share / size for share, size in CARD_SHARE.values())
         self._typologies = list(CARD_SHARE)
 
     def next_scenario(self, room: int) -> list[Truth]:
@@ -59,14 +59,14 @@ class Flows:
         if self.made < len(first):
             typology: str | None = first[self.made]
         else:
-            typology = self.rng.choices(self._typologies, self._weights)[0]
+            typology = self.rng.weighted(self._typologies, self._weights)
         self.made += 1
         return self.by_typology[typology](room)
 
     # -- helpers -------------------------------------------------------------------------
 
     def _issuer(self) -> str:
-        return self.rng.choices(CARRIERS, _ISSUER_SHARE)[0]
+        return self.rng.weighted(CARRIERS, _ISSUER_SHARE)
 
     def _truth(
         self, card: Card, trail: Trail, typology: str | None, *, stolen: bool,

@@ -8,14 +8,13 @@ appends the true hop to the card's :class:`Trail`, with its breakpoints.
 
 from __future__ import annotations
 
-import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from cardtrace.sim._clock import DAY, HOUR, MINUTE, month_of, period_start
+from cardtrace.sim._clock import DAY, HOUR, MINUTE, iso, month_of, period_start
 from cardtrace.sim._ids import iccid, imsi, legacy_id
-from cardtrace.sim._world import Account, World
+from cardtrace.sim._world import Account, World, WorldRandom
 from cardtrace.sim._writer import Node, NodeFiles
 
 __all__ = ["Card", "Leg", "Sale", "Steps", "Trail", "person"]
@@ -94,8 +93,6 @@ class Trail:
     sellers: list[str] = field(default_factory=list)
 
     def hop(self, kind: str, src: str, dst: str, at: int, events: list[dict[str, Any]]) -> int:
-        from cardtrace.sim._clock import iso
-
         self.hops.append(
             {"kind": kind, "from_party": src, "to_party": dst, "at": iso(at), "events": events}
         )
@@ -136,7 +133,7 @@ class Steps:
         """``count`` cards of one face value with consecutive serials (one retail order)."""
         serial_len, pin_len, faces, weights = _FORMATS[issuer]
         rng = self.rng
-        face = rng.choices(faces, weights)[0]
+        face = rng.weighted(faces, weights)
         province = rng.randint(1, 31)
         cards = []
         for _ in range(count):
@@ -177,7 +174,7 @@ class Steps:
     def payment_of(
         self, who: int, methods: tuple[str, ...], weights: tuple[int, ...]
     ) -> tuple[str, str | None]:
-        method = self.rng.choices(methods, weights)[0]
+        method = self.rng.weighted(methods, weights)
         return method, self.account_of(who, method)
 
     def account_of(self, who: int, method: str) -> str | None:
@@ -385,7 +382,7 @@ class Steps:
         return holder, t
 
     def layers(self) -> int:
-        return self.rng.choices((1, 2, 3, 4), (20, 40, 30, 10))[0]
+        return self.rng.weighted((1, 2, 3, 4), (20, 40, 30, 10))
 
     # -- redemption ----------------------------------------------------------------------
 
@@ -481,7 +478,7 @@ class Steps:
                 self.files.emit(node, "usage.summarized", end - 1, recorded, fields)
 
 
-def _usage_fields(rng: random.Random, kind: str, straw: bool, cell: str) -> dict[str, Any]:
+def _usage_fields(rng: WorldRandom, kind: str, straw: bool, cell: str) -> dict[str, Any]:
     if kind == "iot":
         return {"calls": 0, "call_seconds": 0, "distinct_contacts": 0,
                 "data_mb": rng.randrange(1, 200), "top_cells": [cell]}  # fmt: skip
@@ -505,14 +502,14 @@ def _serial(issuer: str, province: int, n: int, length: int) -> str:
     return f"25{n:0{length - 2}d}"
 
 
-def _mistype(rng: random.Random, id_number: str) -> str:
+def _mistype(rng: WorldRandom, id_number: str) -> str:
     """One wrong digit among the first 17: the MOD 11-2 check always catches it."""
     pos = rng.randrange(6, 17)
     digit = str((int(id_number[pos]) + rng.randrange(1, 10)) % 10)
     return id_number[:pos] + digit + id_number[pos + 1 :]
 
 
-def _misspell(rng: random.Random, name: str) -> str:
+def _misspell(rng: WorldRandom, name: str) -> str:
     """One character of the name swapped for another common one (a copying slip)."""
     pos = rng.randrange(len(name))
     other = rng.choice([c for c in _SIMILAR if c != name[pos]])

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import random
+from bisect import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import TYPE_CHECKING, TypeVar
 
 from faker import Faker
 
@@ -23,6 +27,9 @@ from cardtrace.sim._ids import (
     resident_id,
 )
 from cardtrace.sim._writer import Node
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsLenAndGetItem
 
 __all__ = [
     "ANONYMISING_NETWORKS",
@@ -56,6 +63,37 @@ RETENTION_PLATFORM = "plat-03"
 _DESTROY_DAY = 273  # 2025-10-01: shop-05 wipes everything it recorded before
 _LOG_RETENTION_DAYS = 180  # plat-03 keeps PIN-verification logs the CSL minimum only
 _CARRIER_SHARE = (0.55, 0.25, 0.20)
+T = TypeVar("T")
+
+
+class WorldRandom(random.Random):
+    """``random.Random`` with faster small ranges and choices (the generator's hot path).
+
+    Below 2**31 a range is drawn from one ``random()`` float, not a rejection loop over
+    ``getrandbits``; the bias is under 2**-22. Larger ranges (PINs) keep the exact method.
+    """
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        self._cumulative: dict[tuple[float, ...], list[float]] = {}
+
+    def randrange(self, start: int, stop: int | None = None, step: int = 1) -> int:
+        if stop is None:
+            start, stop = 0, start
+        width = stop - start
+        if step == 1 and 0 < width < 1 << 31:
+            return start + int(self.random() * width)
+        return super().randrange(start, stop, step)
+
+    def choice(self, seq: SupportsLenAndGetItem[T]) -> T:
+        return seq[int(self.random() * len(seq))]
+
+    def weighted(self, options: Sequence[T], weights: tuple[float, ...]) -> T:
+        """One of ``options`` by relative ``weights`` (cumulative sums cached per tuple)."""
+        cumulative = self._cumulative.get(weights)
+        if cumulative is None:
+            cumulative = self._cumulative[weights] = list(accumulate(weights))
+        return options[bisect(cumulative, self.random() * cumulative[-1])]
 
 
 @dataclass(slots=True)
@@ -123,7 +161,7 @@ class Ring:
 
 @dataclass(slots=True)
 class World:
-    rng: random.Random
+    rng: WorldRandom
     people: People
     numbers: Numbers
     honest: int  # people 0..honest-1 are ordinary; the rest are ring members
@@ -142,16 +180,16 @@ class World:
     topups: list[Node]
 
 
-def _ip(rng: random.Random) -> str:
+def _ip(rng: WorldRandom) -> str:
     first = rng.choice(_RESIDENTIAL_OCTETS)
     return f"{first}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
 
-def device_id(rng: random.Random) -> str:
+def device_id(rng: WorldRandom) -> str:
     return f"fp-{rng.getrandbits(64):016x}"
 
 
-def _vpn_ips(rng: random.Random) -> list[str]:
+def _vpn_ips(rng: WorldRandom) -> list[str]:
     hosts: list[str] = []
     for net in ANONYMISING_NETWORKS:
         addresses = list(ipaddress.ip_network(net).hosts())
@@ -201,7 +239,7 @@ def _area_codes() -> list[tuple[str, int, int]]:
     return areas
 
 
-def _resident_id(rng: random.Random, areas: list[tuple[str, int, int]]) -> str:
+def _resident_id(rng: WorldRandom, areas: list[tuple[str, int, int]]) -> str:
     year = rng.randint(1955, 2006)
     birth = f"{year}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
     while True:
@@ -213,7 +251,7 @@ def _resident_id(rng: random.Random, areas: list[tuple[str, int, int]]) -> str:
 def _add_person(
     people: People,
     numbers: Numbers,
-    rng: random.Random,
+    rng: WorldRandom,
     fake: Faker,
     areas: list[tuple[str, int, int]],
 ) -> int:
@@ -222,7 +260,7 @@ def _add_person(
     people.ids.append(_resident_id(rng, areas))
     own: list[int] = []
     for _ in range(1 if rng.random() < 0.8 else 2):
-        original = rng.choices(CARRIERS, _CARRIER_SHARE)[0]
+        original = rng.weighted(CARRIERS, _CARRIER_SHARE)
         # Number portability: the prefix shows the original carrier only (domain.md §4.2).
         current = rng.choice(CARRIERS) if rng.random() < 0.03 else original
         own.append(numbers.add(mobile_number(rng, original), current, "personal", i, i))
@@ -241,7 +279,7 @@ def _ring(
     typology: str,
     number: int,
     *,
-    rng: random.Random,
+    rng: WorldRandom,
     fake: Faker,
     areas: list[tuple[str, int, int]],
 ) -> Ring:
@@ -294,7 +332,7 @@ def _ring(
 
 def build_world(seed: int, cards: int) -> World:
     """All pools of the world for ``seed``, sized for ``cards`` but never beyond fixed caps."""
-    rng = random.Random(seed)
+    rng = WorldRandom(seed)
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
     numbers = Numbers()

@@ -22,7 +22,7 @@ _LEGAL_BASIS = {
     "subscriber.registered": "statutory_duty",
     "record.erased": "statutory_duty",
 }
-_WRITE_OPTIONS = orjson.OPT_APPEND_NEWLINE
+_BATCH = 512  # lines per node buffered before one write
 
 
 @dataclass(slots=True)
@@ -38,10 +38,6 @@ class Node:
     log_retention: int | None = None
     next_number: int = 0
 
-    def next_source_id(self) -> str:
-        self.next_number += 1
-        return f"{self.prefix}-{self.next_number:09d}"
-
 
 @dataclass(slots=True)
 class NodeFiles:
@@ -52,6 +48,7 @@ class NodeFiles:
     written: Counter[tuple[str, str]] = field(default_factory=Counter)
     destroyed: Counter[tuple[str, str]] = field(default_factory=Counter)
     _files: dict[str, BinaryIO] = field(default_factory=dict)
+    _pending: dict[str, list[bytes]] = field(default_factory=dict)
 
     def open(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -59,8 +56,11 @@ class NodeFiles:
             self._files[node.node_id] = (self.out / f"{node.node_id}.jsonl").open(
                 "wb", buffering=1 << 20
             )
+            self._pending[node.node_id] = []
 
     def close(self) -> None:
+        for node_id in self._files:
+            self._flush(node_id)
         for handle in self._files.values():
             handle.close()
         self._files.clear()
@@ -69,12 +69,13 @@ class NodeFiles:
         self, node: Node, kind: str, occurred: int, recorded: int, fields: dict[str, Any]
     ) -> tuple[str, bool]:
         """Write one event; return its source id and whether it was kept (not destroyed)."""
-        source_id = node.next_source_id()
+        node.next_number += 1
+        source_id = f"{node.prefix}-{node.next_number:09d}"
         key = (node.node_id, kind)
         if node.destroys_before is not None and recorded < node.destroys_before:
             self.destroyed[key] += 1
             return source_id, False
-        event: dict[str, Any] = {
+        event = {
             "type": kind,
             "node_id": node.node_id,
             "source_id": source_id,
@@ -82,8 +83,18 @@ class NodeFiles:
             "occurred_at": iso(occurred),
             "recorded_at": iso(recorded),
             "legal_basis": _LEGAL_BASIS.get(kind, "contract"),
+            **fields,
         }
-        event.update(fields)
-        self._files[node.node_id].write(orjson.dumps(event, option=_WRITE_OPTIONS))
+        pending = self._pending[node.node_id]
+        pending.append(orjson.dumps(event))
+        if len(pending) >= _BATCH:
+            self._flush(node.node_id)
         self.written[key] += 1
         return source_id, True
+
+    def _flush(self, node_id: str) -> None:
+        pending = self._pending[node_id]
+        if pending:
+            pending.append(b"")
+            self._files[node_id].write(b"\n".join(pending))
+            pending.clear()
