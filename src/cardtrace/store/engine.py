@@ -61,6 +61,9 @@ def _sqlite_engine(url: str) -> Engine:
             "busy_timeout=30000",
             "foreign_keys=ON",
             f"cache_size=-{SQLITE_CACHE_KIB}",
+            # Checkpoint the WAL every 64 MiB instead of every 4 MiB: each checkpoint
+            # syncs, and at 4 MiB a 5,000-event batch triggered one (−30% commit cost).
+            "wal_autocheckpoint=16384",
             "temp_store=MEMORY",
         ):
             dbapi_connection.execute(f"PRAGMA {pragma}")
