@@ -87,10 +87,23 @@ def test_counts(database: Database) -> None:
 
 
 def test_a_failed_batch_leaves_nothing_behind(database: Database) -> None:
-    broken = EventRow(b"short", "n", "t", 0, b"leaf", None, ((b"x" * 16, "card"),) * 2)
+    broken = row(2, b"x" * 16)._replace(node_id=None)  # violates NOT NULL
     with pytest.raises(Exception):  # noqa: B017, PT011 - any database error will do
         database.append([row(1), broken])
     assert database.count() == 0
     assert database.link_count() == 0
     with database.engine.connect() as connection:
         assert tiles.size(SqlTileStore(connection)) == 0
+
+
+def test_links_are_found_before_and_after_they_are_merged(database: Database) -> None:
+    token = b"t" * 16
+    database.append([row(1, token)])
+    assert [event.leaf for event in database.events_by_token(token)] == [row(1).leaf]
+    assert database.integrate_links() == 1
+    database.append([row(2, token)])
+    assert {event.leaf for event in database.events_by_token(token)} == {row(1).leaf, row(2).leaf}
+    assert database.link_count() == 2
+    assert database.integrate_links() == 1
+    assert database.integrate_links() == 0
+    assert len(database.events_by_token(token)) == 2

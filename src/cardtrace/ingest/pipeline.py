@@ -37,6 +37,8 @@ __all__ = [
 
 #: How far in the future an event time may lie (clocks of recording nodes drift).
 CLOCK_SKEW = timedelta(minutes=5)
+#: Queued link rows that trigger a merge into the links index during a long run.
+LINK_MERGE_ROWS = 2_000_000
 
 
 class Rejected(Exception):
@@ -208,6 +210,7 @@ def ingest_files(
     else:
         batches = prepare_batches(files, keys, batch_size=batch_size)
     reject_handle: IO[bytes] | None = None
+    queued = 0
     try:
         for prepared in batches:
             if prepared.rejects and rejects is not None:
@@ -216,20 +219,24 @@ def ingest_files(
                 reject_handle.writelines(orjson.dumps(e) + b"\n" for e in prepared.rejects)
             summary.rejected += len(prepared.rejects)
             summary.warnings.update(prepared.warnings)
-            _store(prepared.rows, database, summary)
+            queued += _store(prepared.rows, database, summary)
+            if queued >= LINK_MERGE_ROWS:
+                database.integrate_links()
+                queued = 0
             if progress is not None:
                 for path, size in prepared.read.items():
                     progress(path, size)
+        database.integrate_links()
     finally:
         if reject_handle is not None:
             reject_handle.close()
     return summary
 
 
-def _store(rows: list[EventRow], database: Database, summary: IngestSummary) -> None:
-    """Store ``rows`` (one transaction) and count what happened."""
+def _store(rows: list[EventRow], database: Database, summary: IngestSummary) -> int:
+    """Store ``rows`` (one transaction), count what happened, return link rows queued."""
     if not rows:
-        return
+        return 0
     result = database.append(rows)
     summary.accepted += result.accepted
     summary.duplicates += len(result.duplicates)
@@ -237,3 +244,4 @@ def _store(rows: list[EventRow], database: Database, summary: IngestSummary) -> 
     summary.accepted_by_type.update(
         row.type for index, row in enumerate(rows) if index not in duplicate
     )
+    return sum(len(row.links) for index, row in enumerate(rows) if index not in duplicate)

@@ -2,8 +2,8 @@
 
 SQLAlchemy Core costs about 5 µs per row over the driver (MEASURED.md) and an event has
 several link rows, so events and links go straight to the DBAPI cursor of the caller's
-transaction: ``executemany`` on SQLite, binary ``COPY`` on PostgreSQL. Link rows are
-sorted by token first, so consecutive inserts land on the same index pages.
+transaction: ``executemany`` on SQLite, binary ``COPY`` on PostgreSQL. Link rows go to
+the unindexed ``link_queue``; the store merges them into ``links`` in token order later.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ __all__ = ["existing_ids", "insert_events", "lock_writer"]
 
 _EVENT_COLUMNS = "seq, event_id, node_id, type, occurred_us, leaf, protected"
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-_INSERT_LINK = "INSERT INTO links (token, seq, field) VALUES (?, ?, ?)"
+_INSERT_LINK = "INSERT INTO link_queue (token, seq, field) VALUES (?, ?, ?)"
 _EVENT_TYPES = ["int8", "bytea", "text", "text", "int8", "bytea", "bytea"]
 _LINK_TYPES = ["bytea", "int8", "text"]
 #: Placeholders per SQLite ``IN (...)`` query, well under its limit of 32,766.
@@ -60,13 +60,13 @@ def insert_events(connection: Connection, first_seq: int, rows: Sequence[EventRo
         (first_seq + i, r.event_id, r.node_id, r.type, r.occurred_us, r.leaf, r.protected)
         for i, r in enumerate(rows)
     ]
-    link_rows = sorted(
+    link_rows = [
         (token, first_seq + i, field) for i, r in enumerate(rows) for token, field in r.links
-    )
+    ]
     driver: Any = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
         _copy(driver, f"events ({_EVENT_COLUMNS})", _EVENT_TYPES, event_rows)
-        _copy(driver, "links (token, seq, field)", _LINK_TYPES, link_rows)
+        _copy(driver, "link_queue (token, seq, field)", _LINK_TYPES, link_rows)
     else:
         cursor = driver.cursor()
         cursor.executemany(_INSERT_EVENT, event_rows)

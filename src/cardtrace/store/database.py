@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select, union_all
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError, NotFound
@@ -22,7 +22,7 @@ from cardtrace.ledger import merkle, tiles
 from cardtrace.store import bulk, migrate
 from cardtrace.store.engine import open_engine, write_transaction
 from cardtrace.store.ledger_sql import SqlTileStore
-from cardtrace.store.schema import events, links
+from cardtrace.store.schema import events, link_queue, links
 
 __all__ = ["AppendResult", "Database", "EventRow", "StoredEvent"]
 
@@ -128,12 +128,40 @@ class Database:
         with self._reading() as connection:
             return {str(name): int(total) for name, total in connection.execute(query)}
 
+    def integrate_links(self) -> int:
+        """Merge queued link rows into the ``links`` index in token order; return how many.
+
+        Inserting link rows one by one at random tokens dirties one index page per row,
+        which made commits the ingest bottleneck beyond a few hundred thousand events
+        (docs/performance.md). Appends queue them instead, and this merges a whole run's
+        rows at once, in index order. Lookups read the queue too, so nothing is missed
+        while rows wait (after a crash, too: the next ingest merges them).
+        """
+        columns = [link_queue.c.token, link_queue.c.seq, link_queue.c.field]
+        ordered = select(*columns).order_by(link_queue.c.token, link_queue.c.seq)
+        with self.transaction() as connection:
+            bulk.lock_writer(connection)
+            queued = select(func.count()).select_from(link_queue)
+            moved = int(connection.execute(queued).scalar_one())
+            if moved:
+                connection.execute(insert(links).from_select(["token", "seq", "field"], ordered))
+                connection.execute(delete(link_queue))
+        return moved
+
     def link_count(self) -> int:
+        """Link rows, merged or queued."""
         with self._reading() as connection:
-            return int(connection.execute(select(func.count()).select_from(links)).scalar_one())
+            return sum(
+                int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+                for table in (links, link_queue)
+            )
 
     def events_by_token(self, token: bytes) -> list[StoredEvent]:
-        """Every event linked to ``token``, in time order."""
+        """Every event linked to ``token``, in time order (merged and queued links)."""
+        linked = union_all(
+            select(links.c.seq, links.c.field).where(links.c.token == token),
+            select(link_queue.c.seq, link_queue.c.field).where(link_queue.c.token == token),
+        ).subquery()
         query = (
             select(
                 events.c.seq,
@@ -141,10 +169,9 @@ class Database:
                 events.c.type,
                 events.c.occurred_us,
                 events.c.leaf,
-                links.c.field,
+                linked.c.field,
             )
-            .join(links, links.c.seq == events.c.seq)
-            .where(links.c.token == token)
+            .join(linked, linked.c.seq == events.c.seq)
             .order_by(events.c.occurred_us, events.c.seq)
         )
         with self._reading() as connection:

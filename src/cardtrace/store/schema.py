@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -21,9 +22,20 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
-__all__ = ["checkpoints", "events", "ledger_state", "ledger_tiles", "links", "metadata"]
+__all__ = [
+    "checkpoints",
+    "cosignatures",
+    "events",
+    "ledger_state",
+    "ledger_tiles",
+    "link_queue",
+    "links",
+    "metadata",
+    "witnessed",
+]
 
 metadata = MetaData()
 
@@ -51,6 +63,17 @@ links = Table(
     Column("field", String(32), nullable=False),
     PrimaryKeyConstraint("token", "seq", "field", name="pk_links"),
     sqlite_with_rowid=False,
+)
+
+#: Link rows of recent appends, not yet merged into ``links`` (no index: appends are
+#: sequential). :meth:`Database.integrate_links` moves them over in token order, which
+#: touches each page of the ``links`` index once instead of once per row.
+link_queue = Table(
+    "link_queue",
+    metadata,
+    Column("token", LargeBinary(16), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("field", String(32), nullable=False),
 )
 
 #: The log's durable state: one row (id = 1) with its size and right edge.
@@ -82,4 +105,38 @@ checkpoints = Table(
     Column("note", Text, nullable=False),
     Column("created_at", String(27), nullable=False),
     Index("ix_checkpoints_size", "size"),
+)
+
+#: Witnesses' cosignatures of this node's checkpoints, each verified when it was added.
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "checkpoint_id",
+        Integer,
+        ForeignKey("checkpoints.id", name="fk_cosignatures_checkpoint"),
+        nullable=False,
+    ),
+    Column("witness", String(200), nullable=False, comment="the witness key's name"),
+    Column("key_id", String(8), nullable=False, comment="hex"),
+    Column("line", Text, nullable=False, comment="the C2SP cosignature line"),
+    Column("cosigned_at", BigInteger, nullable=False, comment="POSIX seconds, signed"),
+    Column("added_at", String(27), nullable=False),
+    UniqueConstraint("checkpoint_id", "witness", "key_id", name="uq_cosignatures_witness"),
+)
+
+#: What this node, as a witness, cosigned for other logs: the latest row of an origin
+#: is the size and root the next checkpoint of that origin must be consistent with.
+witnessed = Table(
+    "witnessed",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("origin", String(200), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("root", LargeBinary(32), nullable=False),
+    Column("checkpoint", Text, nullable=False, comment="the signed note cosigned"),
+    Column("cosignature", Text, nullable=False),
+    Column("cosigned_at", BigInteger, nullable=False, comment="POSIX seconds"),
+    Index("ix_witnessed_origin_size", "origin", "size"),
 )

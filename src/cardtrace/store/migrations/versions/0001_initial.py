@@ -1,4 +1,4 @@
-"""Initial schema: events, link tokens, ledger state and tiles, checkpoints.
+"""Initial schema: events, link tokens and their queue, ledger state and tiles, checkpoints.
 
 Revision ID: 0001
 Revises:
@@ -47,6 +47,12 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_table(
+        "link_queue",
+        sa.Column("token", sa.LargeBinary(16), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("field", sa.String(32), nullable=False),
+    )
+    op.create_table(
         "ledger_state",
         sa.Column("id", sa.SmallInteger(), autoincrement=False, nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
@@ -76,5 +82,6 @@ def downgrade() -> None:
     op.drop_table("checkpoints")
     op.drop_table("ledger_tiles")
     op.drop_table("ledger_state")
+    op.drop_table("link_queue")
     op.drop_table("links")
     op.drop_table("events")

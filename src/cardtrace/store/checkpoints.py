@@ -1,0 +1,269 @@
+"""Queries of the ledger's records: checkpoints, their cosignatures, what this node witnessed.
+
+Also the audit's read path: every event's leaf in log order, in pages, so the audit
+runs in constant memory. Every function runs on the caller's connection and never
+commits; the service owns transactions (``Database.transaction`` to write,
+:func:`snapshot` to read a consistent view).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from cardtrace.errors import ConfigurationError
+from cardtrace.store.database import Database
+from cardtrace.store.schema import checkpoints, cosignatures, events, witnessed
+
+__all__ = [
+    "EventLeaf",
+    "StoredCheckpoint",
+    "StoredCosignature",
+    "WitnessedState",
+    "all_checkpoints",
+    "checkpoint_covering",
+    "cosignatures_of",
+    "insert_checkpoint",
+    "insert_cosignature",
+    "insert_witnessed",
+    "latest_checkpoint",
+    "latest_witnessed",
+    "snapshot",
+    "stream_event_leaves",
+]
+
+#: Events read per query by :func:`stream_event_leaves`.
+PAGE_SIZE = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A signed checkpoint as stored: ``note`` is the signed note, byte for byte."""
+
+    id: int
+    size: int
+    root: bytes
+    note: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCosignature:
+    """A witness's cosignature line of one stored checkpoint."""
+
+    checkpoint_id: int
+    witness: str
+    key_id: str
+    line: str
+    cosigned_at: int
+    added_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessedState:
+    """One checkpoint of another log that this node cosigned as a witness."""
+
+    origin: str
+    size: int
+    root: bytes
+    checkpoint: str
+    cosignature: str
+    cosigned_at: int
+
+
+class EventLeaf(NamedTuple):
+    """The columns of an event row the audit compares with its leaf."""
+
+    seq: int
+    event_id: bytes
+    node_id: str
+    type: str
+    occurred_us: int
+    leaf: bytes
+
+
+@contextmanager
+def snapshot(database: Database) -> Iterator[Connection]:
+    """A read transaction that sees one consistent state of the whole database."""
+    try:
+        with database.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
+    except SQLAlchemyError as exc:
+        raise ConfigurationError(f"database error: {str(exc).splitlines()[0]}") from None
+
+
+# --- checkpoints ----------------------------------------------------------------------
+
+_CHECKPOINT_COLUMNS = (
+    checkpoints.c.id,
+    checkpoints.c.size,
+    checkpoints.c.root,
+    checkpoints.c.note,
+    checkpoints.c.created_at,
+)
+
+
+def _checkpoint(row: Row[Any]) -> StoredCheckpoint:
+    return StoredCheckpoint(int(row.id), int(row.size), bytes(row.root), row.note, row.created_at)
+
+
+def insert_checkpoint(
+    connection: Connection, size: int, root: bytes, note: str, created_at: str
+) -> StoredCheckpoint:
+    """Store a signed checkpoint; return it with its id."""
+    values = {"size": size, "root": root, "note": note, "created_at": created_at}
+    result = connection.execute(insert(checkpoints).values(values).returning(checkpoints.c.id))
+    return StoredCheckpoint(int(result.scalar_one()), size, root, note, created_at)
+
+
+def latest_checkpoint(connection: Connection) -> StoredCheckpoint | None:
+    """The checkpoint stored last."""
+    query = select(*_CHECKPOINT_COLUMNS).order_by(checkpoints.c.id.desc()).limit(1)
+    row = connection.execute(query).first()
+    return None if row is None else _checkpoint(row)
+
+
+def checkpoint_covering(connection: Connection, seq: int) -> StoredCheckpoint | None:
+    """The checkpoint stored last among those whose tree holds leaf ``seq``."""
+    query = (
+        select(*_CHECKPOINT_COLUMNS)
+        .where(checkpoints.c.size > seq)
+        .order_by(checkpoints.c.id.desc())
+        .limit(1)
+    )
+    row = connection.execute(query).first()
+    return None if row is None else _checkpoint(row)
+
+
+def all_checkpoints(connection: Connection) -> list[StoredCheckpoint]:
+    """Every stored checkpoint, oldest first (a node makes a few a day, not millions)."""
+    query = select(*_CHECKPOINT_COLUMNS).order_by(checkpoints.c.id)
+    return [_checkpoint(row) for row in connection.execute(query)]
+
+
+# --- cosignatures ---------------------------------------------------------------------
+
+
+def insert_cosignature(connection: Connection, cosignature: StoredCosignature) -> bool:
+    """Store a cosignature; False if this witness key already cosigned that checkpoint."""
+    exists = select(cosignatures.c.id).where(
+        cosignatures.c.checkpoint_id == cosignature.checkpoint_id,
+        cosignatures.c.witness == cosignature.witness,
+        cosignatures.c.key_id == cosignature.key_id,
+    )
+    if connection.execute(exists).first() is not None:
+        return False
+    values = {
+        "checkpoint_id": cosignature.checkpoint_id,
+        "witness": cosignature.witness,
+        "key_id": cosignature.key_id,
+        "line": cosignature.line,
+        "cosigned_at": cosignature.cosigned_at,
+        "added_at": cosignature.added_at,
+    }
+    connection.execute(insert(cosignatures).values(values))
+    return True
+
+
+def cosignatures_of(
+    connection: Connection, checkpoint_ids: Sequence[int]
+) -> dict[int, list[StoredCosignature]]:
+    """The stored cosignatures of each given checkpoint, oldest first."""
+    found: dict[int, list[StoredCosignature]] = {id_: [] for id_ in checkpoint_ids}
+    if not checkpoint_ids:
+        return found
+    query = (
+        select(
+            cosignatures.c.checkpoint_id,
+            cosignatures.c.witness,
+            cosignatures.c.key_id,
+            cosignatures.c.line,
+            cosignatures.c.cosigned_at,
+            cosignatures.c.added_at,
+        )
+        .where(cosignatures.c.checkpoint_id.in_(list(checkpoint_ids)))
+        .order_by(cosignatures.c.id)
+    )
+    for id_, witness, key_id, line, cosigned_at, added_at in connection.execute(query):
+        found[int(id_)].append(
+            StoredCosignature(int(id_), witness, key_id, line, int(cosigned_at), added_at)
+        )
+    return found
+
+
+# --- witnessing -----------------------------------------------------------------------
+
+
+def latest_witnessed(connection: Connection, origin: str) -> WitnessedState | None:
+    """The largest checkpoint of ``origin`` this node cosigned (the last one, on ties)."""
+    query = (
+        select(
+            witnessed.c.origin,
+            witnessed.c.size,
+            witnessed.c.root,
+            witnessed.c.checkpoint,
+            witnessed.c.cosignature,
+            witnessed.c.cosigned_at,
+        )
+        .where(witnessed.c.origin == origin)
+        .order_by(witnessed.c.size.desc(), witnessed.c.id.desc())
+        .limit(1)
+    )
+    row = connection.execute(query).first()
+    if row is None:
+        return None
+    origin_, size, root, checkpoint, cosignature, cosigned_at = row
+    return WitnessedState(
+        origin_, int(size), bytes(root), checkpoint, cosignature, int(cosigned_at)
+    )
+
+
+def insert_witnessed(connection: Connection, state: WitnessedState) -> None:
+    """Record a checkpoint this node just cosigned."""
+    values = {
+        "origin": state.origin,
+        "size": state.size,
+        "root": state.root,
+        "checkpoint": state.checkpoint,
+        "cosignature": state.cosignature,
+        "cosigned_at": state.cosigned_at,
+    }
+    connection.execute(insert(witnessed).values(values))
+
+
+# --- the audit's read path ------------------------------------------------------------
+
+
+def stream_event_leaves(connection: Connection, page: int = PAGE_SIZE) -> Iterator[EventLeaf]:
+    """Every event row in ``seq`` order, read ``page`` rows at a time (keyset paging).
+
+    Keyset paging instead of a server-side cursor: it holds one page in memory on every
+    backend, and the caller may run other queries on the same connection between pages.
+    """
+    columns = (
+        events.c.seq,
+        events.c.event_id,
+        events.c.node_id,
+        events.c.type,
+        events.c.occurred_us,
+        events.c.leaf,
+    )
+    after = -1
+    while True:
+        query = select(*columns).where(events.c.seq > after).order_by(events.c.seq).limit(page)
+        rows = [
+            EventLeaf(int(seq), bytes(event_id), node_id, type_, int(occurred), bytes(leaf))
+            for seq, event_id, node_id, type_, occurred, leaf in connection.execute(query)
+        ]
+        yield from rows
+        if len(rows) < page:
+            return
+        after = rows[-1].seq
