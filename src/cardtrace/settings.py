@@ -37,6 +37,25 @@ class Settings(BaseSettings):
         description="In production, missing keys are an error instead of being created.",
     )
     node_id: str = Field(default="local", description="This node's id (log origin).")
+    origin: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\s+]+$",
+        description="Origin of this node's log and name of its checkpoint key; "
+        "unset: cardtrace/<node_id>. No spaces and no '+'.",
+    )
+    witness_keys: list[str] = Field(
+        default_factory=list,
+        description="Cosignature verifier keys (name+keyid+base64, type 0x04) of the "
+        "witnesses this node trusts; a JSON list in the environment.",
+    )
+    witness_quorum: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="Distinct trusted witnesses whose cosignatures make a checkpoint 'witnessed'.",
+    )
     batch_size: int = Field(default=5000, ge=1, le=200_000, description="Rows per transaction.")
     ingest_workers: int | None = Field(
         default=None,
@@ -45,6 +64,11 @@ class Settings(BaseSettings):
         description="Processes that validate while one stores; unset: one per core for "
         "inputs over 32 MiB, none for smaller ones (starting a worker costs ~1 s).",
     )
+
+    @property
+    def log_origin(self) -> str:
+        """The origin line of this node's checkpoints, also its signing key's name."""
+        return self.origin or f"cardtrace/{self.node_id}"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -126,3 +126,8 @@ def demo(
 ) -> None:
     """Generate a world, ingest it into a fresh SQLite file, and walk a fraud card."""
     run_demo(_out, _err, folder=folder, cards=cards, seed=seed)
+
+
+from cardtrace.cli.ledger_commands import register as _register_ledger  # noqa: E402
+
+_register_ledger(app)

@@ -4,6 +4,32 @@
 the order of steps; front ends parse arguments, call one function and render its answer.
 """
 
+from cardtrace.service.ledger import (
+    AddedCosignature,
+    CheckpointInfo,
+    add_cosignatures,
+    init_keys,
+    list_checkpoints,
+    make_checkpoint,
+    prove,
+    verifier_key,
+    verify_bundle_file,
+)
 from cardtrace.service.node import CardEvent, Node, event_schema, fraud_card, simulate
 
-__all__ = ["CardEvent", "Node", "event_schema", "fraud_card", "simulate"]
+__all__ = [
+    "AddedCosignature",
+    "CardEvent",
+    "CheckpointInfo",
+    "Node",
+    "add_cosignatures",
+    "event_schema",
+    "fraud_card",
+    "init_keys",
+    "list_checkpoints",
+    "make_checkpoint",
+    "prove",
+    "simulate",
+    "verifier_key",
+    "verify_bundle_file",
+]

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from sqlalchemy import Connection, Row, insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError
@@ -91,9 +91,10 @@ class EventLeaf(NamedTuple):
 def snapshot(database: Database) -> Iterator[Connection]:
     """A read transaction that sees one consistent state of the whole database."""
     try:
-        with database.engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with database.engine.connect() as opened:
+            connection = opened
+            if opened.dialect.name == "postgresql":
+                connection = opened.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
                 yield connection
     except SQLAlchemyError as exc:
@@ -111,8 +112,8 @@ _CHECKPOINT_COLUMNS = (
 )
 
 
-def _checkpoint(row: Row[Any]) -> StoredCheckpoint:
-    return StoredCheckpoint(int(row.id), int(row.size), bytes(row.root), row.note, row.created_at)
+def _checkpoint(id_: int, size: int, root: bytes, note: str, created_at: str) -> StoredCheckpoint:
+    return StoredCheckpoint(int(id_), int(size), bytes(root), note, created_at)
 
 
 def insert_checkpoint(
@@ -128,7 +129,7 @@ def latest_checkpoint(connection: Connection) -> StoredCheckpoint | None:
     """The checkpoint stored last."""
     query = select(*_CHECKPOINT_COLUMNS).order_by(checkpoints.c.id.desc()).limit(1)
     row = connection.execute(query).first()
-    return None if row is None else _checkpoint(row)
+    return None if row is None else _checkpoint(*row)
 
 
 def checkpoint_covering(connection: Connection, seq: int) -> StoredCheckpoint | None:
@@ -140,13 +141,13 @@ def checkpoint_covering(connection: Connection, seq: int) -> StoredCheckpoint | 
         .limit(1)
     )
     row = connection.execute(query).first()
-    return None if row is None else _checkpoint(row)
+    return None if row is None else _checkpoint(*row)
 
 
 def all_checkpoints(connection: Connection) -> list[StoredCheckpoint]:
     """Every stored checkpoint, oldest first (a node makes a few a day, not millions)."""
     query = select(*_CHECKPOINT_COLUMNS).order_by(checkpoints.c.id)
-    return [_checkpoint(row) for row in connection.execute(query)]
+    return [_checkpoint(*row) for row in connection.execute(query)]
 
 
 # --- cosignatures ---------------------------------------------------------------------

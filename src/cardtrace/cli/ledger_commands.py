@@ -1,0 +1,237 @@
+"""The ledger's commands: keys, checkpoints, evidence bundles, audit, witnessing.
+
+Each parses its arguments, calls one service function and renders the answer; errors
+go up to :mod:`cardtrace.cli.main`, the one place that maps them to exit codes. A check
+that fails is reported in full first, then raised as ``TamperDetected`` (exit 4).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from cardtrace import service
+from cardtrace.errors import InvalidInput, TamperDetected
+from cardtrace.ledger.bundle import Bundle, BundleReport, dump_bundle
+from cardtrace.settings import load_settings
+
+__all__ = ["register"]
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL; default: $CARDTRACE_DATABASE_URL, else ./cardtrace.db.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+keys_app = typer.Typer(
+    name="keys",
+    help="The node's secret keys: files in CARDTRACE_KEY_DIR, never in the database.",
+    no_args_is_help=True,
+)
+cosignature_app = typer.Typer(
+    name="cosignature",
+    help="Witnesses' cosignatures of this node's checkpoints.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ledger's commands to ``app``."""
+    app.add_typer(keys_app)
+    # cosignature_app is registered with its commands (witnessing)
+    app.command("checkpoint")(checkpoint)
+    app.command("prove")(prove)
+    app.command("verify-bundle")(verify_bundle)
+
+
+def _node(db: str | None = None) -> service.Node:
+    return service.Node(load_settings(database_url=db))
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the {what} {path}: {exc.strerror}") from None
+
+
+def _write(path: Path, data: bytes, what: str) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the {what} {path}: {exc.strerror}") from None
+
+
+def _json(value: object) -> None:
+    print(orjson.dumps(value).decode())
+
+
+# --- keys --------------------------------------------------------------------------------
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Create the node's missing keys and print its public verifier keys."""
+    with _node() as node:
+        created = service.init_keys(node)
+        note_key = service.verifier_key(node)
+        witness_key = service.verifier_key(node, witness=True)
+    folder = node.settings.key_dir
+    _err.print(
+        f"created {', '.join(created)} in {folder}" if created else f"keys exist in {folder}"
+    )
+    print(f"checkpoint key: {note_key}")
+    print(f"witness key:    {witness_key}")
+
+
+@keys_app.command("verifier")
+def keys_verifier(
+    witness: Annotated[
+        bool, typer.Option("--witness", help="The cosignature key of this node as a witness.")
+    ] = False,
+) -> None:
+    """Print the public verifier key of the checkpoint key (name+keyid+base64)."""
+    with _node() as node:
+        print(service.verifier_key(node, witness=witness))
+
+
+# --- checkpoints -------------------------------------------------------------------------
+
+
+def checkpoint(
+    db: DbOption = None,
+    export: Annotated[
+        Path | None, typer.Option(help="Also write the signed note to this file.")
+    ] = None,
+    list_all: Annotated[
+        bool, typer.Option("--list", help="List the stored checkpoints and their witnesses.")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Sign and store a checkpoint of the log; print the signed note exactly as stored."""
+    with _node(db) as node:
+        if list_all:
+            _checkpoint_list(service.list_checkpoints(node), node.settings.witness_quorum, json)
+            return
+        info, fresh = service.make_checkpoint(node)
+    if export is not None:
+        _write(export, info.note.encode(), "checkpoint file")
+    if json:
+        _json(_checkpoint_json(info))
+    else:
+        sys.stdout.write(info.note)
+    state = "new" if fresh else "unchanged: the log has not grown since"
+    _err.print(f"checkpoint #{info.id} of {info.size:,} leaves ({state})")
+
+
+def _checkpoint_json(info: service.CheckpointInfo) -> dict[str, object]:
+    return {
+        "id": info.id,
+        "size": info.size,
+        "root": info.root.hex(),
+        "created_at": info.created_at,
+        "note": info.note,
+        "cosignatures": list(info.cosignatures),
+        "cosigned_by": list(info.cosigned_by),
+        "witnessed": info.witnessed,
+    }
+
+
+def _checkpoint_list(infos: Sequence[service.CheckpointInfo], quorum: int, json: bool) -> None:
+    if json:
+        _json([_checkpoint_json(info) for info in infos])
+        return
+    if not infos:
+        _out.print("No checkpoint yet: run 'cardtrace checkpoint'.")
+        return
+    table = Table(title=f"Checkpoints (witnessed = cosigned by {quorum}+ trusted witnesses)")
+    for column in ("#", "size", "root", "created (UTC)", "cosigned by", "witnessed"):
+        table.add_column(column, justify="right" if column in ("#", "size") else "left")
+    for info in infos:
+        table.add_row(
+            str(info.id),
+            f"{info.size:,}",
+            info.root.hex()[:16] + "…",
+            info.created_at[:19].replace("T", " "),
+            ", ".join(info.cosigned_by) or "-",
+            "yes" if info.witnessed else "no",
+        )
+    _out.print(table)
+
+
+# --- evidence bundles --------------------------------------------------------------------
+
+
+def prove(
+    event: Annotated[str, typer.Option("--event", help="The event id (a UUID).")],
+    out: Annotated[
+        Path | None, typer.Option(help="Bundle file; default: evidence-<event id>.json.")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the evidence bundle of one event: its bytes, inclusion proof, signed checkpoint."""
+    with _node(db) as node:
+        bundle = service.prove(node, event)
+    target = out or Path(f"evidence-{event.strip().lower()}.json")
+    _write(target, dump_bundle(bundle), "bundle")
+    _out.print(
+        f"event {event}: leaf {bundle.leaf_index} of a tree of {bundle.tree_size:,} leaves, "
+        f"{len(bundle.inclusion_proof)} proof hashes, {len(bundle.cosignatures)} cosignatures"
+    )
+    _out.print(f"evidence bundle written to {target}")
+
+
+def verify_bundle(
+    file: Annotated[Path, typer.Argument(help="The bundle file (JSON).")],
+    key: Annotated[
+        list[str] | None, typer.Option("--key", help="The node's verifier key (name+id+key).")
+    ] = None,
+    witness_key: Annotated[
+        list[str] | None,
+        typer.Option("--witness-key", help="A trusted witness's cosignature key; repeatable."),
+    ] = None,
+    min_witnesses: Annotated[
+        int, typer.Option(min=0, help="Distinct trusted witnesses that must have cosigned.")
+    ] = 0,
+    json: JsonOption = False,
+) -> None:
+    """Check a bundle offline with nothing but public keys; exit 4 if any check fails."""
+    data = _read(file, "bundle")
+    bundle, report = service.verify_bundle_file(data, key or [], witness_key or [], min_witnesses)
+    if json:
+        checks = [{"check": c.name, "status": c.status, "reason": c.reason} for c in report.checks]
+        _json({"valid": report.valid, "checks": checks})
+    else:
+        show_bundle_report(_out, bundle, report)
+    if not report.valid:
+        failed = ", ".join(check.name for check in report.failures)
+        raise TamperDetected(f"the bundle does not verify ({failed})")
+
+
+def show_bundle_report(console: Console, bundle: Bundle, report: BundleReport) -> None:
+    """Each check with its outcome, then what was proven (only when all hold)."""
+    colours = {"ok": "green", "failed": "red", "skipped": "red", "ignored": "dim"}
+    for check in report.checks:
+        label = check.status.upper() if colours[check.status] == "red" else check.status
+        console.print(
+            f"[{colours[check.status]}]{label:>7}[/] {check.name}: {escape(check.reason)}"
+        )
+    if report.valid:
+        text = bundle.checkpoint.split("\n\n", 1)[0]
+        console.print("[bold green]VALID[/]: the event is in the log of this signed checkpoint:")
+        console.print(escape(text))

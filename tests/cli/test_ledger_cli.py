@@ -1,0 +1,210 @@
+"""The ledger's commands as users script them: outputs, files, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+import factories as make
+from cardtrace.cli.main import run
+from cardtrace.domain.events import event_uuid_for
+from cardtrace.ledger.note import Verifier, open_note
+
+
+@pytest.fixture(autouse=True)
+def node_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test runs in its own folder: default database and keys land there."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE_URL", "KEY_DIR", "ORIGIN", "WITNESS_KEYS", "NODE_ID", "ENVIRONMENT"):
+        monkeypatch.delenv(f"CARDTRACE_{name}", raising=False)
+    return tmp_path
+
+
+def ingest(folder: Path, first: int, count: int, *args: str) -> list[str]:
+    path = folder / f"events-{first}.jsonl"
+    sources = [str(n) for n in range(first, first + count)]
+    path.write_bytes(b"".join(orjson.dumps(make.card_sold(source_id=s)) + b"\n" for s in sources))
+    assert run(["ingest", *args, str(path)]) == 0
+    return [str(event_uuid_for("shop-a", source)) for source in sources]
+
+
+def output(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = run(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line_error(err: str, *needles: str) -> None:
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err
+
+
+# --- keys and checkpoints -------------------------------------------------------------------
+
+
+def test_keys_init_then_verifier(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARDTRACE_ENVIRONMENT", "production")
+    code, _, err = output(capsys, "keys", "verifier")
+    assert code == 2
+    one_line_error(err, "cardtrace keys init")
+    code, out, _ = output(capsys, "keys", "init")
+    assert code == 0
+    assert sorted(p.name for p in (node_home / ".cardtrace" / "keys").iterdir()) == [
+        "link.key",
+        "node.key",
+        "vault.key",
+        "witness.key",
+    ]
+    code, key, _ = output(capsys, "keys", "verifier")
+    assert code == 0
+    assert f"checkpoint key: {key.strip()}" in out
+    verifier = Verifier.from_vkey(key.strip())
+    assert (verifier.name, verifier.key_type) == ("cardtrace/local", 1)
+    _, witness, _ = output(capsys, "keys", "verifier", "--witness")
+    assert Verifier.from_vkey(witness.strip()).key_type == 4
+
+
+def test_checkpoint_prints_the_note_exactly_as_stored(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ingest(node_home, 1, 3)
+    code, note, err = output(capsys, "checkpoint", "--export", "cp.txt")
+    assert code == 0
+    assert "checkpoint #1 of 3 leaves (new)" in err
+    assert (node_home / "cp.txt").read_text() == note
+    _, key, _ = output(capsys, "keys", "verifier")
+    text, _ = open_note(note, [Verifier.from_vkey(key.strip())])
+    assert text.startswith("cardtrace/local\n3\n")
+    code, again, err = output(capsys, "checkpoint")
+    assert (code, again) == (0, note)
+    assert "unchanged" in err
+    code, listing, _ = output(capsys, "checkpoint", "--list", "--json")
+    (row,) = orjson.loads(listing)
+    assert (row["id"], row["size"], row["note"], row["witnessed"]) == (1, 3, note, False)
+
+
+def test_checkpoint_of_an_empty_log_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = output(capsys, "checkpoint")
+    assert code == 2
+    one_line_error(err, "empty")
+
+
+# --- prove and verify-bundle ----------------------------------------------------------------
+
+
+def test_prove_then_verify_bundle_offline(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = ingest(node_home, 1, 5)
+    code, _, err = output(capsys, "prove", "--event", ids[2])
+    assert code == 2
+    one_line_error(err, "run 'cardtrace checkpoint'")
+    run(["checkpoint"])
+    code, out, _ = output(capsys, "prove", "--event", ids[2], "--out", "b.json")
+    assert code == 0
+    assert "leaf 2 of a tree of 5 leaves" in out
+    _, key, _ = output(capsys, "keys", "verifier")
+    (node_home / "cardtrace.db").unlink()  # offline: nothing but the file and the key
+    code, out, _ = output(capsys, "verify-bundle", "b.json", "--key", key.strip())
+    assert code == 0
+    assert "VALID" in out
+    assert "cardtrace/local\n5\n" in out
+    code, out, _ = output(capsys, "verify-bundle", "b.json", "--key", key.strip(), "--json")
+    assert orjson.loads(out)["valid"] is True
+
+
+def test_verify_bundle_says_which_check_fails_and_exits_4(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = ingest(node_home, 1, 2)
+    run(["checkpoint"])
+    run(["prove", "--event", ids[0], "--out", "b.json"])
+    _, key, _ = output(capsys, "keys", "verifier")
+    _, witness, _ = output(capsys, "keys", "verifier", "--witness")
+    code, out, err = output(
+        capsys, "verify-bundle", "b.json", "--key", key.strip(), "--min-witnesses", "1"
+    )
+    assert code == 4
+    assert "FAILED witness quorum: 0 known witness(es) cosigned, 1 required" in out
+    one_line_error(err, "does not verify (witness quorum)")
+    document = orjson.loads((node_home / "b.json").read_bytes())
+    document["leaf_index"] = 1
+    (node_home / "moved.json").write_bytes(orjson.dumps(document))
+    code, out, _ = output(capsys, "verify-bundle", "moved.json", "--key", key.strip())
+    assert code == 4
+    assert "FAILED inclusion" in out
+    assert "VALID" not in out
+    other = Verifier.from_vkey(witness.strip())
+    stranger = Verifier("cardtrace/local", other.public_key).vkey()  # right name, wrong key
+    code, out, _ = output(capsys, "verify-bundle", "b.json", "--key", stranger)
+    assert code == 4
+    assert "FAILED checkpoint signature: note: no valid signature from a known key" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "not valid JSON"),
+        (b'{"format":"cardtrace-evidence-bundle"', "not valid JSON"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b"[]", "top level must be a JSON object"),
+    ],
+)
+def test_malformed_bundles_exit_2_with_one_line(
+    node_home: Path, capsys: pytest.CaptureFixture[str], content: bytes, message: str
+) -> None:
+    (node_home / "bad.json").write_bytes(content)
+    key = Verifier("n", bytes(32)).vkey()
+    code, out, err = output(capsys, "verify-bundle", "bad.json", "--key", key)
+    assert (code, out) == (2, "")
+    one_line_error(err, message)
+
+
+def test_bundle_fields_of_the_wrong_shape_exit_2(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = ingest(node_home, 1, 3)
+    run(["checkpoint"])
+    run(["prove", "--event", ids[0], "--out", "b.json"])
+    _, key, _ = output(capsys, "keys", "verifier")
+    good = orjson.loads((node_home / "b.json").read_bytes())
+    cases = {
+        "short proof hash": {"inclusion_proof": [good["inclusion_proof"][0][:-8] + "AAA="]},
+        "proof too long": {"inclusion_proof": good["inclusion_proof"] * 40},
+        "bad checkpoint": {"checkpoint": "cardtrace/local\n3\n\n— x y\n"},
+        "index beyond size": {"leaf_index": 3},
+        "extra field": {"extra": 1},
+    }
+    for name, change in cases.items():
+        (node_home / "bad.json").write_bytes(orjson.dumps({**good, **change}))
+        code, out, err = output(capsys, "verify-bundle", "bad.json", "--key", key.strip())
+        assert (code, out) == (2, ""), name
+        one_line_error(err, "bundle")
+    (node_home / "bad.json").write_bytes(
+        orjson.dumps({**good, "inclusion_proof": good["inclusion_proof"][:-1]})
+    )
+    code, out, _ = output(capsys, "verify-bundle", "bad.json", "--key", key.strip())
+    assert code == 4
+    assert "FAILED inclusion" in out
+    assert "wrong proof length: 1 hashes" in out
+
+
+def test_bad_keys_and_missing_files_exit_2(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (node_home / "b.json").write_bytes(b"{}")
+    for args in (
+        ["verify-bundle", "missing.json", "--key", Verifier("n", bytes(32)).vkey()],
+        ["verify-bundle", "b.json", "--key", "not-a-key"],
+        ["verify-bundle", "b.json"],
+    ):
+        code, _, err = output(capsys, *args)
+        assert code == 2, args
+        one_line_error(err)
