@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import orjson
@@ -208,3 +209,32 @@ def test_bad_keys_and_missing_files_exit_2(
         code, _, err = output(capsys, *args)
         assert code == 2, args
         one_line_error(err)
+
+
+# --- verify (the audit) ---------------------------------------------------------------------
+
+
+def test_verify_exits_0_when_clean_and_4_after_a_raw_sql_edit(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = ingest(node_home, 1, 5)
+    run(["checkpoint"])
+    code, out, _ = output(capsys, "verify")
+    assert code == 0
+    assert "read 5 events, a log of 5 leaves and 1 checkpoints" in out
+    assert "clean" in out
+    with sqlite3.connect(node_home / "cardtrace.db") as connection:
+        connection.execute("DELETE FROM events WHERE seq = 2")
+    connection.close()
+    code, out, err = output(capsys, "verify")
+    assert code == 4
+    assert "PROBLEM event-missing: events seq 2 to 2 are missing" in out
+    one_line_error(err, "the audit found 1 problem(s)")
+    code, out, _ = output(capsys, "verify", "--json")
+    report = orjson.loads(out)
+    assert (code, report["clean"], report["counts"]) == (4, False, {"event-missing": 1})
+    assert report["problems"][0]["seq"] == 2
+    code, _, err = output(capsys, "prove", "--event", ids[2])
+    assert code == 2
+    one_line_error(err, "no stored event has this id")
+    assert run(["prove", "--event", ids[0]]) == 0  # the others' evidence still verifies

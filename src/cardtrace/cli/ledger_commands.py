@@ -8,7 +8,9 @@ that fails is reported in full first, then raised as ``TamperDetected`` (exit 4)
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -57,6 +59,7 @@ def register(app: typer.Typer) -> None:
     app.command("checkpoint")(checkpoint)
     app.command("prove")(prove)
     app.command("verify-bundle")(verify_bundle)
+    app.command("verify")(verify)
 
 
 def _node(db: str | None = None) -> service.Node:
@@ -235,3 +238,43 @@ def show_bundle_report(console: Console, bundle: Bundle, report: BundleReport) -
         text = bundle.checkpoint.split("\n\n", 1)[0]
         console.print("[bold green]VALID[/]: the event is in the log of this signed checkpoint:")
         console.print(escape(text))
+
+
+# --- audit -------------------------------------------------------------------------------
+
+
+def verify(db: DbOption = None, json: JsonOption = False) -> None:
+    """Audit the node: events against leaves, tiles, checkpoints; exit 4 on any problem."""
+    with _node(db) as node:
+        report = service.verify_node(node)
+    if json:
+        _json(
+            {
+                "clean": report.clean,
+                "events": report.events,
+                "log_size": report.log_size,
+                "checkpoints": report.checkpoints,
+                "counts": dict(report.counts),
+                "problems": [asdict(problem) for problem in report.problems],
+            }
+        )
+    else:
+        _show_audit(report)
+    if not report.clean:
+        total = sum(report.counts.values())
+        raise TamperDetected(f"the audit found {total} problem(s)")
+
+
+def _show_audit(report: service.AuditReport) -> None:
+    _out.print(
+        f"read {report.events:,} events, a log of {report.log_size:,} leaves and "
+        f"{report.checkpoints:,} checkpoints"
+    )
+    for problem in report.problems:
+        _out.print(f"[red]PROBLEM[/] {problem.kind}: {escape(problem.message)}")
+    shown = Counter(problem.kind for problem in report.problems)
+    for kind, count in report.counts.items():
+        if count > shown[kind]:
+            _out.print(f"[red]PROBLEM[/] {kind}: {count - shown[kind]:,} more not shown")
+    if report.clean:
+        _out.print("[green]clean[/]: every event, tile and checkpoint agrees")

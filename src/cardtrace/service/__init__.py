@@ -4,6 +4,7 @@
 the order of steps; front ends parse arguments, call one function and render its answer.
 """
 
+from cardtrace.service.audit import AuditReport, Problem, verify_node
 from cardtrace.service.ledger import (
     AddedCosignature,
     CheckpointInfo,
@@ -19,9 +20,11 @@ from cardtrace.service.node import CardEvent, Node, event_schema, fraud_card, si
 
 __all__ = [
     "AddedCosignature",
+    "AuditReport",
     "CardEvent",
     "CheckpointInfo",
     "Node",
+    "Problem",
     "add_cosignatures",
     "event_schema",
     "fraud_card",
@@ -32,4 +35,5 @@ __all__ = [
     "simulate",
     "verifier_key",
     "verify_bundle_file",
+    "verify_node",
 ]

@@ -260,11 +260,29 @@ def stream_event_leaves(connection: Connection, page: int = PAGE_SIZE) -> Iterat
     after = -1
     while True:
         query = select(*columns).where(events.c.seq > after).order_by(events.c.seq).limit(page)
-        rows = [
-            EventLeaf(int(seq), bytes(event_id), node_id, type_, int(occurred), bytes(leaf))
-            for seq, event_id, node_id, type_, occurred, leaf in connection.execute(query)
-        ]
+        rows = [_event_leaf(tuple(row)) for row in connection.execute(query)]
         yield from rows
         if len(rows) < page:
             return
         after = rows[-1].seq
+
+
+def _event_leaf(row: tuple[object, ...]) -> EventLeaf:
+    """The row as stored, whatever an edit put in it (SQLite keeps any type in a column)."""
+    seq, event_id, node_id, type_, occurred, leaf = row
+    return EventLeaf(
+        _int(seq), _bytes(event_id), str(node_id), str(type_), _int(occurred), _bytes(leaf)
+    )
+
+
+def _bytes(value: object) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8", "surrogateescape")
+
+
+def _int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload, no-any-return]
+    except (TypeError, ValueError):
+        return -1

@@ -1,0 +1,504 @@
+"""``cardtrace verify``: audit a node's events, tiles and checkpoints against each other.
+
+Three views of one log must agree: the event rows (their canonical bytes), the hash tiles
+and state, and the signed checkpoints. The audit reads them in one consistent snapshot:
+
+1. every checkpoint's signature, and that its note says what its row says;
+2. the events in log order, page by page (constant memory): each row's bytes must hash to
+   the tiles' leaf at its ``seq``, its columns must agree with its bytes, and no ``seq``
+   may be missing or lie beyond the log. A mismatch is attributed with the latest valid
+   checkpoint covering it: whichever of the two hashes that checkpoint proves (by an
+   inclusion proof from the tiles) is the original, so the other side was changed;
+3. the tree is rebuilt twice as the rows stream by: from the events' own hashes, giving
+   the root at every checkpoint's size; and from the stored leaves, through the same
+   tile code the node writes with, comparing every upper tile and the state it produces
+   with the stored ones;
+4. every checkpoint's root must equal both the events' root and the stored tiles' root
+   at its size, two checkpoints of one size must have one root (else a fork), and each
+   checkpoint must be consistent with the next larger one (RFC 6962 consistency proof).
+
+Each problem names the event (``seq`` and id), tile or checkpoint it concerns.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+
+import orjson
+
+from cardtrace.errors import CardtraceError, TamperDetected
+from cardtrace.ledger import merkle, tiles
+from cardtrace.ledger.note import Checkpoint, Verifier, open_note, parse_checkpoint
+from cardtrace.service.ledger import node_signer
+from cardtrace.service.node import Node
+from cardtrace.store import checkpoints as records
+from cardtrace.store.ledger_sql import SqlTileStore
+
+__all__ = ["AuditReport", "Problem", "verify_node"]
+
+#: Problems kept per kind; beyond it they are only counted (a shifted table would
+#: otherwise yield one problem per row and hold them all in memory).
+MAX_PER_KIND = 50
+#: Leaf hashes handed to the tile rebuild at once.
+_BATCH = 4096
+_TILE_BYTES = tiles.TILE_WIDTH * tiles.HASH_SIZE
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing that does not hold, and where."""
+
+    kind: str
+    message: str
+    seq: int | None = None
+    event_id: str | None = None
+    checkpoint_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What the audit read and every problem it found (the first ones of each kind)."""
+
+    events: int
+    log_size: int
+    checkpoints: int
+    problems: tuple[Problem, ...]
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        return not self.counts
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.kept: list[Problem] = []
+        self.counts: Counter[str] = Counter()
+
+    def add(
+        self,
+        kind: str,
+        message: str,
+        *,
+        seq: int | None = None,
+        event_id: str | None = None,
+        checkpoint_id: int | None = None,
+    ) -> None:
+        self.counts[kind] += 1
+        if self.counts[kind] <= MAX_PER_KIND:
+            self.kept.append(Problem(kind, message, seq, event_id, checkpoint_id))
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """A stored checkpoint whose signature verified and whose note matches its row."""
+
+    id: int
+    checkpoint: Checkpoint
+
+
+def verify_node(node: Node) -> AuditReport:
+    """Audit the whole node; the report lists every problem found (none: clean)."""
+    verifier = node_signer(node).verifier()
+    problems = _Problems()
+    with records.snapshot(node.database) as connection:
+        store = SqlTileStore(connection)
+        stored_state = store.read_state()
+        log_size = stored_state[0] if stored_state else 0
+        stored = records.all_checkpoints(connection)
+        signed = _check_checkpoint_rows(stored, verifier, node.settings.log_origin, problems)
+        replay = _Replay(store, log_size, signed, problems)
+        for row in records.stream_event_leaves(connection):
+            replay.event(row)
+        replay.finish()
+        _check_checkpoints(store, signed, replay.roots, log_size, problems)
+    return AuditReport(
+        replay.rows, log_size, len(stored), tuple(problems.kept), dict(problems.counts)
+    )
+
+
+# --- 1. checkpoint rows ----------------------------------------------------------------
+
+
+def _check_checkpoint_rows(
+    stored: Sequence[records.StoredCheckpoint],
+    verifier: Verifier,
+    origin: str,
+    problems: _Problems,
+) -> list[_Signed]:
+    signed: list[_Signed] = []
+    for row in stored:
+        where = f"checkpoint #{row.id} (size {row.size})"
+        try:
+            text, _ = open_note(row.note, [verifier])
+            checkpoint = parse_checkpoint(text)
+        except CardtraceError as exc:
+            problems.add("checkpoint-signature", f"{where}: {exc}", checkpoint_id=row.id)
+            continue
+        facts = (checkpoint.origin, checkpoint.size, checkpoint.root)
+        if facts != (origin, row.size, row.root):
+            problems.add(
+                "checkpoint-row",
+                f"{where}: its signed note says {checkpoint.origin} at size {checkpoint.size}, "
+                f"root {checkpoint.root.hex()}; the row says {origin} at size {row.size}, "
+                f"root {row.root.hex()}",
+                checkpoint_id=row.id,
+            )
+            continue
+        signed.append(_Signed(row.id, checkpoint))
+    return signed
+
+
+# --- 2 and 3. the events, streamed -----------------------------------------------------
+
+
+class _RootBuilder:
+    """The root of the tree of the leaf hashes pushed so far, in O(log n) memory."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, bytes]] = []
+
+    def push(self, leaf: bytes) -> None:
+        size, digest = 1, leaf
+        while self._stack and self._stack[-1][0] == size:
+            left_size, left = self._stack.pop()
+            size, digest = left_size + size, merkle.node_hash(left, digest)
+        self._stack.append((size, digest))
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self._stack:
+            return merkle.EMPTY_ROOT
+        return merkle.fold_subtrees([digest for _, digest in self._stack])
+
+
+class _ShadowTiles:
+    """A :class:`~cardtrace.ledger.tiles.TileStore` that keeps only the right-most tiles.
+
+    The rebuild appends the stored leaf hashes to it with :func:`tiles.append`; each
+    upper-level tile it completes is compared with the stored one and dropped, so memory
+    stays at one partial tile per level.
+    """
+
+    def __init__(self, stored: tiles.TileStore, problems: _Problems) -> None:
+        self.partial: dict[tiles.TileKey, bytes] = {}
+        self.state: tuple[int, bytes] | None = None
+        self._stored = stored
+        self._problems = problems
+
+    def read_tiles(self, keys: Sequence[tiles.TileKey]) -> dict[tiles.TileKey, bytes]:
+        return {key: self.partial[key] for key in keys if key in self.partial}
+
+    def write_tiles(self, written: Mapping[tiles.TileKey, bytes]) -> None:
+        full = {}
+        for key, data in written.items():
+            if len(data) == _TILE_BYTES:
+                self.partial.pop(key, None)
+                full[key] = data
+            else:
+                self.partial[key] = data
+        self.compare({key: data for key, data in full.items() if key[0] > 0})
+
+    def read_state(self) -> tuple[int, bytes] | None:
+        return self.state
+
+    def write_state(self, size: int, state: bytes) -> None:
+        self.state = (size, state)
+
+    def compare(self, rebuilt: Mapping[tiles.TileKey, bytes]) -> None:
+        """Report each stored tile that differs from its rebuilt form."""
+        if not rebuilt:
+            return
+        stored = self._stored.read_tiles(list(rebuilt))
+        for key, data in sorted(rebuilt.items()):
+            if stored.get(key) != data:
+                self._problems.add(
+                    "tile-changed",
+                    f"ledger tile {key} differs from the one rebuilt from the stored leaves "
+                    f"({_describe(stored.get(key))})",
+                )
+
+
+def _describe(data: bytes | None) -> str:
+    return "missing" if data is None else f"{len(data) // tiles.HASH_SIZE} hashes stored"
+
+
+class _Replay:
+    """Everything the audit does per event row, in ``seq`` order."""
+
+    def __init__(
+        self, store: SqlTileStore, log_size: int, signed: Sequence[_Signed], problems: _Problems
+    ) -> None:
+        self.store, self.log_size, self.problems = store, log_size, problems
+        self.signed = sorted(signed, key=lambda s: (s.checkpoint.size, s.id))
+        self.targets = {s.checkpoint.size for s in signed}
+        self.roots: dict[int, bytes] = {}
+        self.rows = 0
+        self._events_tree = _RootBuilder()
+        self._shadow = _ShadowTiles(store, problems)
+        self._batch: list[bytes] = []
+        self._tile: tuple[int, bytes | None] = (-1, None)
+        self._next = 0
+
+    def event(self, row: records.EventLeaf) -> None:
+        self.rows += 1
+        event_id = str(uuid.UUID(bytes=row.event_id)) if len(row.event_id) == 16 else "?"
+        if not 0 <= row.seq < self.log_size:
+            self.problems.add(
+                "event-extra",
+                f"event seq {row.seq} (id {event_id}) lies outside the log of {self.log_size} "
+                "leaves: the row was inserted",
+                seq=row.seq,
+                event_id=event_id,
+            )
+            return
+        if row.seq > self._next:
+            self._missing(self._next, row.seq, "deleted")
+        digest = merkle.leaf_hash(row.leaf)
+        stored = self._stored_leaf(row.seq)
+        if stored is not None and stored != digest:
+            self._leaf_mismatch(row.seq, event_id, digest, stored)
+        _check_columns(row, event_id, self.problems)
+        self._push(digest, stored if stored is not None else digest)
+        self._next = row.seq + 1
+
+    def finish(self) -> None:
+        if self._next < self.log_size:
+            self._missing(self._next, self.log_size, "deleted from the end (truncated)")
+        self._flush()
+        self._shadow.compare({k: v for k, v in self._shadow.partial.items() if k[0] > 0})
+        stored = self.store.read_state()
+        if self._shadow.state != stored and self._shadow.state is not None:
+            self.problems.add(
+                "state-changed",
+                f"ledger_state (size {stored[0] if stored else 0}) differs from the state "
+                f"rebuilt from the stored leaves (size {self._shadow.state[0]})",
+            )
+
+    def _missing(self, begin: int, end: int, how: str) -> None:
+        self.problems.add(
+            "event-missing",
+            f"events seq {begin} to {end - 1} are missing: the log has leaves there but the "
+            f"rows were {how}",
+            seq=begin,
+        )
+        for seq in range(begin, end):  # keep both trees aligned on the log's own leaves
+            stored = self._stored_leaf(seq) or bytes(tiles.HASH_SIZE)
+            self._push(stored, stored)
+
+    def _stored_leaf(self, seq: int) -> bytes | None:
+        index = seq // tiles.TILE_WIDTH
+        if self._tile[0] != index:
+            key = (0, index)
+            data = self.store.read_tiles([key]).get(key)
+            width = tiles.tile_width(0, index, self.log_size) * tiles.HASH_SIZE
+            if data is None or len(data) != width:
+                self.problems.add(
+                    "tile-changed",
+                    f"ledger tile {key} is {_describe(data)}, the log of {self.log_size} "
+                    f"leaves needs {width // tiles.HASH_SIZE}",
+                )
+                data = None
+            self._tile = (index, data)
+        data = self._tile[1]
+        if data is None:
+            return None
+        offset = seq % tiles.TILE_WIDTH * tiles.HASH_SIZE
+        return data[offset : offset + tiles.HASH_SIZE]
+
+    def _push(self, event_hash: bytes, stored_hash: bytes) -> None:
+        self._events_tree.push(event_hash)
+        if self._events_tree.size in self.targets:
+            self.roots[self._events_tree.size] = self._events_tree.root()
+        self._batch.append(stored_hash)
+        if len(self._batch) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        tiles.append(self._shadow, self._batch)
+        self._batch = []
+
+    def _leaf_mismatch(self, seq: int, event_id: str, digest: bytes, stored: bytes) -> None:
+        where = f"event seq {seq} (id {event_id})"
+        moved = self._leaf_index_of(seq, digest)
+        if moved is not None:
+            self.problems.add(
+                "event-moved",
+                f"{where}: its bytes are those of leaf {moved}, not of leaf {seq}: "
+                "rows were reordered",
+                seq=seq,
+                event_id=event_id,
+            )
+            return
+        kind, verdict = _VERDICTS[self._proven(seq, digest, stored)]
+        self.problems.add(
+            kind,
+            f"{where}: its bytes hash to {digest.hex()}, the log's leaf {seq} is "
+            f"{stored.hex()}; {verdict}",
+            seq=seq,
+            event_id=event_id,
+        )
+
+    def _leaf_index_of(self, seq: int, digest: bytes) -> int | None:
+        """Where ``digest`` sits in the current level-0 tile, if it does."""
+        index, data = self._tile
+        if data is None:
+            return None
+        offset = data.find(digest)
+        while offset >= 0 and offset % tiles.HASH_SIZE:
+            offset = data.find(digest, offset + 1)
+        if offset < 0:
+            return None
+        found = index * tiles.TILE_WIDTH + offset // tiles.HASH_SIZE
+        return found if found != seq else None
+
+    def _proven(self, seq: int, event_hash: bytes, stored_hash: bytes) -> str | None:
+        """Which of the two hashes the latest valid checkpoint covering ``seq`` proves."""
+        covering = [s for s in self.signed if s.checkpoint.size > seq]
+        if not covering or covering[-1].checkpoint.size > self.log_size:
+            return None
+        checkpoint = covering[-1].checkpoint
+        try:
+            proof = tiles.inclusion_proof(self.store, seq, checkpoint.size)
+        except CardtraceError:
+            return None
+        for name, candidate in (("event", event_hash), ("tiles", stored_hash)):
+            try:
+                merkle.verify_inclusion(candidate, seq, checkpoint.size, proof, checkpoint.root)
+            except TamperDetected:
+                continue
+            return name
+        return None
+
+
+#: What a leaf mismatch means, by which side the covering checkpoint proves.
+_VERDICTS: dict[str | None, tuple[str, str]] = {
+    "event": (
+        "leaf-replaced",
+        "the checkpoint proves the event's hash: the tiles' leaf was replaced",
+    ),
+    "tiles": ("event-edited", "the checkpoint proves the tiles' leaf: the event row was edited"),
+    None: ("event-changed", "no valid checkpoint proves either one"),
+}
+
+
+def _check_columns(row: records.EventLeaf, event_id: str, problems: _Problems) -> None:
+    """The columns lookups use must say what the hashed bytes say."""
+    try:
+        leaf = orjson.loads(row.leaf)
+    except orjson.JSONDecodeError:
+        return  # the leaf hash comparison already judges the bytes
+    if not isinstance(leaf, dict):
+        return
+    columns = {
+        "event_id": event_id,
+        "type": row.type,
+        "node_id": row.node_id,
+        "occurred_at": _format_us(row.occurred_us),
+    }
+    for name, value in columns.items():
+        if name in leaf and leaf[name] != value:
+            problems.add(
+                "row-changed",
+                f"event seq {row.seq} (id {event_id}): column {name} says {value!r}, the "
+                f"event's leaf bytes say {leaf[name]!r}",
+                seq=row.seq,
+                event_id=event_id,
+            )
+
+
+def _format_us(micros: int) -> str:
+    try:
+        moment = _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        return f"{micros} µs"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- 4. checkpoints against the trees and each other -----------------------------------
+
+
+def _check_checkpoints(
+    store: SqlTileStore,
+    signed: Sequence[_Signed],
+    event_roots: Mapping[int, bytes],
+    log_size: int,
+    problems: _Problems,
+) -> None:
+    ordered = sorted(signed, key=lambda s: (s.checkpoint.size, s.id))
+    for item in ordered:
+        _check_against_log(store, item, event_roots, log_size, problems)
+    for old, new in pairwise(ordered):
+        _check_pair(store, old, new, log_size, problems)
+
+
+def _check_against_log(
+    store: SqlTileStore,
+    item: _Signed,
+    event_roots: Mapping[int, bytes],
+    log_size: int,
+    problems: _Problems,
+) -> None:
+    size, root = item.checkpoint.size, item.checkpoint.root
+    where = f"checkpoint #{item.id} (size {size})"
+    if size > log_size:
+        problems.add(
+            "log-truncated",
+            f"{where} is larger than the log, which now has {log_size} leaves: "
+            "the log was truncated",
+            checkpoint_id=item.id,
+        )
+        return
+    rebuilt = event_roots.get(size, merkle.EMPTY_ROOT)
+    if rebuilt != root:
+        problems.add(
+            "checkpoint-root",
+            f"{where}: the events as stored give root {rebuilt.hex()}, "
+            f"the checkpoint signed {root.hex()}",
+            checkpoint_id=item.id,
+        )
+    try:
+        from_tiles = tiles.root(store, size)
+    except CardtraceError as exc:
+        problems.add("checkpoint-tiles", f"{where}: {exc}", checkpoint_id=item.id)
+        return
+    if from_tiles != root:
+        problems.add(
+            "checkpoint-tiles",
+            f"{where}: the stored tiles give root {from_tiles.hex()}, "
+            f"the checkpoint signed {root.hex()}",
+            checkpoint_id=item.id,
+        )
+
+
+def _check_pair(
+    store: SqlTileStore, old: _Signed, new: _Signed, log_size: int, problems: _Problems
+) -> None:
+    a, b = old.checkpoint, new.checkpoint
+    pair = f"checkpoints #{old.id} (size {a.size}) and #{new.id} (size {b.size})"
+    if a.size == b.size:
+        if a.root != b.root:
+            problems.add(
+                "fork",
+                f"{pair} have the same size and different roots: the node signed a fork",
+                checkpoint_id=new.id,
+            )
+        return
+    if a.size == 0 or b.size > log_size:
+        return  # nothing to prove from an empty tree; a truncated log is reported already
+    try:
+        proof = tiles.consistency_proof(store, a.size, b.size)
+        merkle.verify_consistency(a.size, b.size, proof, a.root, b.root)
+    except CardtraceError as exc:
+        problems.add(
+            "consistency",
+            f"{pair}: the consistency proof fails: {exc}",
+            checkpoint_id=new.id,
+        )

@@ -1,0 +1,251 @@
+"""``verify_node`` finds each kind of tampering, made with raw SQL on SQLite and PostgreSQL.
+
+The log has 20 events and two checkpoints (#1 at size 12, #2 at size 20); each test
+alters the database as an attacker with write access would, and checks the audit names
+the right event, tile or checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import text
+
+import factories as make
+from cardtrace import service
+from cardtrace.domain.events import event_uuid_for
+from cardtrace.ledger import merkle
+from cardtrace.ledger.note import Checkpoint, sign_note
+from cardtrace.service import AuditReport, Node
+from cardtrace.service.ledger import node_signer
+from cardtrace.settings import load_settings
+from cardtrace.store import checkpoints as records
+
+
+@pytest.fixture
+def node(database_url: str, tmp_path: Path) -> Iterator[Node]:
+    settings = load_settings(
+        database_url=database_url, key_dir=tmp_path / "keys", environment="development"
+    )
+    with Node(settings) as opened:
+        yield opened
+
+
+def ingest(node: Node, folder: Path, first: int, count: int) -> list[str]:
+    path = folder / f"events-{first}.jsonl"
+    sources = [str(n) for n in range(first, first + count)]
+    path.write_bytes(b"".join(orjson.dumps(make.card_sold(source_id=s)) + b"\n" for s in sources))
+    assert node.ingest([path], rejects=folder / "rejects.jsonl").accepted == count
+    return [str(event_uuid_for("shop-a", source)) for source in sources]
+
+
+@pytest.fixture
+def ids(node: Node, tmp_path: Path) -> list[str]:
+    """20 events, checkpoint #1 at size 12 and #2 at size 20."""
+    found = ingest(node, tmp_path, 0, 12)
+    service.make_checkpoint(node)
+    found += ingest(node, tmp_path, 12, 8)
+    service.make_checkpoint(node)
+    return found
+
+
+def sql(node: Node, statement: str, **params: Any) -> None:
+    with node.database.transaction() as connection:
+        connection.execute(text(statement), params)
+
+
+def fetch(node: Node, statement: str, **params: Any) -> Any:
+    with node.database.engine.connect() as connection:
+        return connection.execute(text(statement), params).scalar_one()
+
+
+def problems(report: AuditReport, kind: str) -> list[service.Problem]:
+    return [problem for problem in report.problems if problem.kind == kind]
+
+
+def test_an_untouched_node_is_clean(node: Node, ids: list[str]) -> None:
+    report = service.verify_node(node)
+    assert report.clean, report.problems
+    assert (report.events, report.log_size, report.checkpoints) == (20, 20, 2)
+
+
+def test_an_edited_event_row(node: Node, ids: list[str]) -> None:
+    leaf = bytes(fetch(node, "SELECT leaf FROM events WHERE seq = 3"))
+    edited = leaf.replace(b'"face_value":100', b'"face_value":500')
+    assert edited != leaf
+    sql(node, "UPDATE events SET leaf = :leaf WHERE seq = 3", leaf=edited)
+    report = service.verify_node(node)
+    (problem,) = problems(report, "event-edited")
+    assert (problem.seq, problem.event_id) == (3, ids[3])
+    assert "the event row was edited" in problem.message
+    assert {p.checkpoint_id for p in problems(report, "checkpoint-root")} == {1, 2}
+    assert set(report.counts) == {"event-edited", "checkpoint-root"}
+
+
+def test_an_edited_column_that_lookups_use(node: Node, ids: list[str]) -> None:
+    sql(node, "UPDATE events SET type = 'card.redeemed' WHERE seq = 4")
+    report = service.verify_node(node)
+    (problem,) = problems(report, "row-changed")
+    assert (problem.seq, problem.event_id) == (4, ids[4])
+    assert (
+        "column type says 'card.redeemed', the event's leaf bytes say 'card.sold'"
+        in problem.message
+    )
+    assert set(report.counts) == {"row-changed"}
+
+
+def test_a_deleted_row(node: Node, ids: list[str]) -> None:
+    sql(node, "DELETE FROM events WHERE seq = 5")
+    report = service.verify_node(node)
+    (problem,) = problems(report, "event-missing")
+    assert problem.seq == 5
+    assert "events seq 5 to 5 are missing" in problem.message
+    assert set(report.counts) == {"event-missing"}
+
+
+def test_an_inserted_row(node: Node, ids: list[str]) -> None:
+    sql(
+        node,
+        "INSERT INTO events (seq, event_id, node_id, type, occurred_us, leaf) "
+        "SELECT 20, :event_id, node_id, type, occurred_us, leaf FROM events WHERE seq = 2",
+        event_id=bytes(16),
+    )
+    report = service.verify_node(node)
+    (problem,) = problems(report, "event-extra")
+    assert problem.seq == 20
+    assert "lies outside the log of 20 leaves" in problem.message
+    assert "event-extra" in report.counts
+
+
+def test_reordered_rows(node: Node, ids: list[str]) -> None:
+    sql(node, "UPDATE events SET seq = -1 WHERE seq = 6")
+    sql(node, "UPDATE events SET seq = 6 WHERE seq = 7")
+    sql(node, "UPDATE events SET seq = 7 WHERE seq = -1")
+    report = service.verify_node(node)
+    moved = problems(report, "event-moved")
+    assert [(p.seq, p.event_id) for p in moved] == [(6, ids[7]), (7, ids[6])]
+    assert "its bytes are those of leaf 7, not of leaf 6" in moved[0].message
+    assert set(report.counts) == {"event-moved", "checkpoint-root"}
+
+
+def test_rows_deleted_from_the_end(node: Node, ids: list[str]) -> None:
+    sql(node, "DELETE FROM events WHERE seq >= 15")
+    report = service.verify_node(node)
+    (problem,) = problems(report, "event-missing")
+    assert "events seq 15 to 19 are missing" in problem.message
+    assert "truncated" in problem.message
+
+
+def test_a_log_truncated_with_its_tiles_and_state(node: Node, ids: list[str]) -> None:
+    leaves = [bytes(fetch(node, "SELECT leaf FROM events WHERE seq = :s", s=s)) for s in range(12)]
+    hashes = [merkle.leaf_hash(leaf) for leaf in leaves]
+    edge = merkle.root_hash(hashes[:8]) + merkle.root_hash(hashes[8:12])
+    sql(node, "DELETE FROM events WHERE seq >= 12")
+    sql(node, "UPDATE ledger_state SET size = 12, state = :state", state=edge)
+    sql(node, "UPDATE ledger_tiles SET data = :data WHERE level = 0", data=b"".join(hashes))
+    report = service.verify_node(node)
+    (problem,) = problems(report, "log-truncated")
+    assert problem.checkpoint_id == 2
+    assert "larger than the log, which now has 12 leaves" in problem.message
+    assert set(report.counts) == {"log-truncated"}
+
+
+def test_a_replaced_leaf_in_the_tiles(node: Node, ids: list[str]) -> None:
+    tile = bytearray(fetch(node, "SELECT data FROM ledger_tiles WHERE level = 0 AND idx = 0"))
+    tile[3 * 32 : 4 * 32] = hashlib.sha256(b"another event").digest()
+    sql(node, "UPDATE ledger_tiles SET data = :data WHERE level = 0 AND idx = 0", data=bytes(tile))
+    report = service.verify_node(node)
+    (problem,) = problems(report, "leaf-replaced")
+    assert (problem.seq, problem.event_id) == (3, ids[3])
+    assert "the tiles' leaf was replaced" in problem.message
+    # the root of size 12 is read from the tiles (size 20's from the state row)
+    assert {p.checkpoint_id for p in problems(report, "checkpoint-tiles")} == {1}
+    assert "checkpoint-root" not in report.counts  # the events still give the signed roots
+
+
+def test_a_replaced_upper_tile(node: Node, tmp_path: Path) -> None:
+    ingest(node, tmp_path, 0, 300)
+    service.make_checkpoint(node)
+    sql(node, "UPDATE ledger_tiles SET data = :data WHERE level = 1", data=bytes(32))
+    report = service.verify_node(node)
+    (problem,) = problems(report, "tile-changed")
+    assert "ledger tile (1, 0) differs" in problem.message
+    assert set(report.counts) == {"tile-changed"}
+
+
+def test_two_checkpoints_of_one_size_are_a_fork(node: Node, ids: list[str]) -> None:
+    signer = node_signer(node)
+    other_root = hashlib.sha256(b"another tree").digest()
+    note = sign_note(Checkpoint(signer.name, 12, other_root).format(), [signer])
+    sql(
+        node,
+        "INSERT INTO checkpoints (size, root, note, created_at) "
+        "VALUES (12, :root, :note, '2030-01-01T00:00:00.000000Z')",
+        root=other_root,
+        note=note,
+    )
+    report = service.verify_node(node)
+    (problem,) = problems(report, "fork")
+    assert "checkpoints #1 (size 12) and #3 (size 12)" in problem.message
+    assert problem.checkpoint_id == 3
+    assert [p.checkpoint_id for p in problems(report, "checkpoint-root")] == [3]
+
+
+def test_a_checkpoint_whose_signature_fails(node: Node, ids: list[str]) -> None:
+    note = str(fetch(node, "SELECT note FROM checkpoints WHERE id = 1"))
+    text_part, signature = note.split("\n\n")
+    body = signature.split(" ")[-1]
+    forged = (
+        text_part
+        + "\n\n"
+        + signature.replace(body, body[:10] + ("A" if body[10] != "A" else "B") + body[11:])
+    )
+    sql(node, "UPDATE checkpoints SET note = :note WHERE id = 1", note=forged)
+    report = service.verify_node(node)
+    (problem,) = problems(report, "checkpoint-signature")
+    assert problem.checkpoint_id == 1
+    assert "invalid signature" in problem.message
+    assert set(report.counts) == {"checkpoint-signature"}
+
+
+def test_a_checkpoint_row_that_disagrees_with_its_note(node: Node, ids: list[str]) -> None:
+    sql(node, "UPDATE checkpoints SET size = 11 WHERE id = 1")
+    report = service.verify_node(node)
+    (problem,) = problems(report, "checkpoint-row")
+    assert problem.checkpoint_id == 1
+
+
+def test_a_consistency_proof_that_fails(node: Node, ids: list[str]) -> None:
+    signer = node_signer(node)
+    unrelated = merkle.root_hash([merkle.leaf_hash(b"%d" % n) for n in range(5)])
+    note = sign_note(Checkpoint(signer.name, 5, unrelated).format(), [signer])
+    sql(
+        node,
+        "INSERT INTO checkpoints (size, root, note, created_at) "
+        "VALUES (5, :root, :note, '2030-01-01T00:00:00.000000Z')",
+        root=unrelated,
+        note=note,
+    )
+    report = service.verify_node(node)
+    (problem,) = problems(report, "consistency")
+    assert "checkpoints #3 (size 5) and #1 (size 12)" in problem.message
+    assert "consistency proof fails: root mismatch" in problem.message
+
+
+def test_problems_beyond_the_cap_are_counted_not_kept(node: Node, tmp_path: Path) -> None:
+    ingest(node, tmp_path, 0, 80)
+    sql(node, "UPDATE events SET node_id = 'someone-else'")
+    report = service.verify_node(node)
+    assert report.counts == {"row-changed": 80}
+    assert len(report.problems) == 50
+
+
+def test_event_leaves_stream_in_log_order_page_by_page(node: Node, ids: list[str]) -> None:
+    with records.snapshot(node.database) as connection:
+        rows = list(records.stream_event_leaves(connection, page=7))
+    assert [row.seq for row in rows] == list(range(20))
