@@ -10,7 +10,7 @@ demo: $(STAMP)
 	$(VENV)/bin/cardtrace demo
 
 test: $(STAMP)
-	scripts/system-deps
+	scripts/system-deps postgres
 	scripts/check
 
 check: test
@@ -21,6 +21,7 @@ bench: $(STAMP)
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
+	scripts/system-deps venv
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
