@@ -222,3 +222,22 @@ def test_an_unreadable_file_in_a_worker_is_one_clear_error(tmp_path: Path) -> No
             run(database, tmp_path, tmp_path / "bad.parquet", workers=1)
     finally:
         database.close()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.binary(max_size=400))
+def test_fuzzed_csv_files_never_crash_and_every_row_is_accounted_for(
+    tmp_path: Path, body: bytes
+) -> None:
+    database = Database.open("sqlite://")
+    try:
+        (tmp_path / "rejects.jsonl").unlink(missing_ok=True)  # tmp_path outlives an example
+        path = tmp_path / "fuzz.csv"
+        path.write_bytes(b"type,node_id,source_id\n" + body)
+        summary = run(database, tmp_path, path)
+        assert summary.accepted == 0  # no random row is a complete event
+        assert summary.rejected == len(rejects(tmp_path))
+    finally:
+        database.close()
