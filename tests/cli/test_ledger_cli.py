@@ -238,3 +238,88 @@ def test_verify_exits_0_when_clean_and_4_after_a_raw_sql_edit(
     assert code == 2
     one_line_error(err, "no stored event has this id")
     assert run(["prove", "--event", ids[0]]) == 0  # the others' evidence still verifies
+
+
+# --- witnessing -----------------------------------------------------------------------------
+
+
+def test_witnessing_between_two_nodes_by_files(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin, witness = node_home / "origin", node_home / "witness"
+    origin.mkdir()
+    witness.mkdir()
+    monkeypatch.chdir(origin)
+    ingest(origin, 1, 4)
+    run(["checkpoint"])
+    _, origin_key, _ = output(capsys, "keys", "verifier")
+    assert run(["consistency", "--from", "0", "--out", str(node_home / "r1.txt")]) == 0
+
+    monkeypatch.chdir(witness)
+    monkeypatch.setenv("CARDTRACE_NODE_ID", "w1")
+    _, witness_key, _ = output(capsys, "keys", "verifier", "--witness")
+    code, line, err = output(
+        capsys, "witness", str(node_home / "r1.txt"), "--origin-key", origin_key.strip()
+    )
+    assert code == 0
+    assert line.startswith("— cardtrace/w1/witness ")
+    assert line.count("\n") == 1
+    assert "cosigned cardtrace/local at size 4 (first seen)" in err
+    (node_home / "c1.txt").write_text(line)
+    code, _, err = output(capsys, "witness", str(node_home / "r1.txt"), "--origin-key", "x")
+    assert code == 2
+    one_line_error(err, "--origin-key")
+
+    monkeypatch.chdir(origin)
+    monkeypatch.delenv("CARDTRACE_NODE_ID")
+    code, _, err = output(capsys, "cosignature", "add", str(node_home / "c1.txt"))
+    assert code == 2
+    one_line_error(err, "not a trusted witness key")
+    monkeypatch.setenv("CARDTRACE_WITNESS_KEYS", orjson.dumps([witness_key.strip()]).decode())
+    code, out, _ = output(capsys, "cosignature", "add", str(node_home / "c1.txt"))
+    assert code == 0
+    assert "cardtrace/w1/witness cosigned checkpoint #1 (size 4)" in out
+    code, listing, _ = output(capsys, "checkpoint", "--list", "--json")
+    assert orjson.loads(listing)[0]["witnessed"] is True
+    ids = ingest(origin, 5, 3)
+    run(["checkpoint"])
+    run(["consistency", "--from", "0", "--out", str(node_home / "stale.txt")])
+    run(["consistency", "--from", "4", "--out", str(node_home / "r2.txt")])
+    run(["prove", "--event", ids[0], "--out", str(node_home / "b.json")])
+
+    monkeypatch.chdir(witness)
+    monkeypatch.setenv("CARDTRACE_NODE_ID", "w1")
+    code, _, err = output(
+        capsys, "witness", str(node_home / "stale.txt"), "--origin-key", origin_key.strip()
+    )
+    assert code == 2
+    one_line_error(err, "last cosigned cardtrace/local at size 4", "--from 4")
+    code, line, _ = output(
+        capsys, "witness", str(node_home / "r2.txt"), "--origin-key", origin_key.strip()
+    )
+    assert code == 0
+    (node_home / "c2.txt").write_text(line)
+
+    monkeypatch.chdir(origin)
+    monkeypatch.delenv("CARDTRACE_NODE_ID")
+    assert run(["cosignature", "add", str(node_home / "c2.txt")]) == 0
+    bundle = str(node_home / "b.json")
+    code, out, _ = output(
+        capsys, "verify-bundle", bundle, "--key", origin_key.strip(), "--min-witnesses", "1"
+    )
+    assert code == 4  # proven before the witness cosigned its checkpoint
+    run(["prove", "--event", ids[0], "--out", bundle])
+    code, out, _ = output(
+        capsys,
+        "verify-bundle",
+        bundle,
+        "--key",
+        origin_key.strip(),
+        "--witness-key",
+        witness_key.strip(),
+        "--min-witnesses",
+        "1",
+    )
+    assert code == 0, out
+    assert "ok cosignature 0: cardtrace/w1/witness cosigned" in out
+    assert run(["verify"]) == 0

@@ -55,11 +55,13 @@ cosignature_app = typer.Typer(
 def register(app: typer.Typer) -> None:
     """Add the ledger's commands to ``app``."""
     app.add_typer(keys_app)
-    # cosignature_app is registered with its commands (witnessing)
+    app.add_typer(cosignature_app)
     app.command("checkpoint")(checkpoint)
     app.command("prove")(prove)
     app.command("verify-bundle")(verify_bundle)
     app.command("verify")(verify)
+    app.command("consistency")(consistency)
+    app.command("witness")(witness)
 
 
 def _node(db: str | None = None) -> service.Node:
@@ -278,3 +280,57 @@ def _show_audit(report: service.AuditReport) -> None:
             _out.print(f"[red]PROBLEM[/] {kind}: {count - shown[kind]:,} more not shown")
     if report.clean:
         _out.print("[green]clean[/]: every event, tile and checkpoint agrees")
+
+
+# --- witnessing --------------------------------------------------------------------------
+
+
+def consistency(
+    old_size: Annotated[
+        int,
+        typer.Option("--from", min=0, help="The size the witness last cosigned (0: never)."),
+    ],
+    out: Annotated[Path | None, typer.Option(help="Request file; default: stdout.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write a witness request: the latest checkpoint and its consistency proof."""
+    with _node(db) as node:
+        request = service.consistency_request(node, old_size)
+    if out is None:
+        sys.stdout.write(request.decode())
+    else:
+        _write(out, request, "witness request")
+        _err.print(f"witness request from size {old_size} written to {out}")
+
+
+def witness(
+    request: Annotated[Path, typer.Argument(help="The request ('cardtrace consistency').")],
+    origin_key: Annotated[
+        str, typer.Option("--origin-key", help="The log's verifier key (name+id+key).")
+    ],
+    db: DbOption = None,
+) -> None:
+    """Cosign another node's checkpoint if it extends the one last cosigned for its origin."""
+    data = _read(request, "witness request")
+    with _node(db) as node:
+        cosigned = service.witness(node, data, origin_key)
+    print(cosigned.line)
+    since = f"consistent with size {cosigned.old_size}" if cosigned.old_size else "first seen"
+    _err.print(f"cosigned {cosigned.origin} at size {cosigned.size:,} ({since})")
+
+
+@cosignature_app.command("add")
+def cosignature_add(
+    file: Annotated[Path, typer.Argument(help="Cosignature line(s) from 'cardtrace witness'.")],
+    db: DbOption = None,
+) -> None:
+    """Store witnesses' cosignatures of this node's checkpoints (trusted witnesses only)."""
+    data = _read(file, "cosignature file")
+    with _node(db) as node:
+        added = service.add_cosignatures(node, data)
+    for item in added:
+        state = "stored" if item.stored else "already stored"
+        _out.print(
+            f"{item.witness} cosigned checkpoint #{item.checkpoint_id} (size {item.size:,}) "
+            f"at POSIX time {item.cosigned_at}: {state}"
+        )

@@ -17,15 +17,19 @@ from cardtrace.service.ledger import (
     verify_bundle_file,
 )
 from cardtrace.service.node import CardEvent, Node, event_schema, fraud_card, simulate
+from cardtrace.service.witness import Cosigned, StaleCheckpoint, consistency_request, witness
 
 __all__ = [
     "AddedCosignature",
     "AuditReport",
     "CardEvent",
     "CheckpointInfo",
+    "Cosigned",
     "Node",
     "Problem",
+    "StaleCheckpoint",
     "add_cosignatures",
+    "consistency_request",
     "event_schema",
     "fraud_card",
     "init_keys",
@@ -36,4 +40,5 @@ __all__ = [
     "verifier_key",
     "verify_bundle_file",
     "verify_node",
+    "witness",
 ]

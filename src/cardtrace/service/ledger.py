@@ -40,6 +40,7 @@ __all__ = [
     "list_checkpoints",
     "make_checkpoint",
     "node_signer",
+    "parse_verifier",
     "prove",
     "trusted_witnesses",
     "verifier_key",
@@ -105,12 +106,13 @@ def verifier_key(node: Node, *, witness: bool = False) -> str:
 def trusted_witnesses(node: Node) -> list[Verifier]:
     """The cosignature keys of ``settings.witness_keys``, checked."""
     return [
-        _parse_key(key, COSIGNATURE_ED25519, f"setting CARDTRACE_WITNESS_KEYS[{position}]")
+        parse_verifier(key, COSIGNATURE_ED25519, f"setting CARDTRACE_WITNESS_KEYS[{position}]")
         for position, key in enumerate(node.settings.witness_keys)
     ]
 
 
-def _parse_key(vkey: str, key_type: int, what: str) -> Verifier:
+def parse_verifier(vkey: str, key_type: int, what: str) -> Verifier:
+    """A verifier key of the given type (0x01 note, 0x04 cosignature) or ``InvalidInput``."""
     try:
         verifier = Verifier.from_vkey(vkey)
     except InvalidInput as exc:
@@ -270,9 +272,9 @@ def verify_bundle_file(
     """
     if not keys:
         raise InvalidInput("give the node's verifier key (--key)")
-    verifiers = [_parse_key(key, NOTE_ED25519, f"--key {key!r}") for key in keys]
+    verifiers = [parse_verifier(key, NOTE_ED25519, f"--key {key!r}") for key in keys]
     witnesses = [
-        _parse_key(key, COSIGNATURE_ED25519, f"--witness-key {key!r}") for key in witness_keys
+        parse_verifier(key, COSIGNATURE_ED25519, f"--witness-key {key!r}") for key in witness_keys
     ]
     if min_witnesses < 0:
         raise InvalidInput("--min-witnesses must not be negative")
