@@ -323,3 +323,16 @@ def test_witnessing_between_two_nodes_by_files(
     assert code == 0, out
     assert "ok cosignature 0: cardtrace/w1/witness cosigned" in out
     assert run(["verify"]) == 0
+
+
+def test_the_demo_ends_with_an_offline_verified_proof(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = output(capsys, "demo", "--folder", "d", "--cards", "100", "--seed", "3")
+    assert code == 0
+    step = out[out.index("4. Sign a checkpoint") :]
+    assert "leaf index" in step
+    assert "VALID" in step
+    assert (node_home / "d" / "evidence.json").exists()
+    key = step.split("--key '")[1].split("'")[0]
+    assert run(["verify-bundle", str(node_home / "d" / "evidence.json"), "--key", key]) == 0

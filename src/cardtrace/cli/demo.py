@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from cardtrace import service
 from cardtrace.cli import render
+from cardtrace.cli.ledger_commands import show_bundle_report
 from cardtrace.errors import InvalidInput
+from cardtrace.ledger.bundle import dump_bundle
 from cardtrace.settings import load_settings
 
 __all__ = ["run_demo"]
@@ -47,9 +51,42 @@ def run_demo(out: Console, err: Console, *, folder: Path, cards: int, seed: int)
             f"issuer {card.issuer}, serial {card.serial}, face value {card.face_value} yuan, "
             f"typology {card.typology}"
         )
-        render.card_history(out, node.card_history(card.issuer, serial=card.serial))
+        events = node.card_history(card.issuer, serial=card.serial)
+        render.card_history(out, events)
         render.truth(out, card)
+
+        out.rule("4. Sign a checkpoint, prove one of the card's events, verify it offline")
+        _prove_and_verify(out, node, folder, events)
     out.print(f"Database: {folder / 'cardtrace.db'}   world: {world}   keys: {folder / 'keys'}")
+
+
+def _prove_and_verify(
+    out: Console, node: service.Node, folder: Path, events: Sequence[service.CardEvent]
+) -> None:
+    """Checkpoint the log, write one event's evidence bundle, check it with the key alone."""
+    if not events:
+        out.print("The card has no stored event to prove.")
+        return
+    info, _ = service.make_checkpoint(node)
+    out.print(f"Checkpoint #{info.id}, signed by this node and stored:")
+    out.print(escape(info.note), end="", soft_wrap=True)
+    chosen = next((e for e in events if e.type == "card.recycled"), events[0])
+    bundle = service.prove(node, chosen.leaf["event_id"])
+    out.print(
+        f"Inclusion proof of the {chosen.type} event {chosen.leaf['event_id']}: "
+        f"leaf index {bundle.leaf_index}, tree size {bundle.tree_size:,}, "
+        f"{len(bundle.inclusion_proof)} hashes from the leaf up:"
+    )
+    for number, digest in enumerate(bundle.inclusion_proof):
+        out.print(f"  {number:2d}  {digest.hex()[:16]}…")
+    path = folder / "evidence.json"
+    data = dump_bundle(bundle)
+    path.write_bytes(data)
+    key = service.verifier_key(node)
+    out.print(f"Bundle written to {path}; verifying it with the node's key alone:")
+    verified, report = service.verify_bundle_file(data, [key])
+    show_bundle_report(out, verified, report)
+    out.print(f"Try it: cardtrace verify-bundle {path} --key '{key}'", soft_wrap=True)
 
 
 def _fresh_folder(folder: Path) -> None:

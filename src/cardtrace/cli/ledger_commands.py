@@ -234,12 +234,13 @@ def show_bundle_report(console: Console, bundle: Bundle, report: BundleReport) -
     for check in report.checks:
         label = check.status.upper() if colours[check.status] == "red" else check.status
         console.print(
-            f"[{colours[check.status]}]{label:>7}[/] {check.name}: {escape(check.reason)}"
+            f"[{colours[check.status]}]{label:>7}[/] {check.name}: {escape(check.reason)}",
+            soft_wrap=True,
         )
     if report.valid:
         text = bundle.checkpoint.split("\n\n", 1)[0]
         console.print("[bold green]VALID[/]: the event is in the log of this signed checkpoint:")
-        console.print(escape(text))
+        console.print(escape(text), soft_wrap=True)
 
 
 # --- audit -------------------------------------------------------------------------------
