@@ -166,12 +166,13 @@ def _checkpoint_list(infos: Sequence[service.CheckpointInfo], quorum: int, json:
         return
     table = Table(title=f"Checkpoints (witnessed = cosigned by {quorum}+ trusted witnesses)")
     for column in ("#", "size", "root", "created (UTC)", "cosigned by", "witnessed"):
-        table.add_column(column, justify="right" if column in ("#", "size") else "left")
+        justify = "right" if column in ("#", "size") else "left"
+        table.add_column(column, justify=justify, no_wrap=column != "cosigned by")
     for info in infos:
         table.add_row(
             str(info.id),
             f"{info.size:,}",
-            info.root.hex()[:16] + "…",
+            info.root.hex()[:12] + "…",
             info.created_at[:19].replace("T", " "),
             ", ".join(info.cosigned_by) or "-",
             "yes" if info.witnessed else "no",
