@@ -249,3 +249,26 @@ def test_event_leaves_stream_in_log_order_page_by_page(node: Node, ids: list[str
     with records.snapshot(node.database) as connection:
         rows = list(records.stream_event_leaves(connection, page=7))
     assert [row.seq for row in rows] == list(range(20))
+
+
+def test_a_stored_cosignature_that_no_longer_verifies(
+    node: Node, ids: list[str], tmp_path: Path
+) -> None:
+    witness_settings = load_settings(
+        database_url=f"sqlite:///{tmp_path / 'w.db'}", key_dir=tmp_path / "w", node_id="w"
+    )
+    with Node(witness_settings) as witness:
+        request = service.consistency_request(node, 0)
+        line = service.witness(witness, request, service.verifier_key(node)).line
+        witness_key = service.verifier_key(witness, witness=True)
+    trusting_settings = node.settings.model_copy(update={"witness_keys": [witness_key]})
+    with Node(trusting_settings) as trusting:
+        service.add_cosignatures(trusting, line.encode())
+        assert service.verify_node(trusting).clean
+        forged = line[:-8] + ("A" if line[-8] != "A" else "B") + line[-7:]
+        sql(trusting, "UPDATE cosignatures SET line = :line", line=forged)
+        report = service.verify_node(trusting)
+    (problem,) = problems(report, "cosignature")
+    assert problem.checkpoint_id == 2
+    assert "by cardtrace/w/witness does not verify" in problem.message
+    assert service.verify_node(node).clean  # without w's key nothing to judge it by

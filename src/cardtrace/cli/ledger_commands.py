@@ -166,8 +166,11 @@ def _checkpoint_list(infos: Sequence[service.CheckpointInfo], quorum: int, json:
         return
     table = Table(title=f"Checkpoints (witnessed = cosigned by {quorum}+ trusted witnesses)")
     for column in ("#", "size", "root", "created (UTC)", "cosigned by", "witnessed"):
-        justify = "right" if column in ("#", "size") else "left"
-        table.add_column(column, justify=justify, no_wrap=column != "cosigned by")
+        table.add_column(
+            column,
+            justify="right" if column in ("#", "size") else "left",
+            no_wrap=column != "cosigned by",
+        )
     for info in infos:
         table.add_row(
             str(info.id),

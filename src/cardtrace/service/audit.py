@@ -15,7 +15,8 @@ and state, and the signed checkpoints. The audit reads them in one consistent sn
    with the stored ones;
 4. every checkpoint's root must equal both the events' root and the stored tiles' root
    at its size, two checkpoints of one size must have one root (else a fork), and each
-   checkpoint must be consistent with the next larger one (RFC 6962 consistency proof).
+   checkpoint must be consistent with the next larger one (RFC 6962 consistency proof);
+5. the stored cosignatures of trusted witnesses must verify over their checkpoints.
 
 Each problem names the event (``seq`` and id), tile or checkpoint it concerns.
 """
@@ -33,8 +34,14 @@ import orjson
 
 from cardtrace.errors import CardtraceError, TamperDetected
 from cardtrace.ledger import merkle, tiles
-from cardtrace.ledger.note import Checkpoint, Verifier, open_note, parse_checkpoint
-from cardtrace.service.ledger import node_signer
+from cardtrace.ledger.note import (
+    Checkpoint,
+    Verifier,
+    open_note,
+    parse_checkpoint,
+    verify_cosignature,
+)
+from cardtrace.service.ledger import node_signer, trusted_witnesses
 from cardtrace.service.node import Node
 from cardtrace.store import checkpoints as records
 from cardtrace.store.ledger_sql import SqlTileStore
@@ -118,6 +125,8 @@ def verify_node(node: Node) -> AuditReport:
             replay.event(row)
         replay.finish()
         _check_checkpoints(store, signed, replay.roots, log_size, problems)
+        lines = records.cosignatures_of(connection, [item.id for item in signed])
+    _check_cosignatures(signed, lines, trusted_witnesses(node), problems)
     return AuditReport(
         replay.rows, log_size, len(stored), tuple(problems.kept), dict(problems.counts)
     )
@@ -139,7 +148,11 @@ def _check_checkpoint_rows(
             text, _ = open_note(row.note, [verifier])
             checkpoint = parse_checkpoint(text)
         except CardtraceError as exc:
-            problems.add("checkpoint-signature", f"{where}: {exc}", checkpoint_id=row.id)
+            problems.add(
+                "checkpoint-signature",
+                f"{where}: {exc} (checked with this node's key {verifier.vkey()})",
+                checkpoint_id=row.id,
+            )
             continue
         facts = (checkpoint.origin, checkpoint.size, checkpoint.root)
         if facts != (origin, row.size, row.root):
@@ -502,3 +515,28 @@ def _check_pair(
             f"{pair}: the consistency proof fails: {exc}",
             checkpoint_id=new.id,
         )
+
+
+def _check_cosignatures(
+    signed: Sequence[_Signed],
+    lines: Mapping[int, Sequence[records.StoredCosignature]],
+    witnesses: Sequence[Verifier],
+    problems: _Problems,
+) -> None:
+    """Stored cosignatures by trusted witnesses must still verify over their checkpoint."""
+    known = {(w.name, w.key_id.hex()): w for w in witnesses}
+    for item in signed:
+        text = item.checkpoint.format()
+        for row in lines.get(item.id, ()):
+            verifier = known.get((row.witness, row.key_id))
+            if verifier is None:
+                continue  # no longer trusted: nothing to check it with
+            try:
+                verify_cosignature(text, row.line, verifier)
+            except CardtraceError as exc:
+                problems.add(
+                    "cosignature",
+                    f"checkpoint #{item.id} (size {item.checkpoint.size}): the stored "
+                    f"cosignature by {row.witness} does not verify: {exc}",
+                    checkpoint_id=item.id,
+                )
