@@ -36,7 +36,8 @@ DbOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
-_out = Console()
+#: Piped or captured output is not squeezed into rich's 80-column default.
+_out = Console() if sys.stdout.isatty() else Console(width=120)
 _err = Console(stderr=True)
 
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -127,9 +128,9 @@ def card_history(console: Console, events: Sequence[CardEvent]) -> None:
     if not events:
         console.print("No stored event of this card.")
         return
-    table = Table(title="Events of the card, in time order")
+    table = Table(title="Events of the card, in time order", box=box.SIMPLE_HEAD)
     for column in ("leaf", "when (UTC)", "event", "recorded by", "clear facts"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for event in events:
         table.add_row(
             str(event.seq),
@@ -141,24 +142,19 @@ def card_history(console: Console, events: Sequence[CardEvent]) -> None:
     console.print(table)
 
 
-_SHOWN = (
-    "face_value",
-    "result",
-    "merchant_id",
-    "premises_id",
-    "from_party",
-    "to_party",
-    "id_check",
-    "payout_method",
-    "redeem_channel",
-    "payment_method",
-)
-
-
 def _facts(leaf: dict[str, Any]) -> str:
-    facts = [f"{name}={leaf[name]}" for name in _SHOWN if name in leaf]
+    """The clear facts of an event that matter for following the card, briefly."""
+    facts = []
+    if "from_party" in leaf:
+        facts.append(f"{leaf['from_party']} → {leaf['to_party']}")
+    for name in ("merchant_id", "premises_id", "agent_id"):
+        if name in leaf:
+            facts.append(f"at {leaf[name]}")
+    for name in ("result", "id_check", "payment_method", "payout_method", "redeem_channel"):
+        if name in leaf:
+            facts.append(f"{name.split('_')[0]} {leaf[name]}")
     if leaf.get("commitments"):
-        facts.append(f"{len(leaf['commitments'])} protected fields")
+        facts.append(f"{len(leaf['commitments'])} sealed")
     return ", ".join(facts)
 
 
