@@ -8,7 +8,8 @@
    sealing), leaf hashing, and the insert with and without the secondary indexes (the
    difference is index maintenance).
 3. Runs ``cardtrace ingest`` end to end in a child process for each backend, measuring
-   events/s and the child's peak RSS (from ``wait4``). PostgreSQL is a throwaway server
+   events/s and the child's peak RSS (``VmHWM``), then ``cardtrace checkpoint`` and the
+   full audit ``cardtrace verify`` over the stored log. PostgreSQL is a throwaway server
    started like the tests do.
 4. Optionally times ``cardtrace sim`` for ``--sim-cards`` cards.
 """
@@ -193,9 +194,26 @@ def end_to_end(world: Path, backend: str, events: int) -> list[tuple[str, str]]:
         path = OUT / "e2e.db"
         for leftover in OUT.glob("e2e.db*"):
             leftover.unlink()
-        return _ingest_child(world, f"sqlite:///{path}", "SQLite", events)
+        rows = _ingest_child(world, f"sqlite:///{path}", "SQLite", events)
+        return rows + _checkpoint_and_audit(f"sqlite:///{path}", "SQLite")
     with throwaway_postgres() as url:
-        return _ingest_child(world, url, "PostgreSQL", events)
+        rows = _ingest_child(world, url, "PostgreSQL", events)
+        return rows + _checkpoint_and_audit(url, "PostgreSQL")
+
+
+def _checkpoint_and_audit(url: str, label: str) -> list[tuple[str, str]]:
+    """Time ``cardtrace checkpoint`` and the full audit ``cardtrace verify`` on the log."""
+    rows = []
+    for command in ("checkpoint", "verify"):
+        seconds, _, code, peak = run_measured([command, "--db", url])
+        outcome = "ok" if code == 0 else f"exit code {code}"
+        rows.append(
+            (
+                f"cardtrace {command} ({label})",
+                f"{seconds:.1f} s, peak RSS {peak / 1024:,.0f} MiB, {outcome}",
+            )
+        )
+    return rows
 
 
 #: Runs the CLI, then prints the process's own peak RSS (VmHWM, which exec resets,
