@@ -26,8 +26,9 @@ def upgrade(engine: Engine) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
-        raise ConfigurationError(f"cannot migrate the database: {_first_line(exc)}") from None
+        cause = getattr(exc, "orig", None) or exc  # the driver's own words, without wrapping
+        raise ConfigurationError(f"cannot open the database: {_first_line(cause)}") from None
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0]
