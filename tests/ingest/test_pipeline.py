@@ -241,3 +241,24 @@ def test_fuzzed_csv_files_never_crash_and_every_row_is_accounted_for(
         assert summary.rejected == len(rejects(tmp_path))
     finally:
         database.close()
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_whatever_the_file_size(tmp_path: Path) -> None:
+    import tracemalloc
+
+    peaks = []
+    for count in (3_000, 12_000):
+        path = write_jsonl(
+            tmp_path / f"m{count}.jsonl",
+            [make.card_sold(source_id=f"m-{n}", serial=make.serial(n)) for n in range(count)],
+        )
+        database = Database.open(f"sqlite:///{tmp_path / f'm{count}.db'}")
+        try:
+            tracemalloc.start()
+            run(database, tmp_path, path, batch=500)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+            database.close()
+    assert peaks[1] < peaks[0] * 1.5, peaks
