@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         description="Distinct trusted witnesses whose cosignatures make a checkpoint 'witnessed'.",
     )
     batch_size: int = Field(default=5000, ge=1, le=200_000, description="Rows per transaction.")
+    card_formats: Path | None = Field(
+        default=None,
+        description="JSON file of card-format hints that add to or replace the built-in "
+        "ones by issuer (cardtrace.domain.cards.load_card_formats).",
+    )
     ingest_workers: int | None = Field(
         default=None,
         ge=0,

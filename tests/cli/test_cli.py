@@ -118,3 +118,29 @@ def test_schema_is_a_json_schema_of_every_event_type(capsys: pytest.CaptureFixtu
     schema = orjson.loads(capsys.readouterr().out)
     assert "card.redeemed" in orjson.dumps(schema).decode()
     assert schema["discriminator"]["propertyName"] == "type"
+
+
+def test_a_card_formats_file_adds_issuers(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    odd = make.card_sold(source_id="1", issuer="cmcc-hainan", serial="1234567890123456")
+    path = events_file(node_home / "a.jsonl", odd)
+    assert run(["ingest", "--json", str(path)]) == 0
+    assert "issuer: unknown issuer code" in str(last_json(capsys.readouterr().out)["warnings"])
+    formats = node_home / "formats.json"
+    formats.write_text('[{"issuer": "cmcc-hainan", "serial_lengths": [16], "pin_lengths": [18]}]')
+    monkeypatch.setenv("CARDTRACE_CARD_FORMATS", str(formats))
+    second = events_file(node_home / "b.jsonl", {**odd, "source_id": "2"})
+    assert run(["ingest", "--json", str(second)]) == 0
+    assert last_json(capsys.readouterr().out)["warnings"] == {}
+
+
+def test_a_malformed_card_formats_file_is_one_line(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    formats = node_home / "formats.json"
+    formats.write_text('[{"issuer": "x", "serial_lengths": "sixteen"}]')
+    monkeypatch.setenv("CARDTRACE_CARD_FORMATS", str(formats))
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
+    assert run(["ingest", str(path)]) == 2
+    assert "card formats: entry 0.serial_lengths" in capsys.readouterr().err

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from cardtrace.errors import InvalidIdentifier
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from cardtrace.errors import InvalidIdentifier, InvalidInput
 
 __all__ = [
     "CARD_FORMATS",
@@ -23,6 +25,7 @@ __all__ = [
     "card_format_warnings",
     "check_card",
     "clean_card_code",
+    "load_card_formats",
 ]
 
 #: ``digits``: 0-9 only; ``alnum``: ASCII letters and digits.
@@ -182,3 +185,48 @@ def _mismatches(
             (field, f"{field} has characters other than digits, {issuer} uses digits only")
         )
     return found
+
+
+class _FormatEntry(BaseModel):
+    """One entry of a card-format file (see ``load_card_formats``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    product: str = ""
+    serial_lengths: list[int] = Field(default_factory=list)
+    pin_lengths: list[int] = Field(default_factory=list)
+    serial_alphabet: Alphabet = "digits"
+    pin_alphabet: Alphabet = "digits"
+    face_values: list[int] = Field(default_factory=list)
+    note: str = ""
+
+
+def load_card_formats(
+    data: bytes, base: Mapping[str, CardFormat] = CARD_FORMATS
+) -> dict[str, CardFormat]:
+    """``base`` with the entries of a JSON list added or replaced by issuer.
+
+    Each entry: ``{"issuer": "cmcc-hainan", "serial_lengths": [16], "pin_lengths": [17],
+    "pin_alphabet": "digits", "product": "...", "face_values": [...], "note": "..."}``.
+    """
+    try:
+        entries = TypeAdapter(list[_FormatEntry]).validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise InvalidInput(f"card formats: entry {where}: {first['msg']}") from None
+    merged = dict(base)
+    for entry in entries:
+        merged[entry.issuer] = CardFormat(
+            entry.issuer,
+            entry.product,
+            frozenset(entry.serial_lengths),
+            frozenset(entry.pin_lengths),
+            entry.serial_alphabet,
+            entry.pin_alphabet,
+            tuple(entry.face_values),
+            "unconfirmed",
+            entry.note or "from the node's card-format file",
+        )
+    return merged

@@ -9,13 +9,14 @@ and shares the :class:`Envelope`. Personal fields are marked :class:`Personal`, 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from cardtrace.domain.cards import card_format_warnings, check_card
+from cardtrace.domain.cards import CARD_FORMATS, CardFormat, card_format_warnings, check_card
 from cardtrace.domain.handling import Party, Personal, Secret
 from cardtrace.domain.identifiers import (
     Iccid,
@@ -132,8 +133,12 @@ class Envelope(BaseModel):
     def event_id(self) -> str:
         return event_id_for(self.node_id, self.source_id)
 
-    def warnings(self) -> list[tuple[str, str]]:
-        """Accepted but noteworthy facts, as (field, message) pairs."""
+    def warnings(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> list[tuple[str, str]]:
+        """Accepted but noteworthy facts, as (field, message) pairs.
+
+        ``formats`` are the card-format hints to check cards against.
+        """
+        del formats  # only card events have a card to check
         return []
 
 
@@ -152,8 +157,8 @@ class CardEvent(Envelope):
         check_card(self.issuer, self.serial, self.pin)
         return self
 
-    def warnings(self) -> list[tuple[str, str]]:
-        return card_format_warnings(self.issuer, self.serial, self.pin)
+    def warnings(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> list[tuple[str, str]]:
+        return card_format_warnings(self.issuer, self.serial, self.pin, formats)
 
 
 class CardSold(CardEvent):
@@ -199,8 +204,8 @@ class CardRecycled(CardEvent):
     cctv_clip: Annotated[Ref | None, Personal()] = None
     snapshot_ref: Ref | None = None
 
-    def warnings(self) -> list[tuple[str, str]]:
-        found = super().warnings()
+    def warnings(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> list[tuple[str, str]]:
+        found = super().warnings(formats)
         if self.seller_id_number is not None and parse_resident_id(self.seller_id_number).legacy:
             found.append(("seller_id_number", "legacy 15-digit ID number"))
         return found
@@ -226,8 +231,8 @@ class CardRedeemed(CardEvent):
     requester_ip: Annotated[IpAddress | None, Personal(link="ip")] = None
     agent_id: Annotated[Ref | None, Party()] = None
 
-    def warnings(self) -> list[tuple[str, str]]:
-        found = super().warnings()
+    def warnings(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> list[tuple[str, str]]:
+        found = super().warnings(formats)
         kind = parse_msisdn(self.target_msisdn).kind
         if kind in {"iot", "data"}:
             found.append(("target_msisdn", f"{kind} number"))

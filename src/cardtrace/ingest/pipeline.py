@@ -10,7 +10,7 @@ idempotency key).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -20,6 +20,7 @@ from typing import IO, Any
 import orjson
 from pydantic import ValidationError
 
+from cardtrace.domain.cards import CARD_FORMATS, CardFormat
 from cardtrace.domain.events import Envelope, event_adapter
 from cardtrace.ingest.protect import ProtectionKeys, Protector
 from cardtrace.ingest.readers import Record, read_records
@@ -138,6 +139,7 @@ def prepare_batches(
     *,
     batch_size: int,
     share: tuple[int, int] = (0, 1),
+    formats: Mapping[str, CardFormat] = CARD_FORMATS,
 ) -> Iterator[Prepared]:
     """Read, validate and protect ``files``; yield a batch every ``batch_size`` records.
 
@@ -156,7 +158,7 @@ def prepare_batches(
             position += 1
             if position % shares != index:
                 continue
-            _prepare_one(record, path, now, protector, batch)
+            _prepare_one(record, path, now, (protector, formats), batch)
             if batch.records >= batch_size:
                 yield batch
                 batch = batches[0] = Prepared()
@@ -168,7 +170,11 @@ def _count_read(batches: list[Prepared], path: Path, size: int) -> None:
 
 
 def _prepare_one(
-    record: Record, path: Path, now: datetime, protector: Protector, batch: Prepared
+    record: Record,
+    path: Path,
+    now: datetime,
+    tools: tuple[Protector, Mapping[str, CardFormat]],
+    batch: Prepared,
 ) -> None:
     batch.records += 1
     try:
@@ -182,7 +188,8 @@ def _prepare_one(
             entry["more_problems"] = rejected.more
         batch.rejects.append(entry)
         return
-    for name, message in event.warnings():
+    protector, formats = tools
+    for name, message in event.warnings(formats):
         batch.warnings[f"{name}: {message}"] += 1
     batch.rows.append(protector.protect(event))
 
@@ -195,6 +202,7 @@ def ingest_files(
     rejects: Path | None,
     batch_size: int,
     workers: int = 0,
+    formats: Mapping[str, CardFormat] = CARD_FORMATS,
     progress: Callable[[Path, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest ``files`` into ``database``; see the module docstring for the guarantees.
@@ -206,9 +214,9 @@ def ingest_files(
     if workers > 0:
         from cardtrace.ingest.workers import prepare_in_workers
 
-        batches = prepare_in_workers(files, keys, batch_size, workers)
+        batches = prepare_in_workers(files, keys, batch_size, workers, formats)
     else:
-        batches = prepare_batches(files, keys, batch_size=batch_size)
+        batches = prepare_batches(files, keys, batch_size=batch_size, formats=formats)
     reject_handle: IO[bytes] | None = None
     queued = 0
     try:

@@ -11,11 +11,12 @@ to the database, so the transactional guarantees do not change.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from queue import Empty
 from typing import Any
 
+from cardtrace.domain.cards import CardFormat
 from cardtrace.errors import CardtraceError, InvalidInput
 from cardtrace.ingest.pipeline import Prepared, prepare_batches
 from cardtrace.ingest.protect import ProtectionKeys
@@ -32,6 +33,7 @@ def prepare_in_workers(
     keys: ProtectionKeys,
     batch_size: int,
     workers: int,
+    formats: Mapping[str, CardFormat],
 ) -> Iterator[Prepared]:
     """The prepared batches of ``files``, made by ``workers`` processes."""
     context = multiprocessing.get_context("spawn")
@@ -39,7 +41,7 @@ def prepare_in_workers(
     processes = [
         context.Process(
             target=_work,
-            args=(list(files), keys, batch_size, (index, workers), queues[index]),
+            args=(list(files), keys, batch_size, (index, workers), formats, queues[index]),
             daemon=True,
         )
         for index in range(workers)
@@ -84,15 +86,17 @@ def _next_message(queue: Any, process: Any) -> tuple[str, Any]:
             return message
 
 
-def _work(
+def _work(  # noqa: PLR0917 - a process target gets its arguments by position
     files: list[Path],
     keys: ProtectionKeys,
     batch_size: int,
     share: tuple[int, int],
+    formats: Mapping[str, CardFormat],
     queue: Any,
 ) -> None:
     try:
-        for prepared in prepare_batches(files, keys, batch_size=batch_size, share=share):
+        batches = prepare_batches(files, keys, batch_size=batch_size, share=share, formats=formats)
+        for prepared in batches:
             queue.put(("batch", prepared))
     except CardtraceError as exc:
         queue.put(("error", str(exc)))

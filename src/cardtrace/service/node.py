@@ -13,6 +13,7 @@ import orjson
 
 from cardtrace.crypto.keystore import KeyStore
 from cardtrace.crypto.tokens import Tokenizer
+from cardtrace.domain.cards import CARD_FORMATS, CardFormat, load_card_formats
 from cardtrace.domain.events import EVENT_MODELS, event_adapter
 from cardtrace.errors import InvalidInput, NotFound
 from cardtrace.ingest.pipeline import IngestSummary, ingest_files
@@ -93,8 +94,21 @@ class Node:
             rejects=rejects,
             batch_size=self.settings.batch_size,
             workers=self._workers_for(files),
+            formats=self.card_formats,
             progress=progress,
         )
+
+    @cached_property
+    def card_formats(self) -> dict[str, CardFormat]:
+        """The built-in card-format hints, with the node's own file applied."""
+        path = self.settings.card_formats
+        if path is None:
+            return dict(CARD_FORMATS)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"card formats file {path}: {exc.strerror}") from None
+        return load_card_formats(data)
 
     def _workers_for(self, files: Sequence[Path]) -> int:
         if self.settings.ingest_workers is not None:
