@@ -92,7 +92,14 @@ def test_stats_and_history(node_home: Path, capsys: pytest.CaptureFixture[str]) 
     capsys.readouterr()
     assert run(["stats", "--json"]) == 0
     figures = last_json(capsys.readouterr().out)
-    assert figures["events"] == 2
+    assert (figures["events"], figures["log_size"]) == (2, 2)
+    assert "latest_checkpoint" not in figures
+    assert run(["checkpoint"]) == 0
+    capsys.readouterr()
+    assert run(["stats", "--json"]) == 0
+    latest = last_json(capsys.readouterr().out)["latest_checkpoint"]
+    assert isinstance(latest, dict)
+    assert (latest["size"], latest["witnessed"]) == (2, False)
     assert run(["history", "--issuer", "cmcc", "--serial", "12345678901234567", "--json"]) == 0
     leaves = orjson.loads(capsys.readouterr().out)
     assert [leaf["type"] for leaf in leaves] == ["card.sold", "card.redeemed"]

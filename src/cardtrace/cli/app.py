@@ -82,9 +82,19 @@ def ingest(
 
 @app.command()
 def stats(db: DbOption = None, json: JsonOption = False) -> None:
-    """Counts of stored events by type and by node."""
+    """Counts of stored events by type and by node; the log and its latest checkpoint."""
     with service.Node(load_settings(database_url=db)) as node:
         figures = node.stats()
+        checkpoints = service.list_checkpoints(node)
+    if checkpoints:
+        latest = checkpoints[-1]
+        figures["latest_checkpoint"] = {
+            "id": latest.id,
+            "size": latest.size,
+            "created_at": latest.created_at,
+            "witnessed": latest.witnessed,
+            "cosigned_by": list(latest.cosigned_by),
+        }
     if json:
         print(orjson.dumps(figures).decode())
     else:

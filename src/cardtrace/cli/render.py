@@ -121,7 +121,16 @@ def stats(console: Console, figures: dict[str, Any]) -> None:
         table.add_row(f"[dim]{name}", f"{count:,}")
     table.add_row("[bold]total", f"{figures['events']:,}")
     console.print(table)
-    console.print(f"{figures['links']:,} link rows")
+    console.print(f"{figures['links']:,} link rows; the log holds {figures['log_size']:,} leaves")
+    latest = figures.get("latest_checkpoint")
+    if latest is None:
+        console.print("no checkpoint yet: run 'cardtrace checkpoint'")
+    else:
+        state = "witnessed" if latest["witnessed"] else "not witnessed"
+        console.print(
+            f"latest checkpoint #{latest['id']} of {latest['size']:,} leaves, "
+            f"{latest['created_at']}, {state}"
+        )
 
 
 def card_history(console: Console, events: Sequence[CardEvent]) -> None:

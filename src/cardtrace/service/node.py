@@ -118,7 +118,7 @@ class Node:
         return cores if large and cores > 1 else 0
 
     def stats(self) -> dict[str, Any]:
-        """Counts of stored events by type and node, link rows and log size."""
+        """Counts of stored events by type and node, link rows and the log's size."""
         database = self.database
         return {
             "backend": database.backend,
@@ -126,6 +126,7 @@ class Node:
             "by_type": database.counts_by("type"),
             "by_node": database.counts_by("node_id"),
             "links": database.link_count(),
+            "log_size": database.log_size(),
         }
 
     def card_history(

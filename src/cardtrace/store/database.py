@@ -148,6 +148,11 @@ class Database:
                 connection.execute(delete(link_queue))
         return moved
 
+    def log_size(self) -> int:
+        """Leaves in the node's Merkle log (equal to the events stored)."""
+        with self._reading() as connection:
+            return tiles.size(SqlTileStore(connection))
+
     def link_count(self) -> int:
         """Link rows, merged or queued."""
         with self._reading() as connection:
