@@ -7,8 +7,12 @@ transaction per batch of ``--batch`` leaves. Append time includes the leaf hashi
 log gets raw entries, as pymerkle does) and the commit. Proof times are per query over
 ``--queries`` random queries against the full tree: *warm* reuses one open connection
 (and, for pymerkle, its subroot cache); *warm, TileCache* also keeps a
-``tiles.TileCache``, as a long-running server would; *cold* opens a new engine (or
-pymerkle tree) for every query, so it includes opening the database. Verification is
+``tiles.TileCache``, as a long-running server would; *past size* asks for proofs at
+random older sizes (half the log to all of it), whose right edge must be rebuilt from
+tiles. *Fresh connection* runs every query on a new engine and connection, so SQLite's
+page cache is empty and the statements are prepared anew; the time to create the engine
+and open the connection is reported apart. pymerkle's *cold* opens a new tree per query,
+opening included. Verification is
 ``merkle.verify_*`` against pymerkle's ``verify_*`` over the proofs just made. pymerkle
 is a benchmark-only dependency.
 """
@@ -22,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -32,6 +36,7 @@ from cardtrace.store import schema
 from cardtrace.store.ledger_sql import SqlTileStore
 
 ENTRY_BYTES = 64
+Query = TypeVar("Query")
 
 
 def batches(leaves: int, batch: int, seed: int = 7) -> Iterator[list[bytes]]:
@@ -59,7 +64,7 @@ def percentiles(samples: Sequence[float]) -> tuple[float, float]:
     return cuts[49] * 1e3, cuts[98] * 1e3
 
 
-def timed(prove: Callable[[int], Any], queries: Sequence[int]) -> tuple[list[float], list[Any]]:
+def timed(prove: Callable[[Query], Any], queries: Sequence[Query]) -> tuple[list[float], list[Any]]:
     """The time of each ``prove(query)`` in seconds, and the results."""
     samples, results = [], []
     for query in queries:
@@ -67,6 +72,28 @@ def timed(prove: Callable[[int], Any], queries: Sequence[int]) -> tuple[list[flo
         results.append(prove(query))
         samples.append(time.perf_counter() - start)
     return samples, results
+
+
+def fresh_connection(
+    path: Path, prove: Callable[[SqlTileStore, int], object], queries: Sequence[int]
+) -> tuple[list[float], list[float]]:
+    """Each query on a new engine and connection: SQLite's page cache starts empty.
+
+    Returns the proof times (from the fresh connection, state and tiles read included)
+    and, apart, the times to create the engine and open the connection.
+    """
+    proofs, opens = [], []
+    for query in queries:
+        start = time.perf_counter()
+        fresh = sqlite_engine(path)
+        connection = fresh.connect()
+        opened = time.perf_counter()
+        prove(SqlTileStore(connection), query)
+        proofs.append(time.perf_counter() - opened)
+        opens.append(opened - start)
+        connection.close()
+        fresh.dispose()
+    return proofs, opens
 
 
 def rate(verify: Callable[[], None], count: int, seconds: float = 1.0) -> float:
@@ -119,6 +146,12 @@ def bench_ours(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         result["old_roots"] = [tiles.root(store, old) for old in olds]
         warm_incl, incl = timed(lambda i: tiles.inclusion_proof(store, i, size), indices)
         warm_cons, cons = timed(lambda o: tiles.consistency_proof(store, o, size), olds)
+        # Past sizes (an older checkpoint): the right edge is no longer the state's.
+        pasts = [(rng.randrange(size // 2, size), rng.random()) for _ in range(args.queries)]
+        past_incl, _ = timed(lambda q: tiles.inclusion_proof(store, int(q[1] * q[0]), q[0]), pasts)
+        past_cons, _ = timed(
+            lambda q: tiles.consistency_proof(store, 1 + int(q[1] * q[0]), q[0]), pasts
+        )
         cache = tiles.TileCache()  # what a long-running server keeps per log
         for _ in range(100):  # warm it as earlier traffic would
             tiles.inclusion_proof(store, rng.randrange(size), size, cache)
@@ -127,32 +160,22 @@ def bench_ours(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     engine.dispose()
     result.update(incl=incl, cons=cons, indices=indices, olds=olds)
 
-    def cold(prove: Callable[[SqlTileStore], object]) -> object:
-        fresh = sqlite_engine(path)
-        try:
-            with fresh.connect() as connection:
-                return prove(SqlTileStore(connection))
-        finally:
-            fresh.dispose()
-
-    cold_incl, _ = timed(lambda i: cold(lambda s: tiles.inclusion_proof(s, i, size)), indices)
-    cold_cons, _ = timed(lambda o: cold(lambda s: tiles.consistency_proof(s, o, size)), olds)
-
-    def open_only(_: int) -> None:
-        fresh = sqlite_engine(path)
-        with fresh.connect() as connection:
-            SqlTileStore(connection).read_state()
-        fresh.dispose()
-
-    opening, _ = timed(open_only, indices[:200])
+    cold_incl, open_incl = fresh_connection(
+        path, lambda s, i: tiles.inclusion_proof(s, i, size), indices
+    )
+    cold_cons, open_cons = fresh_connection(
+        path, lambda s, o: tiles.consistency_proof(s, o, size), olds
+    )
     result["times"] = {
-        "cold baseline: open + read state": opening,
         "inclusion warm": warm_incl,
         "consistency warm": warm_cons,
+        "inclusion warm, past size": past_incl,
+        "consistency warm, past size": past_cons,
         "inclusion warm, TileCache": cached_incl,
         "consistency warm, TileCache": cached_cons,
-        "inclusion cold": cold_incl,
-        "consistency cold": cold_cons,
+        "connection open (new engine)": open_incl + open_cons,
+        "inclusion, fresh connection": cold_incl,
+        "consistency, fresh connection": cold_cons,
     }
     result["bytes"] = path.stat().st_size + sum(p.stat().st_size for p in folder.glob("tiles.db-*"))
     return result
@@ -199,8 +222,8 @@ def bench_pymerkle(
     result["times"] = {
         "inclusion warm": warm_incl,
         "consistency warm": warm_cons,
-        "inclusion cold": cold_incl,
-        "consistency cold": cold_cons,
+        "inclusion, fresh connection": cold_incl,
+        "consistency, fresh connection": cold_cons,
     }
     result["bytes"] = path.stat().st_size + sum(
         p.stat().st_size for p in folder.glob("pymerkle.db-*")

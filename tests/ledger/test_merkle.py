@@ -412,3 +412,39 @@ def test_every_proof_of_small_trees_verifies() -> None:
         for old in range(1, size + 1):
             proof = consistency_proof(tree, old)
             verify_consistency(old, size, proof, root_hash(tree[:old]), root)
+
+
+# --- proof lengths computed arithmetically ---------------------------------------------
+
+
+def test_path_shape_matches_the_inclusion_ranges() -> None:
+    from cardtrace.ledger.merkle import _path_shape
+
+    for size in range(1, 600):
+        for index in range(size):
+            assert sum(_path_shape(index, size)) == len(inclusion_ranges(index, size))
+    for size, index in ((10**7, 0), (10**7, 10**7 - 1), (2**40 + 3, 2**39 + 5)):
+        assert sum(_path_shape(index, size)) == len(inclusion_ranges(index, size))
+
+
+def test_every_proof_of_every_small_tree_verifies_and_no_other_length_does() -> None:
+    """Each size pair up to 48 leaves: the reference proof verifies, one hash more or
+    less is a wrong length (the expected length is arithmetic, not ranges)."""
+    hashes = [leaf_hash(bytes([i])) for i in range(48)]
+    roots = [root_hash(hashes[:n]) for n in range(len(hashes) + 1)]
+    for size in range(1, len(hashes) + 1):
+        prefix = hashes[:size]
+        for index in range(size):
+            path = inclusion_proof(prefix, index)
+            verify_inclusion(hashes[index], index, size, path, roots[size])
+            with pytest.raises(TamperDetected, match="wrong proof length"):
+                verify_inclusion(hashes[index], index, size, [*path, SOME_HASH], roots[size])
+        for old in range(1, size + 1):
+            proof = consistency_proof(prefix, old)
+            assert len(proof) == len(consistency_ranges(old, size))
+            verify_consistency(old, size, proof, roots[old], roots[size])
+            with pytest.raises(TamperDetected, match="wrong proof length"):
+                verify_consistency(old, size, [*proof, SOME_HASH], roots[old], roots[size])
+            if proof:
+                with pytest.raises(TamperDetected, match="wrong proof length"):
+                    verify_consistency(old, size, proof[1:], roots[old], roots[size])

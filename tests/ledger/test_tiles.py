@@ -310,3 +310,25 @@ def test_a_cache_never_serves_a_tile_that_changed() -> None:
     store = MemoryTileStore()  # what the database holds after the rollback and new leaves
     tiles.append(store, second)
     assert tiles.inclusion_proof(store, 0, 600, cache) == merkle.inclusion_proof(second, 0)
+
+
+def test_proofs_at_the_current_size_take_its_right_edge_from_the_state() -> None:
+    """The edge subtrees come from the state row, byte-identical to rebuilding them."""
+    leaves = make_leaves(65_536 + 256 + 3, seed=10)
+    store = CountingStore()
+    tiles.append(store, leaves)
+    size = len(leaves)
+    store.calls.clear()
+    # A last leaf: all its siblings but the leaf beside it are edge subtrees (one tile);
+    # leaf 0: the two tiles below its sibling [65,536, size), which the edge gives;
+    # from 65,536: a power of two, the whole proof is the edge (no tile).
+    assert tiles.inclusion_proof(store, size - 3, size) == merkle.inclusion_proof(leaves, size - 3)
+    assert tiles.inclusion_proof(store, 0, size) == merkle.inclusion_proof(leaves, 0)
+    assert tiles.consistency_proof(store, 65_536, size) == merkle.consistency_proof(leaves, 65_536)
+    assert store.calls == [
+        ("read_state", 1),
+        ("read_tiles", 1),
+        ("read_state", 1),
+        ("read_tiles", 2),
+        ("read_state", 1),
+    ]

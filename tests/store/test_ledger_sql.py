@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from cardtrace.errors import TamperDetected
 from cardtrace.ledger import merkle, tiles
 from cardtrace.ledger.tiles import MemoryTileStore
 from cardtrace.store import schema
+from cardtrace.store.engine import open_engine
 from cardtrace.store.ledger_sql import SqlTileStore
 
 
@@ -173,3 +175,28 @@ def test_reads_only_what_is_asked(engine: sa.Engine) -> None:
         found = store.read_tiles([(0, 0), (0, 2), (1, 0), (5, 5)])
         assert sorted(found) == [(0, 0), (0, 2), (1, 0)]
         assert len(found[(0, 2)]) == 88 * 32
+
+
+def test_reads_run_in_the_callers_transaction(tmp_path: Path) -> None:
+    """The SQLite read path sees the caller's uncommitted appends; on the app's engine
+    (BEGIN when a transaction begins) a proof on a fresh connection begins one, so its
+    state and tiles are one snapshot."""
+    leaves = make_leaves(700, seed=5)
+    engine = open_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    schema.metadata.create_all(engine)
+    try:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            store = SqlTileStore(connection)
+            tiles.append(store, leaves)
+            assert tiles.inclusion_proof(store, 3, 700) == merkle.inclusion_proof(leaves, 3)
+            transaction.rollback()
+            assert tiles.size(store) == 0
+        append_in_transactions(engine, leaves, [300])
+        with engine.connect() as connection:
+            assert not connection.in_transaction()
+            proof = tiles.consistency_proof(SqlTileStore(connection), 300, 700)
+            assert connection.in_transaction()
+            assert proof == merkle.consistency_proof(leaves, 300)
+    finally:
+        engine.dispose()

@@ -170,25 +170,23 @@ def verify_inclusion(
     _check_proof_hashes(proof)
     if not 0 <= index < tree_size:
         raise TamperDetected(f"leaf index {index} is outside a tree of size {tree_size}")
-    expected = len(inclusion_ranges(index, tree_size))
-    if len(proof) != expected:
+    inner, border = _path_shape(index, tree_size)
+    if len(proof) != inner + border:
         raise TamperDetected(
             f"wrong proof length: {len(proof)} hashes, leaf {index} of a tree of size "
-            f"{tree_size} needs {expected}"
+            f"{tree_size} needs {inner + border}"
         )
-    fn, sn, r = index, tree_size - 1, leaf
-    for p in proof:
-        if sn == 0:
-            raise TamperDetected("wrong proof length: proof is longer than the path")
-        if fn & 1 or fn == sn:
-            r = node_hash(p, r)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
+    # The first ``inner`` hashes are siblings below the point where the path to the leaf
+    # leaves the path to the last leaf: bit i of the index says on which side sibling i
+    # sits. The ``border`` hashes above are all left siblings.
+    sha256, prefix, r = hashlib.sha256, _NODE_PREFIX, leaf
+    for level in range(inner):
+        if index >> level & 1:
+            r = sha256(prefix + proof[level] + r).digest()
         else:
-            r = node_hash(r, p)
-        fn, sn = fn >> 1, sn >> 1
-    if sn != 0:
-        raise TamperDetected("wrong proof length: proof is shorter than the path")
+            r = sha256(prefix + r + proof[level]).digest()
+    for level in range(inner, inner + border):
+        r = sha256(prefix + proof[level] + r).digest()
     if r != root:
         raise TamperDetected(
             f"root mismatch: proof for leaf {index} of {tree_size} gives {r.hex()}, "
@@ -208,45 +206,56 @@ def verify_consistency(
     _check_hash("old root", old_root)
     _check_hash("new root", new_root)
     _check_proof_hashes(proof)
-    expected = len(consistency_ranges(old_size, new_size))
-    if len(proof) != expected:
-        raise TamperDetected(
-            f"wrong proof length: {len(proof)} hashes, consistency from {old_size} to "
-            f"{new_size} needs {expected}"
-        )
     if old_size == new_size:
+        if proof:
+            raise TamperDetected(
+                f"wrong proof length: {len(proof)} hashes, consistency from {old_size} to "
+                f"{new_size} needs 0"
+            )
         if old_root != new_root:
             raise TamperDetected(f"root mismatch: two different roots for size {old_size}")
         return
-    path = list(proof)
-    if old_size & (old_size - 1) == 0:  # a power of two: the old root is a node itself
-        path.insert(0, old_root)
-    fr, sr = _consistency_roots(old_size, new_size, path)
+    # The proof is the end of the inclusion path of leaf old_size - 1, from the level of
+    # the largest perfect subtree the old tree ends with (``shift``); that subtree's hash
+    # comes first, unless it is the whole old tree, whose root the caller gives.
+    shift = (old_size & -old_size).bit_length() - 1
+    inner, border = _path_shape(old_size - 1, new_size)
+    inner -= shift
+    start = 0 if old_size == 1 << shift else 1
+    if len(proof) != start + inner + border:
+        raise TamperDetected(
+            f"wrong proof length: {len(proof)} hashes, consistency from {old_size} to "
+            f"{new_size} needs {start + inner + border}"
+        )
+    sha256, prefix = hashlib.sha256, _NODE_PREFIX
+    fr = sr = proof[0] if start else old_root
+    mask = (old_size - 1) >> shift
+    for level in range(inner):
+        sibling = proof[start + level]
+        if mask >> level & 1:
+            fr = sha256(prefix + sibling + fr).digest()
+            sr = sha256(prefix + sibling + sr).digest()
+        else:
+            sr = sha256(prefix + sr + sibling).digest()
+    for position in range(start + inner, len(proof)):
+        sibling = proof[position]
+        fr = sha256(prefix + sibling + fr).digest()
+        sr = sha256(prefix + sibling + sr).digest()
     if fr != old_root:
         raise TamperDetected(f"root mismatch: proof gives old root {fr.hex()}")
     if sr != new_root:
         raise TamperDetected(f"root mismatch: proof gives new root {sr.hex()}")
 
 
-def _consistency_roots(old_size: int, new_size: int, path: list[bytes]) -> tuple[bytes, bytes]:
-    """Steps 3-7 of RFC 9162 §2.1.4.2: the old and new roots the path leads to."""
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn, sn = fn >> 1, sn >> 1
-    fr = sr = path[0]
-    for c in path[1:]:
-        if sn == 0:
-            raise TamperDetected("wrong proof length: proof is longer than the path")
-        if fn & 1 or fn == sn:
-            fr, sr = node_hash(c, fr), node_hash(c, sr)
-            while not fn & 1 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            sr = node_hash(sr, c)
-        fn, sn = fn >> 1, sn >> 1
-    if sn != 0:
-        raise TamperDetected("wrong proof length: proof is shorter than the path")
-    return fr, sr
+def _path_shape(index: int, size: int) -> tuple[int, int]:
+    """The inclusion path of leaf ``index`` of ``size`` leaves: (inner, border) lengths.
+
+    Inner nodes lie below the level where the paths to ``index`` and to the last leaf
+    meet; border nodes above it, one per 1-bit of the index there. Their sum is
+    ``len(inclusion_ranges(index, size))``, computed without building the ranges.
+    """
+    inner = (index ^ (size - 1)).bit_length()
+    return inner, (index >> inner).bit_count()
 
 
 def _range_root(leaf_hashes: Sequence[bytes], span: Range) -> bytes:
@@ -268,4 +277,5 @@ def _check_hash(what: str, value: bytes) -> None:
 
 def _check_proof_hashes(proof: Sequence[bytes]) -> None:
     for position, item in enumerate(proof):
-        _check_hash(f"proof hash {position}", item)
+        if len(item) != HASH_SIZE:
+            _check_hash(f"proof hash {position}", item)

@@ -56,7 +56,9 @@ TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
 _TILE_BYTES = TILE_WIDTH * HASH_SIZE
 _PAIR = 2 * HASH_SIZE
-_NODE_CONTEXT = hashlib.sha256(b"\x01")  # copied per node: cheaper than prefixing bytes
+_NODE_CONTEXT = hashlib.sha256(b"\x01")  # append copies it per node
+_NODE_PREFIX = b"\x01"
+_sha256 = hashlib.sha256
 
 #: ``(level, index)`` of a tile.
 TileKey = tuple[int, int]
@@ -304,25 +306,26 @@ def root(store: TileStore, size: int | None = None, cache: TileCache | None = No
     _check_size(size, tree_size)
     if size == 0:
         return EMPTY_ROOT
-    return _range_hashes(store, tree_size, [(0, size)], cache)[0]
+    return _range_hashes(store, tree_size, edge, [(0, size)], cache)[0]
 
 
 def inclusion_proof(
     store: TileStore, index: int, size: int, cache: TileCache | None = None
 ) -> list[bytes]:
     """The RFC 6962 audit path of leaf ``index`` in the log at ``size`` leaves."""
-    tree_size = _load_state(store)[0]
+    tree_size, edge = _load_state(store)
     _check_size(size, tree_size)
-    return _range_hashes(store, tree_size, inclusion_ranges(index, size), cache)
+    return _range_hashes(store, tree_size, edge, inclusion_ranges(index, size), cache)
 
 
 def consistency_proof(
     store: TileStore, old_size: int, new_size: int, cache: TileCache | None = None
 ) -> list[bytes]:
     """The RFC 6962 proof that the log at ``old_size`` is a prefix of it at ``new_size``."""
-    tree_size = _load_state(store)[0]
+    tree_size, edge = _load_state(store)
     _check_size(new_size, tree_size)
-    return _range_hashes(store, tree_size, consistency_ranges(old_size, new_size), cache)
+    ranges = consistency_ranges(old_size, new_size)
+    return _range_hashes(store, tree_size, edge, ranges, cache)
 
 
 def leaf_hash_at(store: TileStore, index: int) -> bytes:
@@ -344,19 +347,36 @@ def _check_size(size: int, tree_size: int) -> None:
 def _range_hashes(
     store: TileStore,
     tree_size: int,
+    edge: Sequence[bytes],
     ranges: Iterable[tuple[int, int]],
     cache: TileCache | None,
 ) -> list[bytes]:
-    """The MTH of each leaf range, from the tiles that hold its perfect subtrees."""
+    """The MTH of each leaf range, from the state's right edge and the tiles.
+
+    A perfect subtree of the current right edge is taken from the state already read
+    (so ranges that end at the current size cost no tile); every other one is rebuilt
+    from its tile, all tiles read in one ``read_tiles``.
+    """
+    on_edge = dict(zip(perfect_subtrees(0, tree_size), edge, strict=True))
     covers = [perfect_subtrees(begin, end) for begin, end in ranges]
-    keys = sorted({_tile_of(node) for nodes in covers for node in nodes})
-    tiles = _read_checked(store, keys, tree_size)
-    known = TileCache(len(keys)) if cache is None else cache
+    keys = sorted({_tile_of(node) for nodes in covers for node in nodes if node not in on_edge})
+    tiles = _read_checked(store, keys, tree_size) if keys else {}
+    node_hash = _node_from_tiles if cache is None else cache.node_hash
     hashes: list[bytes] = []
     for nodes in covers:
-        parts = [known.node_hash(node, tiles) for node in nodes]
+        parts = [on_edge[node] if node in on_edge else node_hash(node, tiles) for node in nodes]
         hashes.append(parts[0] if len(parts) == 1 else fold_subtrees(parts))
     return hashes
+
+
+def _node_from_tiles(node: NodeId, tiles: Mapping[TileKey, bytes]) -> bytes:
+    """The hash of a perfect subtree, rebuilt from its tile among ``tiles``."""
+    level, index = node
+    tile_level, height = divmod(level, TILE_HEIGHT)
+    first = index << height
+    offset = first % TILE_WIDTH * HASH_SIZE
+    data = tiles[tile_level, first // TILE_WIDTH]
+    return _subtree_root(data[offset : offset + (HASH_SIZE << height)])
 
 
 def _tile_of(node: NodeId) -> TileKey:
@@ -401,23 +421,13 @@ class TileCache:
 
 
 def _subtree_root(row: bytes) -> bytes:
-    """The root of a perfect subtree given its hashes (a power of two, at least two)."""
-    view = memoryview(row)
-    new_context = _NODE_CONTEXT.copy
-    nodes: list[bytes] = []
-    for offset in range(0, len(row), _PAIR):
-        hasher = new_context()
-        hasher.update(view[offset : offset + _PAIR])
-        nodes.append(hasher.digest())
-    while len(nodes) > 1:
-        pairs = iter(nodes)
-        nodes = []
-        for left, right in zip(pairs, pairs, strict=False):
-            hasher = new_context()
-            hasher.update(left)
-            hasher.update(right)
-            nodes.append(hasher.digest())
-    return nodes[0]
+    """The root of a perfect subtree given its hashes (a power of two of them)."""
+    sha256, prefix = _sha256, _NODE_PREFIX
+    while len(row) > HASH_SIZE:  # one level up per pass; a new hash object beats copy()
+        row = b"".join(
+            [sha256(prefix + row[i : i + _PAIR]).digest() for i in range(0, len(row), _PAIR)]
+        )
+    return row
 
 
 def _read_checked(

@@ -10,6 +10,7 @@ the service takes).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,13 +42,31 @@ class SqlTileStore:
         """The dialect's ``INSERT``, which knows ``ON CONFLICT DO UPDATE``."""
         return sqlite.insert(table) if self._dialect == "sqlite" else postgresql.insert(table)
 
+    def _reader(self) -> Any:
+        """The sqlite3 connection to read on, inside the caller's transaction; else None.
+
+        Proofs sit on the read path, where SQLAlchemy's per-statement work costs more than
+        SQLite's (about 60 us for the first statement on a fresh connection, 20 us after).
+        The driver connection is the one the caller's transaction runs on; the transaction
+        is begun first exactly as autobegin would (firing the engine's ``begin`` hooks),
+        so the state and the tiles are read in one snapshot.
+        """
+        if self._dialect != "sqlite":
+            return None
+        if not self._connection.in_transaction():
+            self._connection.begin()
+        return self._connection.connection.driver_connection
+
     def read_tiles(self, keys: Sequence[TileKey]) -> dict[TileKey, bytes]:
         if not keys:
             return {}
-        # Proofs sit on this path: driver-level SQL skips Core's ~0.2 ms per statement.
+        # One statement, one primary-key lookup per tile.
         where = " OR ".join([self._tile_match] * len(keys))
         params = tuple(part for key in keys for part in key)
         sql = f"SELECT level, idx, data FROM ledger_tiles WHERE {where}"  # noqa: S608 (placeholders only)
+        reader = self._reader()
+        if reader is not None:
+            return {(level, idx): bytes(data) for level, idx, data in reader.execute(sql, params)}
         rows = self._connection.exec_driver_sql(sql, params)
         return {(level, idx): bytes(data) for level, idx, data in rows}
 
@@ -63,7 +82,11 @@ class SqlTileStore:
         self._connection.execute(upsert, rows)
 
     def read_state(self) -> tuple[int, bytes] | None:
-        row = self._connection.exec_driver_sql(self._select_state, (_STATE_ID,)).first()
+        reader = self._reader()
+        if reader is not None:
+            row = reader.execute(self._select_state, (_STATE_ID,)).fetchone()
+        else:
+            row = self._connection.exec_driver_sql(self._select_state, (_STATE_ID,)).first()
         if row is None:
             return None
         size, state = row
