@@ -17,9 +17,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -40,13 +38,11 @@ from cardtrace.ingest.pipeline import Rejected, validate
 from cardtrace.ingest.protect import Protector
 from cardtrace.ingest.readers import Record, discover, read_records
 from cardtrace.ledger import merkle, tiles
-from cardtrace.sim import generate
 from cardtrace.store.database import Database, EventRow
+from harness import OUT, make_world, run_measured
 from pgserver import throwaway_postgres
 
-OUT = Path(__file__).resolve().parent / "out"
 KEY = bytes(32)
-EVENTS_PER_CARD = 7  # about, in the synthetic world (7.4 measured at 1M cards)
 SAMPLE = 50_000
 REPEAT = 3
 
@@ -68,15 +64,6 @@ def main() -> None:
     if args.sim_cards:
         rows.append(time_sim(args.sim_cards))
     print_table(rows)
-
-
-def make_world(events: int) -> tuple[Path, float, int]:
-    cards = max(events // EVENTS_PER_CARD, 100)
-    world = OUT / f"world-{cards}"
-    shutil.rmtree(world, ignore_errors=True)
-    started = time.perf_counter()
-    summary = generate(seed=1, cards=cards, out=world)
-    return world, time.perf_counter() - started, summary.events
 
 
 def per_event(seconds: float, count: int) -> str:
@@ -214,30 +201,6 @@ def _checkpoint_and_audit(url: str, label: str) -> list[tuple[str, str]]:
             )
         )
     return rows
-
-
-#: Runs the CLI, then prints the process's own peak RSS (VmHWM, which exec resets,
-#: unlike the rusage of a forked child) as its last stderr line.
-_MEASURED_CLI = """
-import sys
-from cardtrace.cli.main import run
-code = run(sys.argv[1:])
-peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
-print(peak, file=sys.stderr)
-sys.exit(code)
-"""
-
-
-def run_measured(args: list[str]) -> tuple[float, bytes, int, int]:
-    """Seconds, stdout, exit code and peak RSS (KiB) of ``cardtrace ARGS`` in a child."""
-    env = {**os.environ, "CARDTRACE_KEY_DIR": str(OUT / "keys")}
-    started = time.perf_counter()
-    child = subprocess.run(
-        [sys.executable, "-c", _MEASURED_CLI, *args], capture_output=True, env=env, check=False
-    )
-    seconds = time.perf_counter() - started
-    peak = int(child.stderr.decode().strip().splitlines()[-1])
-    return seconds, child.stdout, child.returncode, peak
 
 
 def _ingest_child(world: Path, url: str, label: str, events: int) -> list[tuple[str, str]]:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 
@@ -275,6 +276,12 @@ def main() -> None:
     )
     parser.add_argument("--skip-pymerkle", action="store_true")
     parser.add_argument("--dir", type=Path, help="where the databases go (default: a temp dir)")
+    parser.add_argument(
+        "--audit-events",
+        type=int,
+        default=1_000_000,
+        help="time 'cardtrace verify' on a node with about this many events (0: skip)",
+    )
     args = parser.parse_args()
     report = Report()
     with tempfile.TemporaryDirectory(dir=args.dir) as name:
@@ -311,7 +318,29 @@ def main() -> None:
             f"{ours['bytes'] / 2**20:,.1f} MiB",
             "-" if theirs is None else f"{theirs['bytes'] / 2**20:,.1f} MiB (+entries)",
         )
+        if args.audit_events:
+            audit(args.audit_events, report)
     report.print(args.leaves)
+
+
+def audit(events: int, report: Report) -> None:
+    """Ingest a synthetic world of about ``events`` events, checkpoint, time the audit."""
+    from harness import OUT, make_world, run_measured
+
+    print(f"cardtrace verify over about {events:,} events...", flush=True)
+    world, _, _ = make_world(events)
+    url = f"sqlite:///{OUT / 'audit.db'}"
+    for leftover in OUT.glob("audit.db*"):
+        leftover.unlink()
+    run_measured(["ingest", "--db", url, "--rejects", str(OUT / "audit-rejects.jsonl"), str(world)])
+    run_measured(["checkpoint", "--db", url])
+    seconds, output, code, peak = run_measured(["verify", "--db", url, "--json"])
+    verdict = "clean" if code == 0 else f"exit code {code}"
+    stored = orjson.loads(output)["events"] if code in (0, 4) else "?"
+    report.add(
+        f"cardtrace verify, {stored:,} events" if isinstance(stored, int) else "cardtrace verify",
+        f"{seconds:.1f} s, {peak / 1024:,.0f} MiB, {verdict}",
+    )
 
 
 if __name__ == "__main__":

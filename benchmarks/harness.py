@@ -1,0 +1,51 @@
+"""What the benchmarks share: their output folder, a synthetic world, a measured CLI run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cardtrace.sim import generate
+
+__all__ = ["OUT", "make_world", "run_measured"]
+
+OUT = Path(__file__).resolve().parent / "out"
+EVENTS_PER_CARD = 7  # about, in the synthetic world (7.4 measured at 1M cards)
+
+
+def make_world(events: int) -> tuple[Path, float, int]:
+    """A fresh world of about ``events`` events: its folder, seconds taken, events."""
+    cards = max(events // EVENTS_PER_CARD, 100)
+    world = OUT / f"world-{cards}"
+    shutil.rmtree(world, ignore_errors=True)
+    started = time.perf_counter()
+    summary = generate(seed=1, cards=cards, out=world)
+    return world, time.perf_counter() - started, summary.events
+
+
+#: Runs the CLI, then prints the process's own peak RSS (VmHWM, which exec resets,
+#: unlike the rusage of a forked child) as its last stderr line.
+_MEASURED_CLI = """
+import sys
+from cardtrace.cli.main import run
+code = run(sys.argv[1:])
+peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
+print(peak, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_measured(args: list[str]) -> tuple[float, bytes, int, int]:
+    """Seconds, stdout, exit code and peak RSS (KiB) of ``cardtrace ARGS`` in a child."""
+    env = {**os.environ, "CARDTRACE_KEY_DIR": str(OUT / "keys")}
+    started = time.perf_counter()
+    child = subprocess.run(
+        [sys.executable, "-c", _MEASURED_CLI, *args], capture_output=True, env=env, check=False
+    )
+    seconds = time.perf_counter() - started
+    peak = int(child.stderr.decode().strip().splitlines()[-1])
+    return seconds, child.stdout, child.returncode, peak
