@@ -131,7 +131,7 @@ CARD_FORMATS: dict[str, CardFormat] = _by_issuer(
 
 
 def clean_card_code(value: str) -> str:
-    """Drop the spaces and hyphens printed between groups (``XXXX-XXXX-…``).
+    """Drop the spaces and hyphens printed between groups (``1234-5678-…``).
 
     Readers call it before ``check_card``, so a PIN has one form before it is digested.
     """

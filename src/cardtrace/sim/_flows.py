@@ -70,7 +70,7 @@ class Flows:
 
     def _truth(
         self, card: Card, trail: Trail, typology: str | None, *, stolen: bool,
-        ring: Ring | None, buyer: str, redeem_hop: int, redeem_msisdn: str,
+        ring: Ring | None, buyer: str, redeem_hop: int, redeem_number: int,
     ) -> Truth:  # fmt: skip
         return {
             "card_id": "",
@@ -85,7 +85,7 @@ class Flows:
                 "buyer": buyer,
                 "sellers": trail.sellers,
                 "redeemer": trail.hops[redeem_hop]["to_party"],
-                "redeem_msisdn": redeem_msisdn,
+                "redeem_msisdn": self.world.numbers.msisdn[redeem_number],
             },
             "breakpoints": trail.breaks,
             "rejected": trail.rejected,
@@ -198,12 +198,10 @@ class Flows:
         t += rng.randrange(HOUR, 20 * DAY)
         recycler, t = self._honest_recycle(trail, card, t, seller)
         hop, number = self._finish_from(trail, card, t, recycler)
-        msisdn = self.world.numbers.msisdn[number]
-        truth = self._truth(
+        return [self._truth(
             card, trail, None, stolen=False, ring=None, buyer=buyer, redeem_hop=hop,
-            redeem_msisdn=msisdn,
-        )  # fmt: skip
-        return [truth]
+            redeem_number=number,
+        )]  # fmt: skip
 
     # -- fraud ---------------------------------------------------------------------------
 
@@ -258,7 +256,7 @@ class Flows:
             hop, number = self._finish_from(trail, card, t + 20 * MINUTE, recycler)
             out.append(self._truth(
                 card, trail, "T1", stolen=True, ring=ring, buyer=person(victim), redeem_hop=hop,
-                redeem_msisdn=self.world.numbers.msisdn[number],
+                redeem_number=number,
             ))  # fmt: skip
         return out
 
@@ -299,7 +297,7 @@ class Flows:
             )
             out.append(self._truth(
                 card, trail, "T3", stolen=True, ring=ring, buyer=person(victim), redeem_hop=hop,
-                redeem_msisdn=self.world.numbers.msisdn[number],
+                redeem_number=number,
             ))  # fmt: skip
         return out
 
@@ -340,7 +338,7 @@ class Flows:
             hop, number = self._finish_from(trail, card, t_sell + 20 * MINUTE, recycler)
             out.append(self._truth(
                 card, trail, "T5", stolen=True, ring=ring, buyer=person(thief), redeem_hop=hop,
-                redeem_msisdn=self.world.numbers.msisdn[number],
+                redeem_number=number,
             ))  # fmt: skip
         return out
 
@@ -366,7 +364,7 @@ class Flows:
         hop, number = self._finish_from(trail, card, t + 20 * MINUTE, recycler)
         return [self._truth(
             card, trail, "T6", stolen=True, ring=ring, buyer=person(member), redeem_hop=hop,
-            redeem_msisdn=self.world.numbers.msisdn[number],
+            redeem_number=number,
         )]  # fmt: skip
 
     def t7_two_cards(self, _room: int) -> list[Truth]:
@@ -415,7 +413,7 @@ class Flows:
             stolen = False
         return [self._truth(
             card, trail, "T7", stolen=stolen, ring=ring, buyer=buyer, redeem_hop=hop,
-            redeem_msisdn=self.world.numbers.msisdn[number],
+            redeem_number=number,
         )]  # fmt: skip
 
     def t9_virtual_currency(self, _room: int) -> list[Truth]:
@@ -449,5 +447,5 @@ class Flows:
         hop, number = self._finish_from(trail, card, t + 20 * MINUTE, recycler)
         return [self._truth(
             card, trail, "T9", stolen=True, ring=ring, buyer=person(member), redeem_hop=hop,
-            redeem_msisdn=self.world.numbers.msisdn[number],
+            redeem_number=number,
         )]  # fmt: skip
