@@ -170,6 +170,17 @@ class Flows:
             return hop, number
         return self._onward(trail, card, t, recycler)
 
+    def _finished(
+        self, trail: Trail, card: Card, t: int, recycler: Any, typology: str | None, *,
+        stolen: bool, ring: Ring | None, buyer: str,
+    ) -> Truth:  # fmt: skip
+        """The card's way from intake to redemption, then its ground truth."""
+        hop, number = self._finish_from(trail, card, t, recycler)
+        return self._truth(
+            card, trail, typology, stolen=stolen, ring=ring, buyer=buyer, redeem_hop=hop,
+            redeem_number=number,
+        )  # fmt: skip
+
     # -- honest --------------------------------------------------------------------------
 
     def honest(self, _room: int) -> list[Truth]:
@@ -197,11 +208,9 @@ class Flows:
             trail.hop("handover", buyer, person(seller), t, [])
         t += rng.randrange(HOUR, 20 * DAY)
         recycler, t = self._honest_recycle(trail, card, t, seller)
-        hop, number = self._finish_from(trail, card, t, recycler)
-        return [self._truth(
-            card, trail, None, stolen=False, ring=None, buyer=buyer, redeem_hop=hop,
-            redeem_number=number,
-        )]  # fmt: skip
+        return [
+            self._finished(trail, card, t, recycler, None, stolen=False, ring=None, buyer=buyer)
+        ]
 
     # -- fraud ---------------------------------------------------------------------------
 
@@ -253,10 +262,9 @@ class Flows:
                 ip = steps.ip_of(retry.member, ring.vpn)
                 t_retry = t + rng.randrange(5 * MINUTE, HOUR)
                 steps.attempt(trail, card, t_retry, retry, ip=ip, device=rng.choice(ring.devices))
-            hop, number = self._finish_from(trail, card, t + 20 * MINUTE, recycler)
-            out.append(self._truth(
-                card, trail, "T1", stolen=True, ring=ring, buyer=person(victim), redeem_hop=hop,
-                redeem_number=number,
+            out.append(self._finished(
+                trail, card, t + 20 * MINUTE, recycler, "T1", stolen=True,
+                ring=ring, buyer=person(victim),
             ))  # fmt: skip
         return out
 
@@ -335,10 +343,9 @@ class Flows:
                     id_check="manual_copy", payout=("cash", None),
                     payout_fen=int(card.face * 100 * rng.uniform(0.8, 0.9)),
                 )  # fmt: skip
-            hop, number = self._finish_from(trail, card, t_sell + 20 * MINUTE, recycler)
-            out.append(self._truth(
-                card, trail, "T5", stolen=True, ring=ring, buyer=person(thief), redeem_hop=hop,
-                redeem_number=number,
+            out.append(self._finished(
+                trail, card, t_sell + 20 * MINUTE, recycler, "T5", stolen=True,
+                ring=ring, buyer=person(thief),
             ))  # fmt: skip
         return out
 
@@ -361,10 +368,9 @@ class Flows:
         recycler = self._ring_submit(
             trail, card, t, ring, account, payout=payout, payout_rate=(0.9, 0.97)
         )
-        hop, number = self._finish_from(trail, card, t + 20 * MINUTE, recycler)
-        return [self._truth(
-            card, trail, "T6", stolen=True, ring=ring, buyer=person(member), redeem_hop=hop,
-            redeem_number=number,
+        return [self._finished(
+            trail, card, t + 20 * MINUTE, recycler, "T6", stolen=True,
+            ring=ring, buyer=person(member),
         )]  # fmt: skip
 
     def t7_two_cards(self, _room: int) -> list[Truth]:
@@ -444,8 +450,7 @@ class Flows:
                 trail, card, t, recycler, who=member, identity=member, id_check="id_card_ocr",
                 payout=("cash", None), payout_fen=int(card.face * 100 * rng.uniform(0.65, 0.8)),
             )  # fmt: skip
-        hop, number = self._finish_from(trail, card, t + 20 * MINUTE, recycler)
-        return [self._truth(
-            card, trail, "T9", stolen=True, ring=ring, buyer=person(member), redeem_hop=hop,
-            redeem_number=number,
+        return [self._finished(
+            trail, card, t + 20 * MINUTE, recycler, "T9", stolen=True,
+            ring=ring, buyer=person(member),
         )]  # fmt: skip
