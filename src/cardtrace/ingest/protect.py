@@ -24,7 +24,7 @@ from typing import Any
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes_of_valid, format_time
-from cardtrace.domain.events import Envelope, event_uuid_for
+from cardtrace.domain.events import Envelope, event_id_bytes, event_id_text
 from cardtrace.domain.handling import Party, Personal, Secret, handling_of
 from cardtrace.store.database import EventRow
 
@@ -112,62 +112,65 @@ class Protector:
 
     def protect(self, event: Envelope) -> EventRow:
         plan = _plan(type(event))
-        event_id = event_uuid_for(event.node_id, event.source_id)
+        values = event.__dict__  # the validated fields; read once, not per attribute
+        event_id = event_id_bytes(values["node_id"], values["source_id"])
+        event_text = event_id_text(event_id)
         leaf: dict[str, Any] = {
             "format": LEAF_FORMAT,
-            "event_id": str(event_id),
+            "event_id": event_text,
             "token_key": self._token_key_id,
         }
         for name in plan.clear:
-            value = getattr(event, name)
+            value = values[name]
             if value is not None:
                 leaf[name] = value
         for name in plan.times:
-            leaf[name] = format_time(getattr(event, name))
-        tokens, links = self._card_tokens(event)
+            leaf[name] = format_time(values[name])
+        tokens, links = self._card_tokens(values)
+        token = self._tokenizer.token
         for name in plan.parties:
-            value = getattr(event, name)
+            value = values[name]
             if value is not None:
-                links.append((self._tokenizer.token("party", value), name))
+                links.append((token("party", value), name))
         for name, secret in plan.secrets:
-            value = getattr(event, name)
+            value = values[name]
             if value is not None:
-                issuer = getattr(event, "issuer", "")
-                token = secret_token(self._tokenizer, secret.link, issuer, value)
-                tokens[name] = token.hex()
-                links.append((token, name))
-        commitments, sealed = self._seal_personal(event, plan, tokens, links)
+                secret_link = secret_token(self._tokenizer, secret.link, values["issuer"], value)
+                tokens[name] = secret_link.hex()
+                links.append((secret_link, name))
+        commitments, sealed = self._seal_personal(values, plan, tokens, links)
         leaf["tokens"] = tokens
         leaf["commitments"] = commitments
         protected = (
-            self._vault.seal(canonical_bytes_of_valid(sealed), str(event_id)) if sealed else None
+            self._vault.seal(canonical_bytes_of_valid(sealed), event_text) if sealed else None
         )
         return EventRow(
-            event_id=event_id.bytes,
-            node_id=event.node_id,
+            event_id=event_id,
+            node_id=values["node_id"],
             type=leaf["type"],
-            occurred_us=(event.occurred_at - _EPOCH) // _MICROSECOND,
+            occurred_us=(values["occurred_at"] - _EPOCH) // _MICROSECOND,
             leaf=canonical_bytes_of_valid(leaf),
             protected=protected,
             links=tuple(links),
         )
 
-    def _card_tokens(self, event: Envelope) -> tuple[dict[str, str], list[tuple[bytes, str]]]:
-        serial = getattr(event, "serial", None)
+    def _card_tokens(
+        self, values: dict[str, Any]
+    ) -> tuple[dict[str, str], list[tuple[bytes, str]]]:
+        serial = values.get("serial")
         if serial is None:
             return {}, []
-        token = card_token(self._tokenizer, getattr(event, "issuer", ""), serial)
+        token = card_token(self._tokenizer, values["issuer"], serial)
         return {"card": token.hex()}, [(token, "card")]
 
     def _seal_personal(
         self,
-        event: Envelope,
+        values: dict[str, Any],
         plan: _Plan,
         tokens: dict[str, str],
         links: list[tuple[bytes, str]],
     ) -> tuple[dict[str, str], dict[str, Any]]:
-        present = [(n, m, getattr(event, n)) for n, m in plan.personal]
-        present = [(n, m, v) for n, m, v in present if v is not None and v != []]
+        present = [(n, m, values[n]) for n, m in plan.personal if values[n] not in (None, [])]
         salts = os.urandom(_SALT * len(present))
         commitments: dict[str, str] = {}
         sealed: dict[str, Any] = {}
@@ -176,7 +179,7 @@ class Protector:
             commitments[name] = hashlib.sha256(salt + canonical_bytes_of_valid(value)).hexdigest()
             sealed[name] = {"salt": salt.hex(), "value": value}
             if marker.link is not None:
-                scoped = f"{event.node_id}:{value}" if marker.node_scoped else value
+                scoped = f"{values['node_id']}:{value}" if marker.node_scoped else value
                 token = self._tokenizer.token(marker.link, scoped)
                 tokens[name] = token.hex()
                 links.append((token, name))
