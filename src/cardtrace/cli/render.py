@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
@@ -22,7 +22,9 @@ from rich.table import Table
 
 from cardtrace.ingest.pipeline import IngestSummary
 from cardtrace.service import CardEvent
-from cardtrace.sim import TruthRecord, WorldSummary
+
+if TYPE_CHECKING:
+    from cardtrace.sim import TruthRecord, WorldSummary
 
 __all__ = [
     "card_history",

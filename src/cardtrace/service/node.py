@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -20,8 +20,10 @@ from cardtrace.ingest.pipeline import IngestSummary, ingest_files
 from cardtrace.ingest.protect import ProtectionKeys, card_token, pin_token
 from cardtrace.ingest.readers import discover
 from cardtrace.settings import Settings
-from cardtrace.sim import TRUTH_FILE, TruthRecord, WorldSummary, generate, read_truth
 from cardtrace.store.database import Database
+
+if TYPE_CHECKING:  # the synthetic world (Faker) is imported only when used
+    from cardtrace.sim import TruthRecord, WorldSummary
 
 __all__ = ["CardEvent", "Node", "event_schema", "fraud_card", "simulate"]
 
@@ -176,12 +178,16 @@ def simulate(
     seed: int, cards: int, out: Path, progress: Callable[[int], None] | None = None
 ) -> WorldSummary:
     """Write a synthetic world (node files and ground truth) to ``out``."""
+    from cardtrace.sim import generate
+
     return generate(seed=seed, cards=cards, out=out, progress=progress)
 
 
 def fraud_card(world: Path) -> TruthRecord:
     """The card of a synthetic world that best shows a trace: bought with stolen money,
     nothing of it rejected, and the longest true chain of custody."""
+    from cardtrace.sim import TRUTH_FILE, read_truth
+
     best: TruthRecord | None = None
     for record in read_truth(world / TRUTH_FILE):
         usable = record.stolen_funds and not record.rejected
