@@ -262,3 +262,27 @@ def test_memory_stays_flat_whatever_the_file_size(tmp_path: Path) -> None:
             tracemalloc.stop()
             database.close()
     assert peaks[1] < peaks[0] * 1.5, peaks
+
+
+def test_a_changed_record_under_a_stored_id_is_a_conflict_not_a_duplicate(
+    database: Database, tmp_path: Path
+) -> None:
+    original = make.card_sold(source_id="c-1", serial="11112222333344445")
+    run(database, tmp_path, write_jsonl(tmp_path / "a.jsonl", [original]))
+    changed = {**original, "price_fen": 1}
+    same_again = dict(reversed(list(original.items())))  # same record, other key order
+    path = write_jsonl(tmp_path / "b.jsonl", [same_again, changed])
+    summary = run(database, tmp_path, path)
+    assert (summary.accepted, summary.duplicates, summary.conflicts) == (0, 1, 1)
+    assert summary.rejected == 1
+    (reject,) = rejects(tmp_path)
+    assert (reject["file"], reject["line"]) == (str(path), 2)
+    assert "stored with different content" in reject["reason"]
+    assert database.count() == 1
+
+
+def test_two_different_records_with_one_id_in_one_batch(database: Database, tmp_path: Path) -> None:
+    first = make.card_sold(source_id="c-2")
+    path = write_jsonl(tmp_path / "a.jsonl", [first, {**first, "face_value": 50}])
+    summary = run(database, tmp_path, path, batch=10)
+    assert (summary.accepted, summary.conflicts) == (1, 1)

@@ -60,6 +60,8 @@ class IngestSummary:
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    #: Of the rejected: records whose id is stored with different content.
+    conflicts: int = 0
     warnings: Counter[str] = field(default_factory=Counter)
     accepted_by_type: Counter[str] = field(default_factory=Counter)
 
@@ -69,6 +71,7 @@ class IngestSummary:
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
+            "conflicts": self.conflicts,
             "warnings": dict(self.warnings.most_common()),
             "accepted_by_type": dict(sorted(self.accepted_by_type.items())),
         }
@@ -131,6 +134,8 @@ class Prepared:
     records: int = 0
     #: Bytes read per file while making this batch (counted by the first share only).
     read: Counter[Path] = field(default_factory=Counter)
+    #: (file, line) of each row, for describing a row the store refuses.
+    origins: list[tuple[str, int]] = field(default_factory=list)
 
 
 def prepare_batches(
@@ -192,6 +197,7 @@ def _prepare_one(
     for name, message in event.warnings(formats):
         batch.warnings[f"{name}: {message}"] += 1
     batch.rows.append(protector.protect(event))
+    batch.origins.append((str(path), record.line))
 
 
 def ingest_files(
@@ -217,17 +223,14 @@ def ingest_files(
         batches = prepare_in_workers(files, keys, batch_size, workers, formats)
     else:
         batches = prepare_batches(files, keys, batch_size=batch_size, formats=formats)
-    reject_handle: IO[bytes] | None = None
+    reject_file = _RejectFile(rejects)
     queued = 0
     try:
         for prepared in batches:
-            if prepared.rejects and rejects is not None:
-                if reject_handle is None:
-                    reject_handle = rejects.open("wb")
-                reject_handle.writelines(orjson.dumps(e) + b"\n" for e in prepared.rejects)
+            reject_file.write(prepared.rejects)
             summary.rejected += len(prepared.rejects)
             summary.warnings.update(prepared.warnings)
-            queued += _store(prepared.rows, database, summary)
+            queued += _store(prepared, database, summary, reject_file)
             if queued >= LINK_MERGE_ROWS:
                 database.integrate_links()
                 queued = 0
@@ -236,19 +239,53 @@ def ingest_files(
                     progress(path, size)
         database.integrate_links()
     finally:
-        if reject_handle is not None:
-            reject_handle.close()
+        reject_file.close()
     return summary
 
 
-def _store(rows: list[EventRow], database: Database, summary: IngestSummary) -> int:
-    """Store ``rows`` (one transaction), count what happened, return link rows queued."""
+class _RejectFile:
+    """The reject file, created on the first reject so a clean run leaves none behind."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._handle: IO[bytes] | None = None
+
+    def write(self, entries: list[dict[str, Any]]) -> None:
+        if not entries or self._path is None:
+            return
+        if self._handle is None:
+            self._handle = self._path.open("wb")
+        self._handle.writelines(orjson.dumps(entry) + b"\n" for entry in entries)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
+def _conflict(file: str, line: int) -> dict[str, Any]:
+    return {
+        "file": file,
+        "line": line,
+        "field": None,
+        "reason": "a record with this node_id and source_id is stored with different "
+        "content; a source must not change a record it has sent",
+    }
+
+
+def _store(
+    prepared: Prepared, database: Database, summary: IngestSummary, rejects: _RejectFile
+) -> int:
+    """Store a batch (one transaction), count what happened, return link rows queued."""
+    rows = prepared.rows
     if not rows:
         return 0
     result = database.append(rows)
     summary.accepted += result.accepted
     summary.duplicates += len(result.duplicates)
-    duplicate = set(result.duplicates)
+    summary.conflicts += len(result.conflicts)
+    summary.rejected += len(result.conflicts)
+    rejects.write([_conflict(*prepared.origins[index]) for index in result.conflicts])
+    duplicate = set(result.duplicates) | set(result.conflicts)
     summary.accepted_by_type.update(
         row.type for index, row in enumerate(rows) if index not in duplicate
     )

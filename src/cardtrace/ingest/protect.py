@@ -140,6 +140,10 @@ class Protector:
                 links.append((secret_link, name))
         commitments, sealed = self._seal_personal(values, plan, tokens, links)
         leaf["tokens"] = tokens
+        # What the source sent, without this run's random salts: a re-send gives the same
+        # digest, a changed record another one. Keyed, because it covers personal values.
+        personal = {name: opening["value"] for name, opening in sealed.items()}
+        content = token("content", canonical_bytes_of_valid([leaf, personal]).decode())
         leaf["commitments"] = commitments
         protected = (
             self._vault.seal(canonical_bytes_of_valid(sealed), event_text) if sealed else None
@@ -152,6 +156,7 @@ class Protector:
             leaf=canonical_bytes_of_valid(leaf),
             protected=protected,
             links=tuple(links),
+            content=content,
         )
 
     def _card_tokens(

@@ -41,15 +41,22 @@ class EventRow(NamedTuple):
     leaf: bytes
     protected: bytes | None
     links: tuple[tuple[bytes, str], ...]
+    #: Keyed digest of the record as sent: a re-send matches it, a changed record not.
+    content: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
-    """What one append did: how many rows it stored and which inputs it skipped."""
+    """What one append did: how many rows it stored and which inputs it skipped.
+
+    ``duplicates`` are re-sends of stored records; ``conflicts`` carry a stored event id
+    with different content (the source changed a record it had already sent).
+    """
 
     accepted: int
     duplicates: tuple[int, ...]
     first_seq: int
+    conflicts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,25 +104,29 @@ class Database:
         """Store the rows not stored yet, each with its ledger leaf, in one transaction."""
         with self.transaction() as connection:
             bulk.lock_writer(connection)
-            fresh, duplicates = self._split_fresh(connection, rows)
+            fresh, duplicates, conflicts = self._split_fresh(connection, rows)
             leaf_hashes = [merkle.leaf_hash(row.leaf) for row in fresh]
             first = tiles.append(SqlTileStore(connection), leaf_hashes)
             bulk.insert_events(connection, first, fresh)
-        return AppendResult(len(fresh), tuple(duplicates), first)
+        return AppendResult(len(fresh), tuple(duplicates), first, tuple(conflicts))
 
+    @staticmethod
     def _split_fresh(
-        self, connection: Connection, rows: Sequence[EventRow]
-    ) -> tuple[list[EventRow], list[int]]:
+        connection: Connection, rows: Sequence[EventRow]
+    ) -> tuple[list[EventRow], list[int], list[int]]:
         stored = bulk.existing_ids(connection, [row.event_id for row in rows])
         fresh: list[EventRow] = []
         duplicates: list[int] = []
+        conflicts: list[int] = []
         for index, row in enumerate(rows):
-            if row.event_id in stored:
-                duplicates.append(index)
-            else:
-                stored.add(row.event_id)
+            if row.event_id not in stored:
+                stored[row.event_id] = row.content
                 fresh.append(row)
-        return fresh, duplicates
+                continue
+            known = stored[row.event_id]
+            same = known is None or row.content is None or known == row.content
+            (duplicates if same else conflicts).append(index)
+        return fresh, duplicates, conflicts
 
     def count(self) -> int:
         with self._reading() as connection:

@@ -50,6 +50,12 @@ events = Table(
     Column("occurred_us", BigInteger, nullable=False, comment="microseconds since 1970, UTC"),
     Column("leaf", LargeBinary, nullable=False),
     Column("protected", LargeBinary, nullable=True, comment="AES-GCM sealed personal data"),
+    Column(
+        "content",
+        LargeBinary(16),
+        nullable=True,
+        comment="keyed digest of the record as sent, to tell a re-send from a changed record",
+    ),
     Index("ux_events_event_id", "event_id", unique=True),
     Index("ix_events_occurred_us", "occurred_us"),
 )
