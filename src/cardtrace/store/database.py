@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from cardtrace.errors import ConfigurationError, NotFound
 from cardtrace.ledger import merkle, tiles
 from cardtrace.store import bulk, migrate
-from cardtrace.store.engine import open_engine, write_transaction
+from cardtrace.store.engine import describe, open_engine, write_transaction
 from cardtrace.store.ledger_sql import SqlTileStore
 from cardtrace.store.schema import events, link_queue, links
 
@@ -98,7 +98,7 @@ class Database:
             with write_transaction(self.engine) as connection:
                 yield connection
         except OperationalError as exc:
-            raise ConfigurationError(f"database error: {_first_line(exc)}") from None
+            raise ConfigurationError(f"database error: {describe(exc)}") from None
 
     def append(self, rows: Sequence[EventRow]) -> AppendResult:
         """Store the rows not stored yet, each with its ledger leaf, in one transaction."""
@@ -210,8 +210,4 @@ class Database:
             with self.engine.connect() as connection:
                 yield connection
         except SQLAlchemyError as exc:
-            raise ConfigurationError(f"database error: {_first_line(exc)}") from None
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).splitlines()[0]
+            raise ConfigurationError(f"database error: {describe(exc)}") from None

@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from cardtrace.errors import ConfigurationError
 
-__all__ = ["SQLITE_CACHE_KIB", "open_engine", "write_transaction"]
+__all__ = ["SQLITE_CACHE_KIB", "describe", "open_engine", "write_transaction"]
 
 #: Page cache of a SQLite connection. Random-key index pages stay hot in it between
 #: transactions, which is what keeps ingest fast once the indexes outgrow memory.
@@ -87,3 +87,9 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         connection.execution_options(writer=True)
         with connection.begin():
             yield connection
+
+
+def describe(exc: BaseException) -> str:
+    """A database error in the driver's own words, first line only, for a user."""
+    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's exception
+    return str(cause).splitlines()[0]

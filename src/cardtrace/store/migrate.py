@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError
-from cardtrace.store.engine import write_transaction
+from cardtrace.store.engine import describe, write_transaction
 
 __all__ = ["upgrade"]
 
@@ -26,9 +26,4 @@ def upgrade(engine: Engine) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:
-        cause = getattr(exc, "orig", None) or exc  # the driver's own words, without wrapping
-        raise ConfigurationError(f"cannot open the database: {_first_line(cause)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0]
+        raise ConfigurationError(f"cannot open the database: {describe(exc)}") from None
