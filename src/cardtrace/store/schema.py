@@ -9,6 +9,8 @@ device or party with one index range scan.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -60,13 +62,21 @@ events = Table(
     Index("ix_events_occurred_us", "occurred_us"),
 )
 
+
+def _link_columns() -> list[Column[Any]]:
+    """A link row: the token, the event's log index, and the field the token came from."""
+    return [
+        Column("token", LargeBinary(16), nullable=False),
+        Column("seq", BigInteger, nullable=False),
+        Column("field", String(32), nullable=False),
+    ]
+
+
 #: Lookup keys: link tokens of identifiers, card and PIN tokens, party keys.
 links = Table(
     "links",
     metadata,
-    Column("token", LargeBinary(16), nullable=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("field", String(32), nullable=False),
+    *_link_columns(),
     PrimaryKeyConstraint("token", "seq", "field", name="pk_links"),
     sqlite_with_rowid=False,
 )
@@ -74,13 +84,7 @@ links = Table(
 #: Link rows of recent appends, not yet merged into ``links`` (no index: appends are
 #: sequential). :meth:`Database.integrate_links` moves them over in token order, which
 #: touches each page of the ``links`` index once instead of once per row.
-link_queue = Table(
-    "link_queue",
-    metadata,
-    Column("token", LargeBinary(16), nullable=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("field", String(32), nullable=False),
-)
+link_queue = Table("link_queue", metadata, *_link_columns())
 
 #: The log's durable state: one row (id = 1) with its size and right edge.
 ledger_state = Table(
