@@ -14,6 +14,7 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
@@ -40,17 +41,22 @@ __all__ = [
 @contextmanager
 def counting_progress(console: Console, unit: str, total: int) -> Iterator[Callable[[int], None]]:
     """A bar counting ``unit`` up to ``total``; yields the function that sets the count."""
-    with Progress(
-        TextColumn(f"[bold]{unit}"),
+    with _bar(console, TextColumn(f"[bold]{unit}"), MofNCompleteColumn()) as bar:
+        task = bar.add_task(unit, total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+def _bar(console: Console, label: TextColumn, count: ProgressColumn) -> Progress:
+    """A progress bar on ``console`` that shows only on a terminal and vanishes when done."""
+    return Progress(
+        label,
         BarColumn(),
-        MofNCompleteColumn(),
+        count,
         TimeRemainingColumn(),
         console=console,
         transient=True,
         disable=not console.is_terminal,
-    ) as bar:
-        task = bar.add_task(unit, total=total)
-        yield lambda done: bar.update(task, completed=done)
+    )
 
 
 class FileProgress:
@@ -71,15 +77,7 @@ class FileProgress:
 
 @contextmanager
 def file_progress(console: Console) -> Iterator[FileProgress]:
-    with Progress(
-        TextColumn("[bold]{task.fields[file]}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as bar:
+    with _bar(console, TextColumn("[bold]{task.fields[file]}"), DownloadColumn()) as bar:
         yield FileProgress(bar)
 
 
