@@ -86,8 +86,8 @@ def event_uuid_for(node_id: str, source_id: str) -> uuid.UUID:
 
 
 def event_id_for(node_id: str, source_id: str) -> str:
-    """:func:`event_uuid_for` as text."""
-    return str(event_uuid_for(node_id, source_id))
+    """:func:`event_id_bytes` as text."""
+    return event_id_text(event_id_bytes(node_id, source_id))
 
 
 class Channel(StrEnum):
