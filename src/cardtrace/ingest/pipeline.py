@@ -9,13 +9,15 @@ idempotency key).
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import orjson
 from pydantic import ValidationError
@@ -31,6 +33,7 @@ __all__ = [
     "IngestSummary",
     "Prepared",
     "Rejected",
+    "collecting_less",
     "ingest_files",
     "prepare_batches",
     "validate",
@@ -40,6 +43,28 @@ __all__ = [
 CLOCK_SKEW = timedelta(minutes=5)
 #: Queued link rows that trigger a merge into the links index during a long run.
 LINK_MERGE_ROWS = 2_000_000
+#: Allocations between young-generation collections during a run (Python's default: 700).
+_GC_YOUNG_THRESHOLD = 50_000
+
+
+@contextmanager
+def collecting_less() -> Iterator[None]:
+    """Far fewer garbage collections while a run allocates millions of short-lived objects.
+
+    With the default settings the collector cost ~4 µs per record in a worker
+    (docs/performance.md): every few hundred allocations it walks the young objects, and
+    every few collections every object the process holds, including the imported modules
+    and validators. Here those are frozen out of its sight and the young generation is
+    collected less often; batches hold no reference cycles, so nothing piles up.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG_THRESHOLD, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 class Rejected(Exception):
@@ -223,9 +248,8 @@ def ingest_files(
         batches = prepare_in_workers(files, keys, batch_size, workers, formats)
     else:
         batches = prepare_batches(files, keys, batch_size=batch_size, formats=formats)
-    reject_file = _RejectFile(rejects)
-    queued = 0
-    try:
+    with collecting_less(), _RejectFile(rejects) as reject_file:
+        queued = 0
         for prepared in batches:
             reject_file.write(prepared.rejects)
             summary.rejected += len(prepared.rejects)
@@ -238,8 +262,6 @@ def ingest_files(
                 for path, size in prepared.read.items():
                     progress(path, size)
         database.integrate_links()
-    finally:
-        reject_file.close()
     return summary
 
 
@@ -257,7 +279,10 @@ class _RejectFile:
             self._handle = self._path.open("wb")
         self._handle.writelines(orjson.dumps(entry) + b"\n" for entry in entries)
 
-    def close(self) -> None:
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
         if self._handle is not None:
             self._handle.close()
 

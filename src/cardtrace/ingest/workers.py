@@ -18,7 +18,7 @@ from typing import Any
 
 from cardtrace.domain.cards import CardFormat
 from cardtrace.errors import CardtraceError, InvalidInput
-from cardtrace.ingest.pipeline import Prepared, prepare_batches
+from cardtrace.ingest.pipeline import Prepared, collecting_less, prepare_batches
 from cardtrace.ingest.protect import ProtectionKeys
 
 __all__ = ["prepare_in_workers"]
@@ -96,8 +96,9 @@ def _work(  # noqa: PLR0917 - a process target gets its arguments by position
 ) -> None:
     try:
         batches = prepare_batches(files, keys, batch_size=batch_size, share=share, formats=formats)
-        for prepared in batches:
-            queue.put(("batch", prepared))
+        with collecting_less():
+            for prepared in batches:
+                queue.put(("batch", prepared))
     except CardtraceError as exc:
         queue.put(("error", str(exc)))
     queue.put(("done", None))
