@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from cardtrace.ledger import merkle, tiles
-from cardtrace.store.database import Database, EventRow
+from cardtrace.store.database import Database, EventBatch, EventRow
 from cardtrace.store.ledger_sql import SqlTileStore
 from cardtrace.store.schema import metadata
 
@@ -48,8 +48,8 @@ def test_opening_twice_migrates_once(database_url: str) -> None:
 
 
 def test_append_stores_rows_at_their_log_indexes(database: Database) -> None:
-    first = database.append([row(1), row(2)])
-    second = database.append([row(3)])
+    first = database.append(EventBatch.of([row(1), row(2)]))
+    second = database.append(EventBatch.of([row(3)]))
     assert (first.first_seq, first.accepted, second.first_seq) == (0, 2, 2)
     assert database.count() == 3
     with database.engine.connect() as connection:
@@ -59,8 +59,8 @@ def test_append_stores_rows_at_their_log_indexes(database: Database) -> None:
 
 
 def test_append_is_idempotent_within_and_across_batches(database: Database) -> None:
-    database.append([row(1), row(2)])
-    result = database.append([row(2), row(3), row(3), row(1)])
+    database.append(EventBatch.of([row(1), row(2)]))
+    result = database.append(EventBatch.of([row(2), row(3), row(3), row(1)]))
     assert result.accepted == 1
     assert result.duplicates == (0, 2, 3)
     assert database.count() == 3
@@ -68,19 +68,19 @@ def test_append_is_idempotent_within_and_across_batches(database: Database) -> N
 
 def test_events_by_token_returns_linked_events_in_time_order(database: Database) -> None:
     token, other = b"t" * 16, b"o" * 16
-    database.append([row(1, token), row(2, other), row(3, token, other)])
+    database.append(EventBatch.of([row(1, token), row(2, other), row(3, token, other)]))
     found = database.events_by_token(token)
     assert [event.leaf for event in found] == [row(3).leaf, row(1).leaf]
     assert {event.field for event in found} == {"card"}
 
 
 def test_event_lookup_by_id(database: Database) -> None:
-    database.append([row(5)])
+    database.append(EventBatch.of([row(5)]))
     assert database.event(row(5).event_id).leaf == row(5).leaf
 
 
 def test_counts(database: Database) -> None:
-    database.append([row(1, b"a" * 16), row(2, b"a" * 16, b"b" * 16)])
+    database.append(EventBatch.of([row(1, b"a" * 16), row(2, b"a" * 16, b"b" * 16)]))
     assert database.counts_by("type") == {"card.sold": 2}
     assert database.counts_by("node_id") == {"node-a": 2}
     assert database.link_count() == 3
@@ -89,7 +89,7 @@ def test_counts(database: Database) -> None:
 def test_a_failed_batch_leaves_nothing_behind(database: Database) -> None:
     broken = row(2, b"x" * 16)._replace(node_id=None)  # type: ignore[arg-type] # NOT NULL
     with pytest.raises(Exception):  # noqa: B017, PT011 - any database error will do
-        database.append([row(1), broken])
+        database.append(EventBatch.of([row(1), broken]))
     assert database.count() == 0
     assert database.link_count() == 0
     with database.engine.connect() as connection:
@@ -98,12 +98,25 @@ def test_a_failed_batch_leaves_nothing_behind(database: Database) -> None:
 
 def test_links_are_found_before_and_after_they_are_merged(database: Database) -> None:
     token = b"t" * 16
-    database.append([row(1, token)])
+    database.append(EventBatch.of([row(1, token)]))
     assert [event.leaf for event in database.events_by_token(token)] == [row(1).leaf]
     assert database.integrate_links() == 1
-    database.append([row(2, token)])
+    database.append(EventBatch.of([row(2, token)]))
     assert {event.leaf for event in database.events_by_token(token)} == {row(1).leaf, row(2).leaf}
     assert database.link_count() == 2
     assert database.integrate_links() == 1
     assert database.integrate_links() == 0
     assert len(database.events_by_token(token)) == 2
+
+
+def test_a_batch_with_re_sent_events_stores_the_links_of_the_new_ones_only(
+    database: Database,
+) -> None:
+    first, second = b"a" * 16, b"b" * 16
+    database.append(EventBatch.of([row(1, first)]))
+    result = database.append(EventBatch.of([row(1, first), row(2, second), row(1, first)]))
+    assert (result.accepted, result.duplicates, result.first_seq) == (1, (0, 2), 1)
+    assert database.link_count() == 2
+    [found] = database.events_by_token(second)
+    assert (found.seq, found.leaf) == (1, row(2).leaf)
+    assert [event.seq for event in database.events_by_token(first)] == [0]

@@ -26,7 +26,7 @@ from cardtrace.domain.cards import CARD_FORMATS, CardFormat
 from cardtrace.domain.events import Envelope, event_adapter
 from cardtrace.ingest.protect import ProtectionKeys, Protector
 from cardtrace.ingest.readers import Record, read_records
-from cardtrace.store.database import Database, EventRow
+from cardtrace.store.database import Database, EventBatch
 
 __all__ = [
     "CLOCK_SKEW",
@@ -151,9 +151,9 @@ def _rejection(exc: ValidationError) -> Rejected:
 
 @dataclass
 class Prepared:
-    """A batch of prepared records: rows to store, rejects to describe, warnings to count."""
+    """A batch of prepared records: events to store, rejects to describe, warnings to count."""
 
-    rows: list[EventRow] = field(default_factory=list)
+    events: EventBatch = field(default_factory=EventBatch)
     rejects: list[dict[str, Any]] = field(default_factory=list)
     warnings: Counter[str] = field(default_factory=Counter)
     records: int = 0
@@ -184,11 +184,12 @@ def prepare_batches(
     position = 0
     for path in files:
         advance = partial(_count_read, batches, path) if index == 0 else None
+        file = str(path)  # one string per file: pickled once per batch, not once per row
         for record in read_records(path, advance):
             position += 1
             if position % shares != index:
                 continue
-            _prepare_one(record, path, now, (protector, formats), batch)
+            _prepare_one(record, file, now, (protector, formats), batch)
             if batch.records >= batch_size:
                 yield batch
                 batch = batches[0] = Prepared()
@@ -201,7 +202,7 @@ def _count_read(batches: list[Prepared], path: Path, size: int) -> None:
 
 def _prepare_one(
     record: Record,
-    path: Path,
+    file: str,
     now: datetime,
     tools: tuple[Protector, Mapping[str, CardFormat]],
     batch: Prepared,
@@ -212,7 +213,7 @@ def _prepare_one(
             raise Rejected(record.field, record.problem or "unreadable record")
         event = validate(record.data, now)
     except Rejected as rejected:
-        entry = {"file": str(path), "line": record.line, "field": rejected.field}
+        entry = {"file": file, "line": record.line, "field": rejected.field}
         entry["reason"] = rejected.reason
         if rejected.more:
             entry["more_problems"] = rejected.more
@@ -221,8 +222,8 @@ def _prepare_one(
     protector, formats = tools
     for name, message in event.warnings(formats):
         batch.warnings[f"{name}: {message}"] += 1
-    batch.rows.append(protector.protect(event))
-    batch.origins.append((str(path), record.line))
+    batch.events.add(protector.protect(event))
+    batch.origins.append((file, record.line))
 
 
 def ingest_files(
@@ -301,17 +302,17 @@ def _store(
     prepared: Prepared, database: Database, summary: IngestSummary, rejects: _RejectFile
 ) -> int:
     """Store a batch (one transaction), count what happened, return link rows queued."""
-    rows = prepared.rows
-    if not rows:
+    events = prepared.events
+    if not events:
         return 0
-    result = database.append(rows)
+    result = database.append(events)
     summary.accepted += result.accepted
     summary.duplicates += len(result.duplicates)
     summary.conflicts += len(result.conflicts)
     summary.rejected += len(result.conflicts)
     rejects.write([_conflict(*prepared.origins[index]) for index in result.conflicts])
-    duplicate = set(result.duplicates) | set(result.conflicts)
-    summary.accepted_by_type.update(
-        row.type for index, row in enumerate(rows) if index not in duplicate
-    )
-    return sum(len(row.links) for index, row in enumerate(rows) if index not in duplicate)
+    skipped = set(result.duplicates) | set(result.conflicts)
+    accepted = Counter(events.types)
+    accepted.subtract(events.types[position] for position in skipped)
+    summary.accepted_by_type.update(+accepted)  # unary plus drops the types left at zero
+    return sum(position not in skipped for position in events.link_positions)

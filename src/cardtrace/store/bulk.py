@@ -8,13 +8,13 @@ the unindexed ``link_queue``; the store merges them into ``links`` in token orde
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
 
 if TYPE_CHECKING:
-    from cardtrace.store.database import EventRow
+    from cardtrace.store.database import EventBatch
 
 __all__ = ["existing_ids", "insert_events", "lock_writer"]
 
@@ -58,26 +58,27 @@ def existing_ids(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, by
     return found
 
 
-def insert_events(connection: Connection, first_seq: int, rows: Sequence[EventRow]) -> None:
-    """Insert ``rows`` at log indexes ``first_seq, first_seq + 1, ...`` with their links."""
-    if not rows:
+def insert_events(connection: Connection, first_seq: int, batch: EventBatch) -> None:
+    """Insert ``batch`` at log indexes ``first_seq, first_seq + 1, ...`` with its links."""
+    if not batch:
         return
-    event_rows = [
-        (
-            first_seq + i,
-            r.event_id,
-            r.node_id,
-            r.type,
-            r.occurred_us,
-            r.leaf,
-            r.protected,
-            r.content,
-        )
-        for i, r in enumerate(rows)
-    ]
-    link_rows = [
-        (token, first_seq + i, field) for i, r in enumerate(rows) for token, field in r.links
-    ]
+    event_rows = zip(
+        range(first_seq, first_seq + len(batch)),
+        batch.event_ids,
+        batch.node_ids,
+        batch.types,
+        batch.occurred_us,
+        batch.leaves,
+        batch.protected,
+        batch.contents,
+        strict=True,
+    )
+    link_rows = zip(
+        batch.link_tokens,
+        map(first_seq.__add__, batch.link_positions),
+        batch.link_fields,
+        strict=True,
+    )
     driver: Any = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
         _copy(driver, f"events ({_EVENT_COLUMNS})", _EVENT_TYPES, event_rows)
@@ -88,7 +89,7 @@ def insert_events(connection: Connection, first_seq: int, rows: Sequence[EventRo
         cursor.executemany(_INSERT_LINK, link_rows)
 
 
-def _copy(driver: Any, target: str, types: list[str], rows: Sequence[tuple[Any, ...]]) -> None:
+def _copy(driver: Any, target: str, types: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
     with (
         driver.cursor() as cursor,
         cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy,
