@@ -8,9 +8,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cardtrace.errors import InvalidInput
-from cardtrace.ingest.readers import MAX_RECORD_BYTES, Record, discover, read_records
+from cardtrace.ingest import readers
+from cardtrace.ingest.readers import MAX_RECORD_BYTES, Record, Share, discover, read_records
 
 
 def records(path: Path) -> list[Record]:
@@ -20,7 +23,7 @@ def records(path: Path) -> list[Record]:
 def test_jsonl_yields_lines_with_numbers_and_skips_blank_lines(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
     path.write_bytes(b'{"a":1}\n\n{"b":2}')
-    assert [(r.line, r.data) for r in records(path)] == [(1, b'{"a":1}\n'), (3, b'{"b":2}')]
+    assert [(r.line, r.data) for r in records(path)] == [(1, b'{"a":1}'), (3, b'{"b":2}')]
 
 
 def test_a_ten_megabyte_line_is_a_problem_and_the_next_line_still_reads(tmp_path: Path) -> None:
@@ -29,7 +32,7 @@ def test_a_ten_megabyte_line_is_a_problem_and_the_next_line_still_reads(tmp_path
     first, second = records(path)
     assert first.data is None
     assert first.problem == f"line is longer than {MAX_RECORD_BYTES} bytes"
-    assert (second.line, second.data) == (2, b'{"ok":1}\n')
+    assert (second.line, second.data) == (2, b'{"ok":1}')
 
 
 def test_empty_files_yield_nothing(tmp_path: Path) -> None:
@@ -116,3 +119,59 @@ def test_discover_refuses_missing_paths_and_unknown_file_types(tmp_path: Path) -
     (tmp_path / "a.txt").write_text("")
     with pytest.raises(InvalidInput, match=r"unsupported file type \.txt"):
         discover([tmp_path / "a.txt"])
+
+
+def expected_jsonl(content: bytes, longest: int) -> list[tuple[int, bytes | None]]:
+    """What a JSON Lines reader must yield, worked out the simple way."""
+    lines = content.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    return [
+        (number, None if len(line) > longest else line)
+        for number, line in enumerate(lines, 1)
+        if len(line) > longest or line.strip()
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    content=st.binary(max_size=400).map(
+        lambda b: b.translate(bytes(b"a \n\r"[i % 4] for i in range(256)))
+    ),
+    block=st.integers(1, 40),
+    longest=st.integers(1, 60),
+    shares=st.integers(1, 3),
+)
+def test_jsonl_blocks_and_shares_yield_every_line_once_with_its_number(
+    tmp_path_factory: pytest.TempPathFactory, content: bytes, block: int, longest: int, shares: int
+) -> None:
+    path = tmp_path_factory.mktemp("blocks") / "a.jsonl"
+    path.write_bytes(content)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(readers, "_JSONL_BLOCK", block)
+        patch.setattr(readers, "MAX_RECORD_BYTES", longest)
+        seen: list[int] = []
+        found = [
+            record
+            for index in range(shares)
+            for record in read_records(
+                path, seen.append if index == 0 else None, Share(index, shares)
+            )
+        ]
+    assert sorted((r.line, r.data) for r in found) == expected_jsonl(content, longest)
+    assert sum(seen) == len(content)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_csv_and_parquet_shares_split_the_rows_between_them(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"a{suffix}"
+    count = 3 * max(readers._CSV_BLOCK, readers._PARQUET_BATCH) + 7
+    table = pa.table({"type": ["t"] * count, "n": [str(n) for n in range(count)]})
+    if suffix == ".csv":
+        path.write_text("type,n\n" + "".join(f"t,{n}\n" for n in range(count)))
+    else:
+        pq.write_table(table, path)
+    whole = [(r.line, r.data) for r in records(path)]
+    halves = [list(read_records(path, share=Share(index, 2))) for index in (0, 1)]
+    assert all(halves)
+    assert sorted((r.line, r.data) for half in halves for r in half) == whole

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from cardtrace.domain.cards import CARD_FORMATS, CardFormat
 from cardtrace.domain.events import Envelope, event_adapter
 from cardtrace.ingest.protect import ProtectionKeys, Protector
-from cardtrace.ingest.readers import Record, read_records
+from cardtrace.ingest.readers import Record, Share, read_records
 from cardtrace.store.database import Database, EventBatch
 
 __all__ = [
@@ -173,22 +173,19 @@ def prepare_batches(
 ) -> Iterator[Prepared]:
     """Read, validate and protect ``files``; yield a batch every ``batch_size`` records.
 
-    ``share = (i, n)`` keeps only every n-th record starting at the i-th, so n processes
-    can split the work; each still reads every line, which is cheap next to validating.
+    ``share = (i, n)`` keeps only every n-th block of records starting at the i-th
+    (:class:`~cardtrace.ingest.readers.Share`), so n processes can split the work.
     """
     protector = keys.protector()
     now = datetime.now(UTC)
     index, shares = share
+    keep = Share(index, shares)
     batch = Prepared()
     batches = [batch]  # the current batch, where reading progress is counted
-    position = 0
     for path in files:
         advance = partial(_count_read, batches, path) if index == 0 else None
         file = str(path)  # one string per file: pickled once per batch, not once per row
-        for record in read_records(path, advance):
-            position += 1
-            if position % shares != index:
-                continue
+        for record in read_records(path, advance, keep):
             _prepare_one(record, file, now, (protector, formats), batch)
             if batch.records >= batch_size:
                 yield batch

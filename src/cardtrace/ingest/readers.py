@@ -7,18 +7,23 @@ in bytes of the file, so a progress bar can show it.
 
 JSON Lines records are handed on as the line's bytes (the validator parses JSON itself,
 which is faster than decoding twice); CSV and Parquet records as dictionaries.
+
+Readers work in blocks (a quarter MiB of lines, some hundred CSV rows, a Parquet batch)
+and ask a :class:`Share` before each block whether to make records of it. Worker
+processes split a file this way: each makes records of its own blocks only and passes
+over the others, which for JSON Lines costs one count of newlines per block.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import typing
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from cardtrace.domain.events import EVENT_MODELS
 from cardtrace.errors import InvalidInput
@@ -27,6 +32,7 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "SUFFIXES",
     "Record",
+    "Share",
     "discover",
     "read_records",
 ]
@@ -35,20 +41,42 @@ __all__ = [
 MAX_RECORD_BYTES = 1 << 20
 #: Separator of list values (``purposes``, ``top_cells``) inside one CSV cell.
 CSV_LIST_SEPARATOR = ";"
-_CHUNK = 1 << 16
+#: Bytes of JSON Lines read at a time: one block of records.
+_JSONL_BLOCK = 1 << 18
+#: CSV rows in one block of records.
+_CSV_BLOCK = 512
 _PARQUET_BATCH = 4096
 
 Progress = Callable[[int], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """One input record: its line (row) number, and its content or what is wrong with it."""
 
     line: int
     data: bytes | dict[str, Any] | None
     field: str | None = None
     problem: str | None = None
+
+
+class Share:
+    """Which blocks of records are this reader's: every ``shares``-th, from the ``index``-th.
+
+    Called once per block, in reading order and across files, so n readers of the same
+    files with indexes 0 to n-1 make records of every block exactly once between them.
+    """
+
+    __slots__ = ("_index", "_next", "_shares")
+
+    def __init__(self, index: int = 0, shares: int = 1) -> None:
+        self._index = index
+        self._shares = shares
+        self._next = 0
+
+    def __call__(self) -> bool:
+        block = self._next
+        self._next += 1
+        return block % self._shares == self._index
 
 
 def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
@@ -77,12 +105,14 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
     return found
 
 
-def read_records(path: Path, progress: Progress | None = None) -> Iterator[Record]:
-    """The records of ``path``, read by the reader its suffix names."""
+def read_records(
+    path: Path, progress: Progress | None = None, share: Share | None = None
+) -> Iterator[Record]:
+    """The records of ``path`` (of the blocks ``share`` keeps), by the reader of its suffix."""
     advance = progress or _ignore
     try:
         with path.open("rb") as handle:
-            yield from SUFFIXES[path.suffix](handle, path, advance)
+            yield from SUFFIXES[path.suffix](handle, path, advance, share or Share())
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -91,44 +121,68 @@ def _ignore(_: int) -> None:
     return None
 
 
-def _read_jsonl(handle: IO[bytes], _path: Path, advance: Progress) -> Iterator[Record]:
-    number = unreported = 0
-    while True:
-        line = handle.readline(MAX_RECORD_BYTES + 1)
-        if not line:
-            advance(unreported)
-            return
-        number += 1
-        unreported += len(line)
-        if unreported >= _CHUNK:  # a progress update per line would cost more than the line
-            advance(unreported)
-            unreported = 0
-        if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
-            unreported += _skip_rest_of_line(handle)
-            yield Record(number, None, None, f"line is longer than {MAX_RECORD_BYTES} bytes")
+def _read_jsonl(handle: IO[bytes], _path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
+    before = 0  # lines before the current block
+    rest = b""  # the start of a line the last read cut off
+    while data := handle.read(_JSONL_BLOCK):
+        advance(len(data))
+        block = rest + data
+        end = block.rfind(b"\n") + 1
+        if not end:
+            if len(block) > MAX_RECORD_BYTES:
+                rest = b""
+                before += 1
+                skipped = _skip_rest_of_line(handle)
+                advance(skipped)
+                if keep():
+                    yield _too_long(before)
+            else:
+                rest = block
+            continue
+        rest = block[end:]
+        if keep():
+            yield from _jsonl_lines(block[:end].split(b"\n")[:-1], before)
+        before += block.count(b"\n", 0, end)
+    if rest and keep():
+        yield from _jsonl_lines([rest], before)
+
+
+def _jsonl_lines(lines: list[bytes], before: int) -> Iterator[Record]:
+    for number, line in enumerate(lines, before + 1):
+        if len(line) > MAX_RECORD_BYTES:
+            yield _too_long(number)
         elif line.strip():
             yield Record(number, line)
 
 
+def _too_long(number: int) -> Record:
+    return Record(number, None, None, f"line is longer than {MAX_RECORD_BYTES} bytes")
+
+
 def _skip_rest_of_line(handle: IO[bytes]) -> int:
+    """Read up to and including the next newline; return how many bytes that was."""
     skipped = 0
-    while chunk := handle.readline(_CHUNK):
+    while chunk := handle.readline(_JSONL_BLOCK):
         skipped += len(chunk)
         if chunk.endswith(b"\n"):
             break
     return skipped
 
 
-def _read_csv(handle: IO[bytes], _path: Path, advance: Progress) -> Iterator[Record]:
+def _read_csv(handle: IO[bytes], _path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
     csv.field_size_limit(MAX_RECORD_BYTES)
     text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
     try:
-        yield from _csv_rows(csv.reader(text), handle, advance)
+        rows = _csv_rows(csv.reader(text), handle, advance)
+        while block := list(itertools.islice(rows, _CSV_BLOCK)):
+            if keep():
+                yield from (record() for record in block)
     finally:
         text.detach()  # the caller closes the file, not the wrapper
 
 
-def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Record]:
+def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Callable[[], Record]]:
+    """The rows, each as a function making its record (only the kept ones are made)."""
     try:
         header = next(rows)
     except (StopIteration, csv.Error):
@@ -142,7 +196,7 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Recor
         except StopIteration:
             return
         except csv.Error as exc:
-            yield Record(start, None, None, f"malformed CSV: {exc}")
+            yield partial(Record, start, None, None, f"malformed CSV: {exc}")
             start = rows.line_num + 1
             continue
         now = handle.tell()
@@ -150,7 +204,7 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Recor
         position = now
         line, start = start, rows.line_num + 1
         if cells:
-            yield _csv_record(line, header, cells, lists)
+            yield partial(_csv_record, line, header, cells, lists)
 
 
 def _csv_record(line: int, header: list[str], cells: list[str], lists: frozenset[str]) -> Record:
@@ -178,7 +232,9 @@ def _list_fields() -> frozenset[str]:
     )
 
 
-def _read_parquet(handle: IO[bytes], path: Path, advance: Progress) -> Iterator[Record]:
+def _read_parquet(
+    handle: IO[bytes], path: Path, advance: Progress, keep: Share
+) -> Iterator[Record]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -191,16 +247,17 @@ def _read_parquet(handle: IO[bytes], path: Path, advance: Progress) -> Iterator[
     number = 0
     try:
         for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH):
-            for row in batch.to_pylist():
-                number += 1
-                yield Record(number, {k: v for k, v in row.items() if v is not None})
+            if keep():
+                for offset, row in enumerate(batch.to_pylist(), number + 1):
+                    yield Record(offset, {k: v for k, v in row.items() if v is not None})
+            number += batch.num_rows
             advance(size * batch.num_rows // total_rows)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInput(f"{path}: Parquet data unreadable after row {number}: {exc}") from None
 
 
 #: File suffix -> reader.
-SUFFIXES: dict[str, Callable[[IO[bytes], Path, Progress], Iterator[Record]]] = {
+SUFFIXES: dict[str, Callable[[IO[bytes], Path, Progress, Share], Iterator[Record]]] = {
     ".jsonl": _read_jsonl,
     ".ndjson": _read_jsonl,
     ".csv": _read_csv,
