@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from cardtrace.sim import generate
 
-__all__ = ["OUT", "make_world", "run_measured"]
+__all__ = ["OUT", "Measured", "make_world", "run_measured"]
 
 OUT = Path(__file__).resolve().parent / "out"
 EVENTS_PER_CARD = 7  # about, in the synthetic world (7.4 measured at 1M cards)
@@ -39,13 +41,28 @@ sys.exit(code)
 """
 
 
-def run_measured(args: list[str]) -> tuple[float, bytes, int, int]:
-    """Seconds, stdout, exit code and peak RSS (KiB) of ``cardtrace ARGS`` in a child."""
+class Measured(NamedTuple):
+    """A measured CLI run."""
+
+    seconds: float
+    stdout: bytes
+    code: int
+    #: Peak RSS of the command's own process, KiB.
+    peak_kib: int
+    #: User + system CPU seconds of the command and every process it waited for.
+    cpu_seconds: float
+
+
+def run_measured(args: list[str]) -> Measured:
+    """Run ``cardtrace ARGS`` in a child process and measure it."""
     env = {**os.environ, "CARDTRACE_KEY_DIR": str(OUT / "keys")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     child = subprocess.run(
         [sys.executable, "-c", _MEASURED_CLI, *args], capture_output=True, env=env, check=False
     )
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     peak = int(child.stderr.decode().strip().splitlines()[-1])
-    return seconds, child.stdout, child.returncode, peak
+    return Measured(seconds, child.stdout, child.returncode, peak, cpu)
