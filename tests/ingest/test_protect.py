@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import tracemalloc
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,3 +80,17 @@ def test_commitments_are_salted_so_equal_values_do_not_match() -> None:
     _, first = protect(make.card_recycled(source_id="a"))
     _, second = protect(make.card_recycled(source_id="b"))
     assert first["commitments"]["seller_name"] != second["commitments"]["seller_name"]
+
+
+def test_a_protected_row_holds_about_its_own_size_in_memory() -> None:
+    """Rows wait in batches, so a row must not keep an encoder's whole output buffer."""
+    event = validate(orjson.dumps(make.card_recycled()), datetime.now(UTC))
+    protector = Protector(Tokenizer(LINK_KEY), Vault(VAULT_KEY), "k")
+    tracemalloc.start()
+    try:
+        rows = [protector.protect(event) for _ in range(200)]
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    stored = sum(len(row.leaf) + len(row.protected or b"") for row in rows)
+    assert held < 2 * stored
