@@ -29,14 +29,40 @@ def make_world(events: int) -> tuple[Path, float, int]:
     return world, time.perf_counter() - started, summary.events
 
 
-#: Runs the CLI, then prints the process's own peak RSS (VmHWM, which exec resets,
-#: unlike the rusage of a forked child) as its last stderr line.
+#: Runs the CLI, then prints as its last stderr line the process's own peak RSS (VmHWM,
+#: which exec resets, unlike the rusage of a forked child) and the peak of the summed RSS
+#: of it and its child processes (the ingest workers), sampled every quarter second.
 _MEASURED_CLI = """
-import sys
+import os, sys, threading, time
 from cardtrace.cli.main import run
+
+PAGE = os.sysconf("SC_PAGE_SIZE") // 1024
+peak_tree = 0
+
+def tree_kib():
+    me, total = os.getpid(), 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == me or int(fields[1]) == me:  # fields[1]: parent pid
+            total += int(fields[21]) * PAGE  # fields[21]: resident pages
+    return total
+
+def sample():
+    global peak_tree
+    while True:
+        peak_tree = max(peak_tree, tree_kib())
+        time.sleep(0.25)
+
+threading.Thread(target=sample, daemon=True).start()
 code = run(sys.argv[1:])
 peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
-print(peak, file=sys.stderr)
+print(peak, max(peak_tree, int(peak)), file=sys.stderr)
 sys.exit(code)
 """
 
@@ -49,6 +75,8 @@ class Measured(NamedTuple):
     code: int
     #: Peak RSS of the command's own process, KiB.
     peak_kib: int
+    #: Peak of the summed RSS of the command and its child processes, KiB (sampled).
+    peak_tree_kib: int
     #: User + system CPU seconds of the command and every process it waited for.
     cpu_seconds: float
 
@@ -64,5 +92,5 @@ def run_measured(args: list[str]) -> Measured:
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    peak = int(child.stderr.decode().strip().splitlines()[-1])
-    return Measured(seconds, child.stdout, child.returncode, peak, cpu)
+    peak, peak_tree = map(int, child.stderr.decode().strip().splitlines()[-1].split())
+    return Measured(seconds, child.stdout, child.returncode, peak, peak_tree, cpu)

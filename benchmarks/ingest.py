@@ -197,7 +197,7 @@ def _checkpoint_and_audit(url: str, label: str) -> list[tuple[str, str]]:
     """Time ``cardtrace checkpoint`` and the full audit ``cardtrace verify`` on the log."""
     rows = []
     for command in ("checkpoint", "verify"):
-        seconds, _, code, peak, _ = run_measured([command, "--db", url])
+        seconds, _, code, peak, _, _ = run_measured([command, "--db", url])
         outcome = "ok" if code == 0 else f"exit code {code}"
         rows.append(
             (
@@ -210,7 +210,7 @@ def _checkpoint_and_audit(url: str, label: str) -> list[tuple[str, str]]:
 
 def _ingest_child(world: Path, url: str, label: str, events: int) -> list[tuple[str, str]]:
     args = ["ingest", "--json", "--db", url, "--rejects", str(OUT / "rejects.jsonl"), str(world)]
-    seconds, output, code, peak, cpu = run_measured(args)
+    seconds, output, code, peak, peak_tree, cpu = run_measured(args)
     if code not in (0, 1):
         return [(f"end to end {label}", f"failed with exit code {code}")]
     stored = orjson.loads(output.splitlines()[-1])["accepted"]
@@ -222,6 +222,10 @@ def _ingest_child(world: Path, url: str, label: str, events: int) -> list[tuple[
             f"{cpu / stored * 1e6:.0f} µs/event ({cpu / seconds:.2f} cores busy)",
         ),
         (f"end to end {label}: peak RSS", f"{peak / 1024:,.0f} MiB"),
+        (
+            f"end to end {label}: peak RSS with workers",
+            f"{peak_tree / 1024:,.0f} MiB (sum over processes, sampled)",
+        ),
     ]
 
 
@@ -229,7 +233,7 @@ def time_sim(cards: int) -> tuple[str, str]:
     world = OUT / "sim-timing"
     shutil.rmtree(world, ignore_errors=True)
     args = ["sim", "--json", "--seed", "2", "--cards", str(cards), "--out", str(world)]
-    seconds, output, _, peak, _ = run_measured(args)
+    seconds, output, _, peak, _, _ = run_measured(args)
     events = orjson.loads(output)["events"]
     shutil.rmtree(world, ignore_errors=True)
     return (

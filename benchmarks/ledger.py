@@ -334,7 +334,7 @@ def audit(events: int, report: Report) -> None:
         leftover.unlink()
     run_measured(["ingest", "--db", url, "--rejects", str(OUT / "audit-rejects.jsonl"), str(world)])
     run_measured(["checkpoint", "--db", url])
-    seconds, output, code, peak, _ = run_measured(["verify", "--db", url, "--json"])
+    seconds, output, code, peak, _, _ = run_measured(["verify", "--db", url, "--json"])
     verdict = "clean" if code == 0 else f"exit code {code}"
     stored = orjson.loads(output)["events"] if code in (0, 4) else "?"
     report.add(
