@@ -111,7 +111,7 @@ def parse_msisdn(value: str) -> PhoneNumber:
     return _parse_cached(value)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def _parse_cached(value: str) -> PhoneNumber:
     national = _national_digits(strip_separators(value))
     block = _block_of(national)

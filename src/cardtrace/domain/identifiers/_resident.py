@@ -56,7 +56,7 @@ def parse_resident_id(value: str) -> ResidentId:
     return _parse_cached(value)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def _parse_cached(value: str) -> ResidentId:
     number = strip_separators(value).upper()
     if len(number) == 18:
