@@ -40,7 +40,8 @@ from cardtrace.ingest.pipeline import Rejected, collecting_less, validate
 from cardtrace.ingest.protect import Protector
 from cardtrace.ingest.readers import Record, discover, read_records
 from cardtrace.ledger import merkle, tiles
-from cardtrace.store.database import Database, EventBatch, EventRow
+from cardtrace.store.database import Database
+from cardtrace.store.rows import EventBatch, EventRow
 from harness import OUT, make_world, run_measured
 from pgserver import throwaway_postgres
 

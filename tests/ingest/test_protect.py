@@ -15,7 +15,7 @@ from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes
 from cardtrace.ingest.pipeline import validate
 from cardtrace.ingest.protect import Protector, card_token, pin_token
-from cardtrace.store.database import EventRow
+from cardtrace.store.rows import EventRow
 
 LINK_KEY, VAULT_KEY = b"l" * 32, b"v" * 32
 

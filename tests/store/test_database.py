@@ -10,8 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from cardtrace.ledger import merkle, tiles
-from cardtrace.store.database import Database, EventBatch, EventRow
+from cardtrace.store.database import Database
 from cardtrace.store.ledger_sql import SqlTileStore
+from cardtrace.store.rows import EventBatch, EventRow
 from cardtrace.store.schema import metadata
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
 
 import orjson
 from pydantic import ValidationError
@@ -26,7 +26,10 @@ from cardtrace.domain.cards import CARD_FORMATS, CardFormat
 from cardtrace.domain.events import Envelope, event_adapter
 from cardtrace.ingest.protect import ProtectionKeys, Protector
 from cardtrace.ingest.readers import Record, Share, read_records
-from cardtrace.store.database import Database, EventBatch
+from cardtrace.store.rows import EventBatch
+
+if TYPE_CHECKING:
+    from cardtrace.store.database import Database
 
 __all__ = [
     "CLOCK_SKEW",

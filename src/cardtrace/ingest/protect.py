@@ -26,7 +26,7 @@ from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes_of_valid, format_time
 from cardtrace.domain.events import Envelope, event_id_bytes, event_id_text
 from cardtrace.domain.handling import Party, Personal, Secret, handling_of
-from cardtrace.store.database import EventRow
+from cardtrace.store.rows import EventRow
 
 __all__ = [
     "LEAF_FORMAT",

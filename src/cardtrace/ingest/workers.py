@@ -24,7 +24,7 @@ from cardtrace.ingest.protect import ProtectionKeys
 __all__ = ["prepare_in_workers"]
 
 #: Batches a worker may have waiting; bounds memory whatever the input size.
-_QUEUE_DEPTH = 4
+_QUEUE_DEPTH = 2
 _POLL_SECONDS = 2.0
 
 

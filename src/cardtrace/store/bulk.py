@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, text
 
 if TYPE_CHECKING:
-    from cardtrace.store.database import EventBatch
+    from cardtrace.store.rows import EventBatch
 
 __all__ = ["existing_ids", "insert_events", "lock_writer"]
 

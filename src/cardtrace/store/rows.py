@@ -1,0 +1,106 @@
+"""Events ready to store, as protection makes them and the store appends them.
+
+Kept apart from :mod:`cardtrace.store.database` so that worker processes, which make
+rows but never open a database, do not import SQLAlchemy and Alembic (~40 MiB each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Self
+
+from cardtrace.ledger import merkle
+
+__all__ = ["EventBatch", "EventRow"]
+
+
+class EventRow(NamedTuple):
+    """An event ready to store: nothing personal in clear, tokens computed."""
+
+    event_id: bytes
+    node_id: str
+    type: str
+    occurred_us: int
+    leaf: bytes
+    protected: bytes | None
+    links: tuple[tuple[bytes, str], ...]
+    #: Keyed digest of the record as sent: a re-send matches it, a changed record not.
+    content: bytes | None = None
+
+
+@dataclass(slots=True)
+class EventBatch:
+    """Events ready to store, column by column, each with the hash of its ledger leaf.
+
+    Columns, because batches cross from worker processes by pickle: a few lists of bytes
+    and strings pickle and unpickle in a fraction of the time one object per event takes
+    (docs/performance.md). The leaf hash is taken as a row is added, so it is computed
+    where the row is made, in the workers.
+    """
+
+    event_ids: list[bytes] = field(default_factory=list)
+    node_ids: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    occurred_us: list[int] = field(default_factory=list)
+    leaves: list[bytes] = field(default_factory=list)
+    leaf_hashes: list[bytes] = field(default_factory=list)
+    protected: list[bytes | None] = field(default_factory=list)
+    contents: list[bytes | None] = field(default_factory=list)
+    #: One entry per link row: the position of its event in the batch, token and field.
+    link_positions: list[int] = field(default_factory=list)
+    link_tokens: list[bytes] = field(default_factory=list)
+    link_fields: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, rows: Iterable[EventRow]) -> Self:
+        batch = cls()
+        for row in rows:
+            batch.add(row)
+        return batch
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    def add(self, row: EventRow) -> None:
+        position = len(self.event_ids)
+        self.event_ids.append(row.event_id)
+        self.node_ids.append(row.node_id)
+        self.types.append(row.type)
+        self.occurred_us.append(row.occurred_us)
+        self.leaves.append(row.leaf)
+        self.leaf_hashes.append(merkle.leaf_hash(row.leaf))
+        self.protected.append(row.protected)
+        self.contents.append(row.content)
+        for token, name in row.links:
+            self.link_positions.append(position)
+            self.link_tokens.append(token)
+            self.link_fields.append(name)
+
+    def select(self, positions: Sequence[int]) -> EventBatch:
+        """The events at ``positions`` (ascending), with their links, as a new batch."""
+        chosen = EventBatch()
+        new_position = {old: new for new, old in enumerate(positions)}
+        for name in _EVENT_COLUMNS:
+            column = getattr(self, name)
+            setattr(chosen, name, [column[position] for position in positions])
+        for old, token, name in zip(
+            self.link_positions, self.link_tokens, self.link_fields, strict=True
+        ):
+            if old in new_position:
+                chosen.link_positions.append(new_position[old])
+                chosen.link_tokens.append(token)
+                chosen.link_fields.append(name)
+        return chosen
+
+
+_EVENT_COLUMNS = (
+    "event_ids",
+    "node_ids",
+    "types",
+    "occurred_us",
+    "leaves",
+    "leaf_hashes",
+    "protected",
+    "contents",
+)
