@@ -30,13 +30,13 @@ def make_world(events: int) -> tuple[Path, float, int]:
 
 
 #: Runs the CLI, then prints as its last stderr line the process's own peak RSS (VmHWM,
-#: which exec resets, unlike the rusage of a forked child) and the peak of the summed RSS
-#: of it and its child processes (the ingest workers), sampled every quarter second.
+#: which exec resets, unlike the rusage of a forked child) and the peak of the memory of
+#: it and its child processes (the ingest workers) together, sampled every half second:
+#: their summed PSS, which counts pages they share (libraries) once, not once each.
 _MEASURED_CLI = """
 import os, sys, threading, time
 from cardtrace.cli.main import run
 
-PAGE = os.sysconf("SC_PAGE_SIZE") // 1024
 peak_tree = 0
 
 def tree_kib():
@@ -46,18 +46,19 @@ def tree_kib():
             continue
         try:
             with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            if int(entry) == me or parent == me:
+                with open(f"/proc/{entry}/smaps_rollup") as handle:
+                    total += next(int(l.split()[1]) for l in handle if l.startswith("Pss:"))
+        except (OSError, StopIteration):
             continue
-        if int(entry) == me or int(fields[1]) == me:  # fields[1]: parent pid
-            total += int(fields[21]) * PAGE  # fields[21]: resident pages
     return total
 
 def sample():
     global peak_tree
     while True:
         peak_tree = max(peak_tree, tree_kib())
-        time.sleep(0.25)
+        time.sleep(0.5)
 
 threading.Thread(target=sample, daemon=True).start()
 code = run(sys.argv[1:])
@@ -75,7 +76,7 @@ class Measured(NamedTuple):
     code: int
     #: Peak RSS of the command's own process, KiB.
     peak_kib: int
-    #: Peak of the summed RSS of the command and its child processes, KiB (sampled).
+    #: Peak of the summed PSS of the command and its child processes, KiB (sampled).
     peak_tree_kib: int
     #: User + system CPU seconds of the command and every process it waited for.
     cpu_seconds: float

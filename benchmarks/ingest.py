@@ -224,8 +224,8 @@ def _ingest_child(world: Path, url: str, label: str, events: int) -> list[tuple[
         ),
         (f"end to end {label}: peak RSS", f"{peak / 1024:,.0f} MiB"),
         (
-            f"end to end {label}: peak RSS with workers",
-            f"{peak_tree / 1024:,.0f} MiB (sum over processes, sampled)",
+            f"end to end {label}: peak memory with workers",
+            f"{peak_tree / 1024:,.0f} MiB (summed PSS of all processes, sampled)",
         ),
     ]
 
