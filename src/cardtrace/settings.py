@@ -56,7 +56,9 @@ class Settings(BaseSettings):
         le=100,
         description="Distinct trusted witnesses whose cosignatures make a checkpoint 'witnessed'.",
     )
-    batch_size: int = Field(default=5000, ge=1, le=200_000, description="Rows per transaction.")
+    batch_size: int = Field(
+        default=20_000, ge=1, le=200_000, description="Events per ingest transaction."
+    )
     card_formats: Path | None = Field(
         default=None,
         description="JSON file of card-format hints that add to or replace the built-in "

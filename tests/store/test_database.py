@@ -121,3 +121,22 @@ def test_a_batch_with_re_sent_events_stores_the_links_of_the_new_ones_only(
     [found] = database.events_by_token(second)
     assert (found.seq, found.leaf) == (1, row(2).leaf)
     assert [event.seq for event in database.events_by_token(first)] == [0]
+
+
+def test_appends_in_one_transaction_are_stored_all_together_or_not_at_all(
+    database: Database,
+) -> None:
+    with database.appending() as append:
+        first = append(EventBatch.of([row(1, b"a" * 16)]))
+        second = append(EventBatch.of([row(2), row(1, b"a" * 16)]))
+    assert (first.first_seq, second.first_seq, second.duplicates) == (0, 1, (1,))
+    broken = row(4)._replace(node_id=None)  # type: ignore[arg-type] # NOT NULL
+
+    def good_then_broken() -> None:
+        with database.appending() as append:
+            append(EventBatch.of([row(3, b"b" * 16)]))
+            append(EventBatch.of([broken]))
+
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any database error will do
+        good_then_broken()
+    assert (database.count(), database.log_size(), database.link_count()) == (2, 2, 1)

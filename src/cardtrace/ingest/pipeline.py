@@ -29,10 +29,11 @@ from cardtrace.ingest.readers import Record, Share, read_records
 from cardtrace.store.rows import EventBatch
 
 if TYPE_CHECKING:
-    from cardtrace.store.database import Database
+    from cardtrace.store.database import AppendResult, Database
 
 __all__ = [
     "CLOCK_SKEW",
+    "PREPARED_RECORDS",
     "IngestSummary",
     "Prepared",
     "Rejected",
@@ -46,6 +47,8 @@ __all__ = [
 CLOCK_SKEW = timedelta(minutes=5)
 #: Queued link rows that trigger a merge into the links index during a long run.
 LINK_MERGE_ROWS = 2_000_000
+#: Records per prepared batch, the unit a worker sends; a transaction takes several.
+PREPARED_RECORDS = 2_500
 #: Allocations between young-generation collections during a run (Python's default: 700).
 _GC_YOUNG_THRESHOLD = 50_000
 
@@ -243,25 +246,30 @@ def ingest_files(
     stores (:mod:`cardtrace.ingest.workers`); the result is the same either way.
     """
     summary = IngestSummary(files=len(files))
+    size = min(batch_size, PREPARED_RECORDS)
     if workers > 0:
         from cardtrace.ingest.workers import prepare_in_workers
 
-        batches = prepare_in_workers(files, keys, batch_size, workers, formats)
+        batches = prepare_in_workers(files, keys, size, workers, formats)
     else:
-        batches = prepare_batches(files, keys, batch_size=batch_size, formats=formats)
+        batches = prepare_batches(files, keys, batch_size=size, formats=formats)
     with collecting_less(), _RejectFile(rejects) as reject_file:
         queued = 0
-        for prepared in batches:
-            reject_file.write(prepared.rejects)
-            summary.rejected += len(prepared.rejects)
-            summary.warnings.update(prepared.warnings)
-            queued += _store(prepared, database, summary, reject_file)
+        pending = iter(batches)
+        for opening in pending:  # a transaction opens once its first batch is ready
+            with database.appending() as append:
+                prepared: Prepared | None = opening
+                stored = 0
+                while prepared is not None:
+                    stored += len(prepared.events)
+                    queued += _store(prepared, append, summary, reject_file)
+                    if progress is not None:
+                        for path, size_read in prepared.read.items():
+                            progress(path, size_read)
+                    prepared = next(pending, None) if stored < batch_size else None
             if queued >= LINK_MERGE_ROWS:
                 database.integrate_links()
                 queued = 0
-            if progress is not None:
-                for path, size in prepared.read.items():
-                    progress(path, size)
         database.integrate_links()
     return summary
 
@@ -299,13 +307,19 @@ def _conflict(file: str, line: int) -> dict[str, Any]:
 
 
 def _store(
-    prepared: Prepared, database: Database, summary: IngestSummary, rejects: _RejectFile
+    prepared: Prepared,
+    append: Callable[[EventBatch], AppendResult],
+    summary: IngestSummary,
+    rejects: _RejectFile,
 ) -> int:
-    """Store a batch (one transaction), count what happened, return link rows queued."""
+    """Store a batch, count what happened, return how many link rows it queued."""
+    rejects.write(prepared.rejects)
+    summary.rejected += len(prepared.rejects)
+    summary.warnings.update(prepared.warnings)
     events = prepared.events
     if not events:
         return 0
-    result = database.append(events)
+    result = append(events)
     summary.accepted += result.accepted
     summary.duplicates += len(result.duplicates)
     summary.conflicts += len(result.conflicts)

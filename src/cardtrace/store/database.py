@@ -9,9 +9,10 @@ at any point leaves either the whole batch or none of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, union_all
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -84,13 +85,26 @@ class Database:
 
     def append(self, batch: EventBatch) -> AppendResult:
         """Store the events not stored yet, each with its ledger leaf, in one transaction."""
+        with self.appending() as append:
+            return append(batch)
+
+    @contextmanager
+    def appending(self) -> Iterator[Callable[[EventBatch], AppendResult]]:
+        """One transaction for several appends: all of them are stored, or none.
+
+        Fewer, larger transactions write each page of the random-key indexes fewer times
+        (docs/performance.md); the batches themselves stay small, so memory does not grow.
+        """
         with self.transaction() as connection:
             bulk.lock_writer(connection)
-            fresh, duplicates, conflicts = self._split_fresh(connection, batch)
-            if len(fresh) < len(batch):
-                batch = batch.select(fresh)
-            first = tiles.append(SqlTileStore(connection), batch.leaf_hashes)
-            bulk.insert_events(connection, first, batch)
+            yield partial(self._append, connection)
+
+    def _append(self, connection: Connection, batch: EventBatch) -> AppendResult:
+        fresh, duplicates, conflicts = self._split_fresh(connection, batch)
+        if len(fresh) < len(batch):
+            batch = batch.select(fresh)
+        first = tiles.append(SqlTileStore(connection), batch.leaf_hashes)
+        bulk.insert_events(connection, first, batch)
         return AppendResult(len(fresh), tuple(duplicates), first, tuple(conflicts))
 
     @staticmethod
