@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, union_all
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -52,6 +51,52 @@ class StoredEvent:
     occurred_us: int
     leaf: bytes
     field: str | None = None
+
+
+class _Appender:
+    """The appends of one transaction: events go in at once, their leaves at the end."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._log = SqlTileStore(connection)
+        self._log_size = tiles.size(self._log)
+        self._next_seq = self._log_size
+        self._leaf_hashes: list[bytes] = []
+
+    def append(self, batch: EventBatch) -> AppendResult:
+        fresh, duplicates, conflicts = self._split_fresh(batch)
+        if len(fresh) < len(batch):
+            batch = batch.select(fresh)
+        first = self._next_seq
+        bulk.insert_events(self._connection, first, batch)
+        self._leaf_hashes += batch.leaf_hashes
+        self._next_seq += len(batch)
+        return AppendResult(len(fresh), tuple(duplicates), first, tuple(conflicts))
+
+    def grow_log(self) -> None:
+        """Append the transaction's leaf hashes to the log, at the indexes events got."""
+        if self._leaf_hashes:
+            first = tiles.append(self._log, self._leaf_hashes)
+            if first != self._log_size:  # the writer lock makes this impossible
+                raise ConfigurationError("the log grew during the transaction")
+
+    def _split_fresh(self, batch: EventBatch) -> tuple[list[int], list[int], list[int]]:
+        """Positions of the new events, of re-sent ones and of changed ones."""
+        stored = bulk.existing_ids(self._connection, batch.event_ids)
+        fresh: list[int] = []
+        duplicates: list[int] = []
+        conflicts: list[int] = []
+        for position, (event_id, content) in enumerate(
+            zip(batch.event_ids, batch.contents, strict=True)
+        ):
+            if event_id not in stored:
+                stored[event_id] = content
+                fresh.append(position)
+                continue
+            known = stored[event_id]
+            same = known is None or content is None or known == content
+            (duplicates if same else conflicts).append(position)
+        return fresh, duplicates, conflicts
 
 
 class Database:
@@ -94,39 +139,13 @@ class Database:
 
         Fewer, larger transactions write each page of the random-key indexes fewer times
         (docs/performance.md); the batches themselves stay small, so memory does not grow.
+        The transaction's leaf hashes join the Merkle log in one step before it commits.
         """
         with self.transaction() as connection:
             bulk.lock_writer(connection)
-            yield partial(self._append, connection)
-
-    def _append(self, connection: Connection, batch: EventBatch) -> AppendResult:
-        fresh, duplicates, conflicts = self._split_fresh(connection, batch)
-        if len(fresh) < len(batch):
-            batch = batch.select(fresh)
-        first = tiles.append(SqlTileStore(connection), batch.leaf_hashes)
-        bulk.insert_events(connection, first, batch)
-        return AppendResult(len(fresh), tuple(duplicates), first, tuple(conflicts))
-
-    @staticmethod
-    def _split_fresh(
-        connection: Connection, batch: EventBatch
-    ) -> tuple[list[int], list[int], list[int]]:
-        """Positions of the new events, of re-sent ones and of changed ones."""
-        stored = bulk.existing_ids(connection, batch.event_ids)
-        fresh: list[int] = []
-        duplicates: list[int] = []
-        conflicts: list[int] = []
-        for position, (event_id, content) in enumerate(
-            zip(batch.event_ids, batch.contents, strict=True)
-        ):
-            if event_id not in stored:
-                stored[event_id] = content
-                fresh.append(position)
-                continue
-            known = stored[event_id]
-            same = known is None or content is None or known == content
-            (duplicates if same else conflicts).append(position)
-        return fresh, duplicates, conflicts
+            appender = _Appender(connection)
+            yield appender.append
+            appender.grow_log()
 
     def count(self) -> int:
         with self._reading() as connection:
