@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 if TYPE_CHECKING:
     from cardtrace.store.rows import EventBatch
 
-__all__ = ["existing_ids", "insert_events", "lock_writer"]
+__all__ = ["empty_link_queue", "existing_ids", "insert_events", "lock_writer"]
 
 _EVENT_COLUMNS = "seq, event_id, node_id, type, occurred_us, leaf, protected, content"
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
@@ -33,6 +33,18 @@ def lock_writer(connection: Connection) -> None:
     """Serialise writers, so log indexes are handed out once (SQLite's lock does it)."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITER_LOCK})
+
+
+def empty_link_queue(connection: Connection) -> None:
+    """Drop every queued link row (they were merged into ``links`` in this transaction).
+
+    PostgreSQL truncates: deleting a run's millions of rows one by one leaves as many
+    dead tuples to vacuum. SQLite's unqualified DELETE truncates by itself.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("TRUNCATE link_queue"))
+    else:
+        connection.execute(text("DELETE FROM link_queue"))
 
 
 def existing_ids(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, bytes | None]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, union_all
+from sqlalchemy import Connection, Engine, func, insert, select, union_all
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError, NotFound
@@ -175,7 +175,7 @@ class Database:
             moved = int(connection.execute(queued).scalar_one())
             if moved:
                 connection.execute(insert(links).from_select(["token", "seq", "field"], ordered))
-                connection.execute(delete(link_queue))
+                bulk.empty_link_queue(connection)
         return moved
 
     def log_size(self) -> int:
