@@ -6,8 +6,7 @@
 2. Profiles each stage on a sample drawn from every file, in this process, on one core,
    with the garbage collector set as during an ingest: read, parse and validate,
    protect (with its parts found by ablation: tokenise, canonical encoding, sealing),
-   leaf hashing, and the insert with and without the secondary indexes (the difference
-   is index maintenance).
+   leaf hashing, and the SQLite append (benchmarks/writer.py breaks the writer down).
 3. Runs ``cardtrace ingest`` end to end in a child process for each backend, measuring
    events/s, the CPU time of all its processes per event (the ceiling on 2 cores) and
    the child's peak RSS (``VmHWM``), then ``cardtrace checkpoint`` and the full audit
@@ -150,36 +149,24 @@ def _hash_all(rows: Sequence[EventRow]) -> None:
 
 
 def _insert_costs(rows: list[EventRow]) -> list[tuple[str, str]]:
-    """Append the same rows with and without secondary indexes (SQLite, fresh files)."""
-    results = []
-    for label, drop in (("with indexes", False), ("without secondary indexes", True)):
-        path = OUT / "insert.db"
-        for leftover in OUT.glob("insert.db*"):
-            leftover.unlink()
-        database = Database.open(f"sqlite:///{path}")
-        if drop:
-            _drop_secondary_indexes(database)
-        seconds = _append_all(database, rows)
-        database.close()
-        results.append((f"stage: SQLite append {label}", per_event(seconds, len(rows))))
-    return results
+    """Append the rows into a fresh SQLite file (benchmarks/writer.py breaks this down)."""
+    path = OUT / "insert.db"
+    for leftover in OUT.glob("insert.db*"):
+        leftover.unlink()
+    database = Database.open(f"sqlite:///{path}")
+    seconds = _append_all(database, rows)
+    database.close()
+    return [("stage: SQLite append and link merge", per_event(seconds, len(rows)))]
 
 
 def _append_all(database: Database, rows: list[EventRow], batch: int = 5000) -> float:
-    """Seconds to append ``rows`` in batches (leaf hashing, done by workers, excluded)."""
+    """Seconds to append ``rows`` in batches and merge their links (leaf hashing excluded)."""
     batches = [EventBatch.of(rows[start : start + batch]) for start in range(0, len(rows), batch)]
     started = time.perf_counter()
     for events in batches:
         database.append(events)
+    database.integrate_links()
     return time.perf_counter() - started
-
-
-def _drop_secondary_indexes(database: Database) -> None:
-    with database.engine.begin() as connection:
-        connection.exec_driver_sql("DROP INDEX ux_events_event_id")
-        connection.exec_driver_sql("DROP INDEX ix_events_occurred_us")
-        connection.exec_driver_sql("DROP TABLE links")
-        connection.exec_driver_sql("CREATE TABLE links (token BLOB, seq INTEGER, field TEXT)")
 
 
 def end_to_end(world: Path, backend: str, events: int) -> list[tuple[str, str]]:
