@@ -2,9 +2,9 @@
 
 A bad record never stops the run and is never half-written: it goes to the reject file
 (one JSON object per line: file, line, field, reason, never the input itself) and the
-run goes on. Good records are stored in batches, one transaction each, so a run killed
-at any point and started again stores every event exactly once (the event id is the
-idempotency key).
+run goes on. Good records are prepared in batches and stored in transactions of
+``batch_size`` events (several batches each), so a run killed at any point and started
+again stores every event exactly once (the event id is the idempotency key).
 """
 
 from __future__ import annotations
