@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import gc
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 
 import factories as make
 from cardtrace.errors import InvalidInput
-from cardtrace.ingest.pipeline import IngestSummary, ingest_files
+from cardtrace.ingest.pipeline import IngestSummary, ingest_files, prepare_batches
 from cardtrace.ingest.protect import ProtectionKeys
 from cardtrace.store.database import Database
 
@@ -286,3 +288,18 @@ def test_two_different_records_with_one_id_in_one_batch(database: Database, tmp_
     path = write_jsonl(tmp_path / "a.jsonl", [first, {**first, "face_value": 50}])
     summary = run(database, tmp_path, path, batch=10)
     assert (summary.accepted, summary.conflicts) == (1, 1)
+
+
+@pytest.mark.parametrize("bad", [b"{not json", orjson.dumps({**make.card_sold(), "price_fen": -1})])
+def test_a_rejected_record_does_not_keep_its_batch_alive(tmp_path: Path, bad: bytes) -> None:
+    """With the collector off, batches must be freed by reference counting alone."""
+    path = write_jsonl(tmp_path / "a.jsonl", [make.card_sold(source_id="S1"), bad])
+    gc.disable()
+    try:
+        batches = list(prepare_batches([path], KEYS, batch_size=10))
+        assert [len(batch.rejects) for batch in batches] == [1]
+        alive = [weakref.ref(batch) for batch in batches]
+        del batches
+        assert [ref() for ref in alive] == [None]
+    finally:
+        gc.enable()

@@ -117,10 +117,10 @@ def validate(data: bytes | dict[str, Any], now: datetime) -> Envelope:
         else:
             event = adapter.validate_python(data)
     except ValidationError as exc:
-        rejected = _rejection(exc)
-        if rejected.reason.startswith("malformed JSON") and not _is_utf8(data):
-            rejected = Rejected(None, "line is not valid UTF-8")
-        raise rejected from None
+        # Raised straight from the call, never held in a local: a frame that refers to
+        # the exception it raises forms a reference cycle with its traceback, which
+        # would keep the caller's whole batch alive until the next full collection.
+        raise _rejection(exc, data) from None
     latest = now + CLOCK_SKEW
     for name in ("occurred_at", "recorded_at"):
         if getattr(event, name) > latest:
@@ -137,7 +137,7 @@ def _is_utf8(data: bytes | dict[str, Any]) -> bool:
     return True
 
 
-def _rejection(exc: ValidationError) -> Rejected:
+def _rejection(exc: ValidationError, data: bytes | dict[str, Any]) -> Rejected:
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     first = errors[0]
     kind = first["type"]
@@ -146,6 +146,8 @@ def _rejection(exc: ValidationError) -> Rejected:
     if kind == "union_tag_invalid":
         return Rejected("type", "unknown event type", len(errors) - 1)
     if kind == "json_invalid":
+        if not _is_utf8(data):
+            return Rejected(None, "line is not valid UTF-8")
         return Rejected(None, f"malformed JSON: {first['msg'].removeprefix('Invalid JSON: ')}")
     if kind in {"model_type", "model_attributes_type", "dict_type"}:
         return Rejected(None, "record is not a JSON object")
