@@ -29,8 +29,8 @@ def stored(db: Path) -> int:
         return 0
 
 
-def ingest(folder: Path, data: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CARDTRACE_BATCH_SIZE": "500", "CARDTRACE_DATABASE_URL": "sqlite:///k.db"}
+def ingest(folder: Path, data: Path, batch: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CARDTRACE_BATCH_SIZE": batch, "CARDTRACE_DATABASE_URL": "sqlite:///k.db"}
     return subprocess.Popen(
         [sys.executable, "-m", "cardtrace", "ingest", "--json", str(data)],
         cwd=folder,
@@ -41,7 +41,15 @@ def ingest(folder: Path, data: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.slow
-def test_sigkill_half_way_then_rerun_stores_each_event_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("batch", "transaction"),
+    # Batches hold at most 2,500 records; a transaction closes once it holds `batch` events.
+    [("500", 500), ("6000", 7500)],
+    ids=["one-batch-transactions", "three-batch-transactions"],
+)
+def test_sigkill_half_way_then_rerun_stores_each_event_once(
+    tmp_path: Path, batch: str, transaction: int
+) -> None:
     data = tmp_path / "events.jsonl"
     with data.open("wb") as handle:
         for n in range(TOTAL):
@@ -49,7 +57,7 @@ def test_sigkill_half_way_then_rerun_stores_each_event_once(tmp_path: Path) -> N
             handle.write(b"\n")
     db = tmp_path / "k.db"
 
-    first = ingest(tmp_path, data)
+    first = ingest(tmp_path, data, batch)
     deadline = time.monotonic() + 120
     while stored(db) < 2000 and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.05)
@@ -58,8 +66,9 @@ def test_sigkill_half_way_then_rerun_stores_each_event_once(tmp_path: Path) -> N
     before = stored(db)
     assert first.returncode == -signal.SIGKILL
     assert 0 < before < TOTAL, "the kill must land half-way"
+    assert before % transaction == 0, "a kill leaves whole transactions or nothing"
 
-    second = ingest(tmp_path, data)
+    second = ingest(tmp_path, data, batch)
     out, err = second.communicate(timeout=300)
     assert second.returncode == 0, err.decode()
     summary = orjson.loads(out.splitlines()[-1])
