@@ -38,6 +38,15 @@ def output(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, st
     return code, captured.out, captured.err
 
 
+def proved(node_home: Path, capsys: pytest.CaptureFixture[str], count: int) -> str:
+    """Ingest ``count`` events, checkpoint, prove the first into b.json; the node's key."""
+    ids = ingest(node_home, 1, count)
+    run(["checkpoint"])
+    run(["prove", "--event", ids[0], "--out", "b.json"])
+    _, key, _ = output(capsys, "keys", "verifier")
+    return key.strip()
+
+
 def one_line_error(err: str, *needles: str) -> None:
     assert err.count("\n") == 1, err
     assert "Traceback" not in err
@@ -124,21 +133,16 @@ def test_prove_then_verify_bundle_offline(
 def test_verify_bundle_says_which_check_fails_and_exits_4(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ids = ingest(node_home, 1, 2)
-    run(["checkpoint"])
-    run(["prove", "--event", ids[0], "--out", "b.json"])
-    _, key, _ = output(capsys, "keys", "verifier")
+    key = proved(node_home, capsys, 2)
     _, witness, _ = output(capsys, "keys", "verifier", "--witness")
-    code, out, err = output(
-        capsys, "verify-bundle", "b.json", "--key", key.strip(), "--min-witnesses", "1"
-    )
+    code, out, err = output(capsys, "verify-bundle", "b.json", "--key", key, "--min-witnesses", "1")
     assert code == 4
     assert "FAILED witness quorum: 0 known witness(es) cosigned, 1 required" in out
     one_line_error(err, "does not verify (witness quorum)")
     document = orjson.loads((node_home / "b.json").read_bytes())
     document["leaf_index"] = 1
     (node_home / "moved.json").write_bytes(orjson.dumps(document))
-    code, out, _ = output(capsys, "verify-bundle", "moved.json", "--key", key.strip())
+    code, out, _ = output(capsys, "verify-bundle", "moved.json", "--key", key)
     assert code == 4
     assert "FAILED inclusion" in out
     assert "VALID" not in out
@@ -171,10 +175,7 @@ def test_malformed_bundles_exit_2_with_one_line(
 def test_bundle_fields_of_the_wrong_shape_exit_2(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ids = ingest(node_home, 1, 3)
-    run(["checkpoint"])
-    run(["prove", "--event", ids[0], "--out", "b.json"])
-    _, key, _ = output(capsys, "keys", "verifier")
+    key = proved(node_home, capsys, 3)
     good = orjson.loads((node_home / "b.json").read_bytes())
     cases = {
         "short proof hash": {"inclusion_proof": [good["inclusion_proof"][0][:-8] + "AAA="]},
@@ -185,13 +186,13 @@ def test_bundle_fields_of_the_wrong_shape_exit_2(
     }
     for name, change in cases.items():
         (node_home / "bad.json").write_bytes(orjson.dumps({**good, **change}))
-        code, out, err = output(capsys, "verify-bundle", "bad.json", "--key", key.strip())
+        code, out, err = output(capsys, "verify-bundle", "bad.json", "--key", key)
         assert (code, out) == (2, ""), name
         one_line_error(err, "bundle")
     (node_home / "bad.json").write_bytes(
         orjson.dumps({**good, "inclusion_proof": good["inclusion_proof"][:-1]})
     )
-    code, out, _ = output(capsys, "verify-bundle", "bad.json", "--key", key.strip())
+    code, out, _ = output(capsys, "verify-bundle", "bad.json", "--key", key)
     assert code == 4
     assert "FAILED inclusion" in out
     assert "wrong proof length: 1 hashes" in out
