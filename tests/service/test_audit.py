@@ -178,17 +178,22 @@ def test_a_replaced_upper_tile(node: Node, tmp_path: Path) -> None:
     assert set(report.counts) == {"tile-changed"}
 
 
-def test_two_checkpoints_of_one_size_are_a_fork(node: Node, ids: list[str]) -> None:
+def add_signed_checkpoint(node: Node, size: int, root: bytes) -> None:
+    """A checkpoint row validly signed by the node, for a tree it never had."""
     signer = node_signer(node)
-    other_root = hashlib.sha256(b"another tree").digest()
-    note = sign_note(Checkpoint(signer.name, 12, other_root).format(), [signer])
+    note = sign_note(Checkpoint(signer.name, size, root).format(), [signer])
     sql(
         node,
         "INSERT INTO checkpoints (size, root, note, created_at) "
-        "VALUES (12, :root, :note, '2030-01-01T00:00:00.000000Z')",
-        root=other_root,
+        "VALUES (:size, :root, :note, '2030-01-01T00:00:00.000000Z')",
+        size=size,
+        root=root,
         note=note,
     )
+
+
+def test_two_checkpoints_of_one_size_are_a_fork(node: Node, ids: list[str]) -> None:
+    add_signed_checkpoint(node, 12, hashlib.sha256(b"another tree").digest())
     report = service.verify_node(node)
     (problem,) = problems(report, "fork")
     assert "checkpoints #1 (size 12) and #3 (size 12)" in problem.message
@@ -221,16 +226,8 @@ def test_a_checkpoint_row_that_disagrees_with_its_note(node: Node, ids: list[str
 
 
 def test_a_consistency_proof_that_fails(node: Node, ids: list[str]) -> None:
-    signer = node_signer(node)
     unrelated = merkle.root_hash([merkle.leaf_hash(b"%d" % n) for n in range(5)])
-    note = sign_note(Checkpoint(signer.name, 5, unrelated).format(), [signer])
-    sql(
-        node,
-        "INSERT INTO checkpoints (size, root, note, created_at) "
-        "VALUES (5, :root, :note, '2030-01-01T00:00:00.000000Z')",
-        root=unrelated,
-        note=note,
-    )
+    add_signed_checkpoint(node, 5, unrelated)
     report = service.verify_node(node)
     (problem,) = problems(report, "consistency")
     assert "checkpoints #3 (size 5) and #1 (size 12)" in problem.message
