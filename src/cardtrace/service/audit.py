@@ -32,6 +32,7 @@ from itertools import pairwise
 
 import orjson
 
+from cardtrace.domain.canonical import format_time
 from cardtrace.errors import CardtraceError, TamperDetected
 from cardtrace.ledger import merkle, tiles
 from cardtrace.ledger.note import (
@@ -432,7 +433,7 @@ def _format_us(micros: int) -> str:
         moment = _EPOCH + timedelta(microseconds=micros)
     except OverflowError:
         return f"{micros} µs"
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time(moment)
 
 
 # --- 4. checkpoints against the trees and each other -----------------------------------

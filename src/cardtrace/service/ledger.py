@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cardtrace.domain.canonical import format_time
 from cardtrace.errors import CardtraceError, InvalidInput, NotFound, TamperDetected
 from cardtrace.ledger import tiles
 from cardtrace.ledger.bundle import Bundle, BundleReport, load_bundle, verify_bundle
@@ -219,7 +220,7 @@ def _valid_cosigners(
 
 
 def _now_text() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time(datetime.now(UTC))
 
 
 # --- evidence bundles --------------------------------------------------------------------
