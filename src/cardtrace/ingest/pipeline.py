@@ -10,6 +10,7 @@ again stores every event exactly once (the event id is the idempotency key).
 from __future__ import annotations
 
 import gc
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -260,15 +261,15 @@ def ingest_files(
         pending = iter(batches)
         for opening in pending:  # a transaction opens once its first batch is ready
             with database.appending() as append:
-                prepared: Prepared | None = opening
                 stored = 0
-                while prepared is not None:
-                    stored += len(prepared.events)
+                for prepared in itertools.chain([opening], pending):
                     queued += _store(prepared, append, summary, reject_file)
                     if progress is not None:
                         for path, size_read in prepared.read.items():
                             progress(path, size_read)
-                    prepared = next(pending, None) if stored < batch_size else None
+                    stored += len(prepared.events)
+                    if stored >= batch_size:
+                        break
             if queued >= LINK_MERGE_ROWS:
                 database.integrate_links()
                 queued = 0
