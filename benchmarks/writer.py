@@ -31,7 +31,7 @@ from cardtrace.ingest.protect import ProtectionKeys
 from cardtrace.ingest.readers import discover
 from cardtrace.store import bulk
 from cardtrace.store.database import Database
-from cardtrace.store.rows import EventBatch
+from cardtrace.store.rows import EVENT_COLUMNS, EventBatch
 from harness import OUT, make_world
 
 KEYS = ProtectionKeys(bytes(32), bytes(32), "bench")
@@ -74,8 +74,9 @@ def without_time_index(database: Database, batches: list[EventBatch]) -> Iterato
 
 @contextmanager
 def without_links(_: Database, batches: list[EventBatch]) -> Iterator[list[EventBatch]]:
-    columns = [name for name in EventBatch.__dataclass_fields__ if not name.startswith("link_")]
-    yield [EventBatch(**{name: getattr(batch, name) for name in columns}) for batch in batches]
+    yield [
+        EventBatch(**{name: getattr(batch, name) for name in EVENT_COLUMNS}) for batch in batches
+    ]
 
 
 @contextmanager

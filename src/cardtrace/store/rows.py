@@ -12,7 +12,7 @@ from typing import NamedTuple, Self
 
 from cardtrace.ledger import merkle
 
-__all__ = ["EventBatch", "EventRow"]
+__all__ = ["EVENT_COLUMNS", "EventBatch", "EventRow"]
 
 
 class EventRow(NamedTuple):
@@ -81,7 +81,7 @@ class EventBatch:
         """The events at ``positions`` (ascending), with their links, as a new batch."""
         chosen = EventBatch()
         new_position = {old: new for new, old in enumerate(positions)}
-        for name in _EVENT_COLUMNS:
+        for name in EVENT_COLUMNS:
             column = getattr(self, name)
             setattr(chosen, name, [column[position] for position in positions])
         for old, token, name in zip(
@@ -94,13 +94,7 @@ class EventBatch:
         return chosen
 
 
-_EVENT_COLUMNS = (
-    "event_ids",
-    "node_ids",
-    "types",
-    "occurred_us",
-    "leaves",
-    "leaf_hashes",
-    "protected",
-    "contents",
+#: The columns with one entry per event (the others have one per link row).
+EVENT_COLUMNS = tuple(
+    name for name in EventBatch.__dataclass_fields__ if not name.startswith("link_")
 )
