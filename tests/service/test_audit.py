@@ -68,6 +68,13 @@ def problems(report: AuditReport, kind: str) -> list[service.Problem]:
     return [problem for problem in report.problems if problem.kind == kind]
 
 
+def only(report: AuditReport, kind: str) -> service.Problem:
+    """The one problem of the report, which must be of ``kind``."""
+    (problem,) = problems(report, kind)
+    assert set(report.counts) == {kind}
+    return problem
+
+
 def test_an_untouched_node_is_clean(node: Node, ids: list[str]) -> None:
     report = service.verify_node(node)
     assert report.clean, report.problems
@@ -90,22 +97,20 @@ def test_an_edited_event_row(node: Node, ids: list[str]) -> None:
 def test_an_edited_column_that_lookups_use(node: Node, ids: list[str]) -> None:
     sql(node, "UPDATE events SET type = 'card.redeemed' WHERE seq = 4")
     report = service.verify_node(node)
-    (problem,) = problems(report, "row-changed")
+    problem = only(report, "row-changed")
     assert (problem.seq, problem.event_id) == (4, ids[4])
     assert (
         "column type says 'card.redeemed', the event's leaf bytes say 'card.sold'"
         in problem.message
     )
-    assert set(report.counts) == {"row-changed"}
 
 
 def test_a_deleted_row(node: Node, ids: list[str]) -> None:
     sql(node, "DELETE FROM events WHERE seq = 5")
     report = service.verify_node(node)
-    (problem,) = problems(report, "event-missing")
+    problem = only(report, "event-missing")
     assert problem.seq == 5
     assert "events seq 5 to 5 are missing" in problem.message
-    assert set(report.counts) == {"event-missing"}
 
 
 def test_an_inserted_row(node: Node, ids: list[str]) -> None:
@@ -149,10 +154,9 @@ def test_a_log_truncated_with_its_tiles_and_state(node: Node, ids: list[str]) ->
     sql(node, "UPDATE ledger_state SET size = 12, state = :state", state=edge)
     sql(node, "UPDATE ledger_tiles SET data = :data WHERE level = 0", data=b"".join(hashes))
     report = service.verify_node(node)
-    (problem,) = problems(report, "log-truncated")
+    problem = only(report, "log-truncated")
     assert problem.checkpoint_id == 2
     assert "larger than the log, which now has 12 leaves" in problem.message
-    assert set(report.counts) == {"log-truncated"}
 
 
 def test_a_replaced_leaf_in_the_tiles(node: Node, ids: list[str]) -> None:
@@ -173,9 +177,8 @@ def test_a_replaced_upper_tile(node: Node, tmp_path: Path) -> None:
     service.make_checkpoint(node)
     sql(node, "UPDATE ledger_tiles SET data = :data WHERE level = 1", data=bytes(32))
     report = service.verify_node(node)
-    (problem,) = problems(report, "tile-changed")
+    problem = only(report, "tile-changed")
     assert "ledger tile (1, 0) differs" in problem.message
-    assert set(report.counts) == {"tile-changed"}
 
 
 def add_signed_checkpoint(node: Node, size: int, root: bytes) -> None:
@@ -212,10 +215,9 @@ def test_a_checkpoint_whose_signature_fails(node: Node, ids: list[str]) -> None:
     )
     sql(node, "UPDATE checkpoints SET note = :note WHERE id = 1", note=forged)
     report = service.verify_node(node)
-    (problem,) = problems(report, "checkpoint-signature")
+    problem = only(report, "checkpoint-signature")
     assert problem.checkpoint_id == 1
     assert "invalid signature" in problem.message
-    assert set(report.counts) == {"checkpoint-signature"}
 
 
 def test_a_checkpoint_row_that_disagrees_with_its_note(node: Node, ids: list[str]) -> None:
