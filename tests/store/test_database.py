@@ -67,6 +67,16 @@ def test_append_is_idempotent_within_and_across_batches(database: Database) -> N
     assert database.count() == 3
 
 
+def test_a_stored_id_after_new_ones_leaves_the_new_ones_stored_once(database: Database) -> None:
+    database.append(EventBatch.of([row(1, b"a" * 16)]))
+    result = database.append(EventBatch.of([row(2, b"b" * 16), row(3, b"c" * 16), row(1)]))
+    assert (result.accepted, result.duplicates, result.first_seq) == (2, (2,), 1)
+    assert database.count() == 3
+    assert database.link_count() == 3
+    assert [event.seq for event in database.events_by_token(b"c" * 16)] == [2]
+    assert database.log_size() == 3
+
+
 def test_events_by_token_returns_linked_events_in_time_order(database: Database) -> None:
     token, other = b"t" * 16, b"o" * 16
     database.append(EventBatch.of([row(1, token), row(2, other), row(3, token, other)]))

@@ -63,14 +63,17 @@ class _Appender:
         self._leaf_hashes: list[bytes] = []
 
     def append(self, batch: EventBatch) -> AppendResult:
-        fresh, duplicates, conflicts = self._split_fresh(batch)
-        if len(fresh) < len(batch):
-            batch = batch.select(fresh)
         first = self._next_seq
-        bulk.insert_events(self._connection, first, batch)
+        duplicates: list[int] = []
+        conflicts: list[int] = []
+        if not bulk.insert_if_all_new(self._connection, first, batch):
+            fresh, duplicates, conflicts = self._split_fresh(batch)
+            if len(fresh) < len(batch):
+                batch = batch.select(fresh)
+            bulk.insert_events(self._connection, first, batch)
         self._leaf_hashes += batch.leaf_hashes
         self._next_seq += len(batch)
-        return AppendResult(len(fresh), tuple(duplicates), first, tuple(conflicts))
+        return AppendResult(len(batch), tuple(duplicates), first, tuple(conflicts))
 
     def grow_log(self) -> None:
         """Append the transaction's leaf hashes to the log, at the indexes events got.
@@ -82,7 +85,11 @@ class _Appender:
             tiles.append(self._log, self._leaf_hashes)
 
     def _split_fresh(self, batch: EventBatch) -> tuple[list[int], list[int], list[int]]:
-        """Positions of the new events, of re-sent ones and of changed ones."""
+        """Positions of the new events, of re-sent ones and of changed ones.
+
+        Only asked when a batch holds an id already stored (or one id twice): the insert
+        of an all-new batch finds that out itself, through the unique event-id index.
+        """
         stored = bulk.existing_ids(self._connection, batch.event_ids)
         fresh: list[int] = []
         duplicates: list[int] = []
