@@ -6,7 +6,9 @@
 2. Profiles each stage on a sample drawn from every file, in this process, on one core,
    with the garbage collector set as during an ingest: read, parse and validate,
    protect (with its parts found by ablation: tokenise, canonical encoding, sealing),
-   leaf hashing, and the SQLite append (benchmarks/writer.py breaks the writer down).
+   leaf hashing, and the SQLite append (benchmarks/writer.py breaks the writer down);
+   then runs the worker processes alone over the whole world, storing nothing: the
+   ceiling they set whatever the store does.
 3. Runs ``cardtrace ingest`` end to end in a child process for each backend, measuring
    events/s, the CPU time of all its processes per event (the ceiling on 2 cores) and
    the child's peak RSS (``VmHWM``), then ``cardtrace checkpoint`` and the full audit
@@ -18,6 +20,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import sys
 import time
@@ -33,11 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes_of_valid
+from cardtrace.domain.cards import CARD_FORMATS
 from cardtrace.domain.events import Envelope
 from cardtrace.ingest import protect as protect_module
-from cardtrace.ingest.pipeline import Rejected, collecting_less, validate
-from cardtrace.ingest.protect import Protector
+from cardtrace.ingest.pipeline import PREPARED_RECORDS, Rejected, collecting_less, validate
+from cardtrace.ingest.protect import ProtectionKeys, Protector
 from cardtrace.ingest.readers import Record, discover, read_records
+from cardtrace.ingest.workers import prepare_in_workers
 from cardtrace.ledger import merkle, tiles
 from cardtrace.store.database import Database
 from cardtrace.store.rows import EventBatch, EventRow
@@ -62,6 +68,7 @@ def main() -> None:
     rows.append(("world: events generated", f"{events:,} in {seconds:.1f} s"))
     with collecting_less():  # as during an ingest
         rows += stage_profile(world)
+        rows += workers_alone(world)
     for backend in args.backends.split(","):
         rows += end_to_end(world, backend, events)
     if args.sim_cards:
@@ -167,6 +174,33 @@ def _append_all(database: Database, rows: list[EventRow], batch: int = 5000) -> 
         database.append(events)
     database.integrate_links()
     return time.perf_counter() - started
+
+
+def workers_alone(world: Path) -> list[tuple[str, str]]:
+    """The ceiling the workers set: every record read, validated and protected, not stored.
+
+    As many worker processes as an ingest of the world would start (one per core), this
+    process only receiving their batches.
+    """
+    workers = len(os.sched_getaffinity(0))
+    keys = ProtectionKeys(KEY, KEY, "bench")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    records = sum(
+        prepared.records
+        for prepared in prepare_in_workers(
+            discover([world]), keys, PREPARED_RECORDS, workers, CARD_FORMATS
+        )
+    )
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return [
+        (
+            f"workers alone ({workers}, nothing stored)",
+            f"{records / seconds:,.0f} records/s, {cpu / records * 1e6:.1f} µs/record of CPU",
+        )
+    ]
 
 
 def end_to_end(world: Path, backend: str, events: int) -> list[tuple[str, str]]:
