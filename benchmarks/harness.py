@@ -15,7 +15,8 @@ from cardtrace.sim import generate
 
 __all__ = ["OUT", "Measured", "make_world", "run_measured"]
 
-OUT = Path(__file__).resolve().parent / "out"
+#: Where worlds and databases go: benchmarks/out, or the folder CARDTRACE_BENCH_OUT names.
+OUT = Path(os.environ.get("CARDTRACE_BENCH_OUT") or Path(__file__).resolve().parent / "out")
 EVENTS_PER_CARD = 7  # about, in the synthetic world (7.4 measured at 1M cards)
 
 
