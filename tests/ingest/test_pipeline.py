@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import factories as make
+from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.errors import InvalidInput
+from cardtrace.ingest import pipeline
 from cardtrace.ingest.pipeline import IngestSummary, ingest_files, prepare_batches
 from cardtrace.ingest.protect import ProtectionKeys
 from cardtrace.store.database import Database
@@ -128,6 +130,27 @@ def test_reingesting_stores_nothing_twice_and_says_so(database: Database, tmp_pa
     assert (first.accepted, first.duplicates) == (5, 1)
     assert (second.accepted, second.duplicates) == (0, 6)
     assert database.count() == 5
+
+
+def test_a_long_run_merges_its_links_at_doubling_queue_sizes(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "LINK_MERGE_ROWS", 4)
+    merged: list[int] = []
+    integrate = database.integrate_links
+
+    def recording() -> int:
+        merged.append(integrate())
+        return merged[-1]
+
+    monkeypatch.setattr(database, "integrate_links", recording)
+    # 4 link rows an event (card, PIN, merchant, account), one event a transaction.
+    lines = [make.card_sold(source_id=f"s-{n}") for n in range(14)]
+    run(database, tmp_path, write_jsonl(tmp_path / "in.jsonl", lines), batch=1)
+    assert merged == [4, 8, 16, 28]  # at 4, 8 and 16 queued rows, then the rest at the end
+    assert database.link_count() == 56
+    merchant = Tokenizer(KEY).token("party", "m-7")
+    assert len(database.events_by_token(merchant)) == 14
 
 
 def test_events_out_of_time_order_are_accepted(database: Database, tmp_path: Path) -> None:

@@ -46,7 +46,8 @@ __all__ = [
 
 #: How far in the future an event time may lie (clocks of recording nodes drift).
 CLOCK_SKEW = timedelta(minutes=5)
-#: Queued link rows that trigger a merge into the links index during a long run.
+#: Queued link rows that trigger the first merge into the links index during a long run;
+#: each later merge of the run waits for twice as many (see :func:`ingest_files`).
 LINK_MERGE_ROWS = 2_000_000
 #: Records per prepared batch, the unit a worker sends; a transaction takes several.
 PREPARED_RECORDS = 2_500
@@ -258,6 +259,10 @@ def ingest_files(
         batches = prepare_batches(files, keys, batch_size=size, formats=formats)
     with collecting_less(), _RejectFile(rejects) as reject_file:
         queued = 0
+        # A merge rewrites every page of the links index it reaches, however few rows it
+        # brings, so the merges of one run come at 2, 4, 8, ... million queued rows: the
+        # pages written grow with the size of the index, not with the square of it.
+        merge_at = LINK_MERGE_ROWS
         pending = iter(batches)
         for opening in pending:  # a transaction opens once its first batch is ready
             with database.appending() as append:
@@ -270,9 +275,10 @@ def ingest_files(
                     stored += len(prepared.events)
                     if stored >= batch_size:
                         break
-            if queued >= LINK_MERGE_ROWS:
+            if queued >= merge_at:
                 database.integrate_links()
                 queued = 0
+                merge_at *= 2
         database.integrate_links()
     return summary
 
