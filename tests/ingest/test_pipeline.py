@@ -145,7 +145,7 @@ def test_a_long_run_merges_its_links_at_doubling_queue_sizes(
 
     monkeypatch.setattr(database, "integrate_links", recording)
     # 4 link rows an event (card, PIN, merchant, account), one event a transaction.
-    lines = [make.card_sold(source_id=f"s-{n}") for n in range(14)]
+    lines: list[bytes | dict[str, Any]] = [make.card_sold(source_id=f"s-{n}") for n in range(14)]
     run(database, tmp_path, write_jsonl(tmp_path / "in.jsonl", lines), batch=1)
     assert merged == [4, 8, 16, 28]  # at 4, 8 and 16 queued rows, then the rest at the end
     assert database.link_count() == 56
