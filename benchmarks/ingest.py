@@ -167,12 +167,13 @@ def _insert_costs(rows: list[EventRow]) -> list[tuple[str, str]]:
 
 
 def _append_all(database: Database, rows: list[EventRow], batch: int = 5000) -> float:
-    """Seconds to append ``rows`` in batches and merge their links (leaf hashing excluded)."""
+    """Seconds to append ``rows`` in batches and merge links and ids (leaf hashing excluded)."""
     batches = [EventBatch.of(rows[start : start + batch]) for start in range(0, len(rows), batch)]
     started = time.perf_counter()
     for events in batches:
         database.append(events)
     database.integrate_links()
+    database.integrate_ids()
     return time.perf_counter() - started
 
 

@@ -8,9 +8,12 @@ from collections.abc import Iterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
 from cardtrace.ledger import merkle, tiles
+from cardtrace.store import migrate
 from cardtrace.store.database import Database
+from cardtrace.store.engine import open_engine
 from cardtrace.store.ledger_sql import SqlTileStore
 from cardtrace.store.rows import EventBatch, EventRow
 from cardtrace.store.schema import metadata
@@ -48,6 +51,24 @@ def test_opening_twice_migrates_once(database_url: str) -> None:
     again.close()
 
 
+def test_migration_0004_moves_stored_ids_into_the_id_index(database_url: str) -> None:
+    engine = open_engine(database_url)
+    migrate.upgrade(engine, "0003")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO events (seq, event_id, node_id, type, occurred_us, leaf) "
+                "VALUES (0, :id, 'node-a', 'card.sold', 1, :leaf)"
+            ),
+            {"id": row(1).event_id, "leaf": row(1).leaf},
+        )
+    engine.dispose()
+    upgraded = Database.open(database_url)
+    assert upgraded.event(row(1).event_id).seq == 0
+    assert upgraded.append(EventBatch.of([row(1)])).duplicates == (0,)
+    upgraded.close()
+
+
 def test_append_stores_rows_at_their_log_indexes(database: Database) -> None:
     first = database.append(EventBatch.of([row(1), row(2)]))
     second = database.append(EventBatch.of([row(3)]))
@@ -75,6 +96,31 @@ def test_a_stored_id_after_new_ones_leaves_the_new_ones_stored_once(database: Da
     assert database.link_count() == 3
     assert [event.seq for event in database.events_by_token(b"c" * 16)] == [2]
     assert database.log_size() == 3
+
+
+def test_ids_are_found_before_and_after_they_are_merged(database: Database) -> None:
+    database.append(EventBatch.of([row(1), row(2)]))
+    assert database.event(row(1).event_id).seq == 0
+    assert database.integrate_ids() == 2
+    assert database.integrate_ids() == 0
+    database.append(EventBatch.of([row(3)]))  # queued, while 1 and 2 are merged
+    for n, seq in ((1, 0), (2, 1), (3, 2)):
+        assert database.event(row(n).event_id).seq == seq
+    result = database.append(EventBatch.of([row(4), row(1), row(3)]))
+    assert (result.accepted, result.duplicates, result.first_seq) == (1, (1, 2), 3)
+    assert database.count() == 4
+
+
+def test_a_changed_record_is_a_conflict_whether_its_id_is_merged_or_queued(
+    database: Database,
+) -> None:
+    sent = [row(n)._replace(content=bytes([n]) * 16) for n in (1, 2)]
+    database.append(EventBatch.of([sent[0]]))
+    database.integrate_ids()
+    database.append(EventBatch.of([sent[1]]))
+    changed = [event._replace(content=b"x" * 16) for event in sent]
+    result = database.append(EventBatch.of([*changed, *sent]))
+    assert (result.accepted, result.conflicts, result.duplicates) == (0, (0, 1), (2, 3))
 
 
 def test_events_by_token_returns_linked_events_in_time_order(database: Database) -> None:

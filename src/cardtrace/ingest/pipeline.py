@@ -49,6 +49,10 @@ CLOCK_SKEW = timedelta(minutes=5)
 #: Queued link rows that trigger the first merge into the links index during a long run;
 #: each later merge of the run waits for twice as many (see :func:`ingest_files`).
 LINK_MERGE_ROWS = 2_000_000
+#: Queued event ids that trigger a merge into the event-id index: small enough that the
+#: queue stays a few MiB (a transaction dirties most of its pages), large enough that the
+#: big index, rewritten by each merge, is rewritten rarely (docs/performance.md).
+ID_MERGE_ROWS = 200_000
 #: Records per prepared batch, the unit a worker sends; a transaction takes several.
 PREPARED_RECORDS = 2_500
 #: Allocations between young-generation collections during a run (Python's default: 700).
@@ -263,6 +267,7 @@ def ingest_files(
         # brings, so the merges of one run come at 2, 4, 8, ... million queued rows: the
         # pages written grow with the size of the index, not with the square of it.
         merge_at = LINK_MERGE_ROWS
+        ids_merged = 0  # events accepted when the id queue was last merged
         pending = iter(batches)
         for opening in pending:  # a transaction opens once its first batch is ready
             with database.appending() as append:
@@ -279,7 +284,11 @@ def ingest_files(
                 database.integrate_links()
                 queued = 0
                 merge_at *= 2
+            if summary.accepted - ids_merged >= ID_MERGE_ROWS:
+                database.integrate_ids()
+                ids_merged = summary.accepted
         database.integrate_links()
+        database.integrate_ids()
     return summary
 
 

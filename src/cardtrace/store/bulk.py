@@ -3,7 +3,8 @@
 SQLAlchemy Core costs about 5 µs per row over the driver (MEASURED.md) and an event has
 several link rows, so events and links go straight to the DBAPI cursor of the caller's
 transaction: ``executemany`` on SQLite, binary ``COPY`` on PostgreSQL. Link rows go to
-the unindexed ``link_queue``; the store merges them into ``links`` in token order later.
+the unindexed ``link_queue`` and event ids to the small ``event_id_queue``; the store
+merges them into ``links`` and ``event_ids`` in key order later.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from cardtrace.store.rows import EventBatch
 
 __all__ = [
-    "empty_link_queue",
+    "empty_queue",
     "existing_ids",
     "insert_events",
     "insert_if_all_new",
@@ -27,8 +28,12 @@ __all__ = [
 _EVENT_COLUMNS = "seq, event_id, node_id, type, occurred_us, leaf, protected, content"
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _INSERT_LINK = "INSERT INTO link_queue (token, seq, field) VALUES (?, ?, ?)"
+_INSERT_ID = "INSERT INTO event_id_queue (event_id, seq) VALUES (?, ?)"
 _EVENT_TYPES = ["int8", "bytea", "text", "text", "int8", "bytea", "bytea", "bytea"]
 _LINK_TYPES = ["bytea", "int8", "text"]
+_ID_TYPES = ["bytea", "int8"]
+#: Where stored event ids are: merged, then queued (both keyed by id).
+_ID_TABLES = ("event_ids", "event_id_queue")
 #: Placeholders per SQLite ``IN (...)`` query, well under its limit of 32,766.
 _IN_CHUNK = 900
 #: Any constant: the key of the PostgreSQL advisory lock that serialises writers.
@@ -41,65 +46,85 @@ def lock_writer(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITER_LOCK})
 
 
-def empty_link_queue(connection: Connection) -> None:
-    """Drop every queued link row (they were merged into ``links`` in this transaction).
+def empty_queue(connection: Connection, queue: str) -> None:
+    """Drop every row of ``queue`` (they were merged in this transaction).
 
     PostgreSQL truncates: deleting a run's millions of rows one by one leaves as many
     dead tuples to vacuum. SQLite's unqualified DELETE truncates by itself.
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(text("TRUNCATE link_queue"))
+        connection.execute(text(f"TRUNCATE {queue}"))
     else:
-        connection.execute(text("DELETE FROM link_queue"))
+        connection.execute(text(f"DELETE FROM {queue}"))  # noqa: S608 - a table of ours
 
 
 def existing_ids(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, bytes | None]:
-    """The stored ones of ``ids``, with their content digests.
+    """The stored ones of ``ids``, merged or queued, with their content digests.
 
     Through the driver: SQLAlchemy's expanding ``IN`` costs ~10 µs per id.
     """
+    found: dict[bytes, bytes | None] = {}
+    for table in _ID_TABLES:
+        found.update(_select_ids(connection, table, "i.event_id, e.content", ids))
+    return {
+        bytes(key): None if content is None else bytes(content) for key, content in found.items()
+    }
+
+
+def _any_merged(connection: Connection, ids: Sequence[bytes]) -> bool:
+    """Whether any of ``ids`` is in ``event_ids``: a read-only search of the big index."""
+    return bool(_select_ids(connection, "event_ids", "i.event_id, NULL", ids, limit=1))
+
+
+def _select_ids(
+    connection: Connection, table: str, columns: str, ids: Sequence[bytes], limit: int = 0
+) -> dict[bytes, Any]:
+    """``columns`` of the rows of ``table`` (as ``i``, joined to ``events e``) with ``ids``."""
+    joined = f"SELECT {columns} FROM {table} AS i JOIN events AS e ON e.seq = i.seq"  # noqa: S608
+    tail = f" LIMIT {limit}" if limit else ""
     driver: Any = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
         with driver.cursor() as cursor:
-            query = "SELECT event_id, content FROM events WHERE event_id = ANY(%s)"
-            cursor.execute(query, (list(ids),))
-            return {
-                bytes(key): None if content is None else bytes(content) for key, content in cursor
-            }
-    found: dict[bytes, bytes | None] = {}
+            cursor.execute(f"{joined} WHERE i.event_id = ANY(%s){tail}", (list(ids),))
+            return {bytes(key): value for key, value in cursor}
+    found: dict[bytes, Any] = {}
     cursor = driver.cursor()
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
         marks = ",".join("?" * len(chunk))
-        query = f"SELECT event_id, content FROM events WHERE event_id IN ({marks})"  # noqa: S608
-        found.update(cursor.execute(query, chunk))
+        found.update(cursor.execute(f"{joined} WHERE i.event_id IN ({marks}){tail}", chunk))
+        if limit and len(found) >= limit:
+            break
     return found
 
 
 def insert_if_all_new(connection: Connection, first_seq: int, batch: EventBatch) -> bool:
     """Insert ``batch`` as :func:`insert_events` does if none of its event ids is stored.
 
-    Returns False, having written nothing, when the unique event-id index refuses a row
-    (an id already stored, or one id twice in the batch). Fresh data, the common case,
-    so costs one index search per event instead of a look-up first and the insert after.
+    Returns False, having written nothing, when an id is stored already, or twice in the
+    batch: the merged ids are searched (read only), the queued ones refuse it on insert.
+    Fresh data, the common case, so never looks the batch up a second time.
     """
     if not batch:
         return True
+    if _any_merged(connection, batch.event_ids):
+        return False
     refused: type[Exception] = connection.dialect.dbapi.IntegrityError  # type: ignore[union-attr]
     if connection.dialect.name == "postgresql":
         try:  # a failed COPY fails the whole transaction, unless under a savepoint
             with connection.begin_nested():
-                _insert_event_rows(connection, first_seq, batch)
+                _insert_id_rows(connection, first_seq, batch)
         except refused:
             return False
     else:
         try:
-            _insert_event_rows(connection, first_seq, batch)
+            _insert_id_rows(connection, first_seq, batch)
         except refused:
             # SQLite undid the refused row only. No savepoint: it would copy every page
             # the batch changes to a sub-journal (measured: slower than the look-up).
-            connection.exec_driver_sql("DELETE FROM events WHERE seq >= ?", (first_seq,))
+            connection.exec_driver_sql("DELETE FROM event_id_queue WHERE seq >= ?", (first_seq,))
             return False
+    _insert_event_rows(connection, first_seq, batch)
     _insert_link_rows(connection, first_seq, batch)
     return True
 
@@ -108,8 +133,18 @@ def insert_events(connection: Connection, first_seq: int, batch: EventBatch) -> 
     """Insert ``batch`` at log indexes ``first_seq, first_seq + 1, ...`` with its links."""
     if not batch:
         return
+    _insert_id_rows(connection, first_seq, batch)
     _insert_event_rows(connection, first_seq, batch)
     _insert_link_rows(connection, first_seq, batch)
+
+
+def _insert_id_rows(connection: Connection, first_seq: int, batch: EventBatch) -> None:
+    id_rows = zip(batch.event_ids, range(first_seq, first_seq + len(batch)), strict=True)
+    driver: Any = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        _copy(driver, "event_id_queue (event_id, seq)", _ID_TYPES, id_rows)
+    else:
+        driver.cursor().executemany(_INSERT_ID, id_rows)
 
 
 def _insert_event_rows(connection: Connection, first_seq: int, batch: EventBatch) -> None:

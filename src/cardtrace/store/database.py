@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, func, insert, select, union_all
+from sqlalchemy import Connection, Engine, Table, func, insert, select, union_all
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError, NotFound
@@ -22,9 +22,12 @@ from cardtrace.store import bulk, migrate
 from cardtrace.store.engine import describe, open_engine, write_transaction
 from cardtrace.store.ledger_sql import SqlTileStore
 from cardtrace.store.rows import EventBatch
-from cardtrace.store.schema import events, link_queue, links
+from cardtrace.store.schema import event_id_queue, event_ids, events, link_queue, links
 
 __all__ = ["AppendResult", "Database", "StoredEvent"]
+
+#: Where an event's id is: merged into the big index, or still queued.
+_ID_TABLES = (event_ids, event_id_queue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,15 +178,27 @@ class Database:
         rows at once, in index order. Lookups read the queue too, so nothing is missed
         while rows wait (after a crash, too: the next ingest merges them).
         """
-        columns = [link_queue.c.token, link_queue.c.seq, link_queue.c.field]
-        ordered = select(*columns).order_by(link_queue.c.token, link_queue.c.seq)
+        return self._merge(link_queue, links)
+
+    def integrate_ids(self) -> int:
+        """Merge queued event ids into ``event_ids`` in id order; return how many.
+
+        Callers merge while the queue is small (an ingest, every 200,000 ids), so the
+        random ids of each transaction dirty few pages; the big index is rewritten once
+        per merge. Lookups and the duplicate check read both.
+        """
+        return self._merge(event_id_queue, event_ids)
+
+    def _merge(self, queue: Table, target: Table) -> int:
+        columns = [queue.c[column.name] for column in target.primary_key]
+        ordered = select(*queue.c).order_by(*columns)
         with self.transaction() as connection:
             bulk.lock_writer(connection)
-            queued = select(func.count()).select_from(link_queue)
-            moved = int(connection.execute(queued).scalar_one())
+            count = select(func.count()).select_from(queue)
+            moved = int(connection.execute(count).scalar_one())
             if moved:
-                connection.execute(insert(links).from_select(["token", "seq", "field"], ordered))
-                bulk.empty_link_queue(connection)
+                connection.execute(insert(target).from_select(list(queue.c.keys()), ordered))
+                bulk.empty_queue(connection, queue.name)
         return moved
 
     def log_size(self) -> int:
@@ -222,9 +237,12 @@ class Database:
 
     def event(self, event_id: bytes) -> StoredEvent:
         """The stored event with id ``event_id``."""
+        found = union_all(
+            *(select(table.c.seq).where(table.c.event_id == event_id) for table in _ID_TABLES)
+        ).subquery()
         query = select(
             events.c.seq, events.c.event_id, events.c.type, events.c.occurred_us, events.c.leaf
-        ).where(events.c.event_id == event_id)
+        ).join(found, found.c.seq == events.c.seq)
         with self._reading() as connection:
             row = connection.execute(query).first()
         if row is None:

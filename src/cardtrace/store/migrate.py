@@ -17,13 +17,13 @@ __all__ = ["upgrade"]
 _SCRIPTS = Path(__file__).parent / "migrations"
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every migration the database lacks, in one transaction."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply the migrations the database lacks up to ``revision``, in one transaction."""
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
     try:
         with write_transaction(engine) as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
     except SQLAlchemyError as exc:
         raise ConfigurationError(f"cannot open the database: {describe(exc)}") from None

@@ -1,10 +1,12 @@
 """The SQL schema, as SQLAlchemy Core tables: the single description Alembic migrates to.
 
 Designed for the ingest hot path (docs/performance.md): ``events`` is keyed by ``seq``,
-the ledger index, so rows append at the end of the B-tree; the only random-key indexes
-are the idempotency key (``event_id``) and the lookup keys in ``links``, which hold one
-narrow row per (token, event) so tracing finds every event of a card, person, account,
-device or party with one index range scan.
+the ledger index, so rows append at the end of the B-tree. The random keys, event ids
+(the idempotency key) and the lookup keys of ``links`` (one narrow row per token and
+event, so tracing finds every event of a card, person, account, device or party with
+one index range scan), are each held twice over: a queue that appends take cheaply and a
+big index that queued rows are merged into in key order, which touches each of its pages
+once per merge instead of once per row.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from sqlalchemy import (
 __all__ = [
     "checkpoints",
     "cosignatures",
+    "event_id_queue",
+    "event_ids",
     "events",
     "ledger_state",
     "ledger_tiles",
@@ -58,9 +62,24 @@ events = Table(
         nullable=True,
         comment="keyed digest of the record as sent, to tell a re-send from a changed record",
     ),
-    Index("ux_events_event_id", "event_id", unique=True),
     Index("ix_events_occurred_us", "occurred_us"),
 )
+
+
+def _event_id_columns() -> list[Column[Any]]:
+    """An event id and the log index of its event: an id is stored once, in one of two."""
+    return [
+        Column("event_id", LargeBinary(16), primary_key=True),
+        Column("seq", BigInteger, nullable=False),
+    ]
+
+
+#: The ids of stored events, merged from ``event_id_queue`` in id order.
+event_ids = Table("event_ids", metadata, *_event_id_columns(), sqlite_with_rowid=False)
+
+#: The ids of recent appends, not yet merged into ``event_ids``: a small index, so each
+#: transaction dirties few pages of it. :meth:`Database.integrate_ids` merges it.
+event_id_queue = Table("event_id_queue", metadata, *_event_id_columns(), sqlite_with_rowid=False)
 
 
 def _link_columns() -> list[Column[Any]]:
