@@ -153,6 +153,27 @@ def test_a_long_run_merges_its_links_at_doubling_queue_sizes(
     assert len(database.events_by_token(merchant)) == 14
 
 
+def test_ids_merged_during_a_run_still_catch_re_sent_records(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "ID_MERGE_ROWS", 3)
+    merged: list[int] = []
+    integrate = database.integrate_ids
+
+    def recording() -> int:
+        merged.append(integrate())
+        return merged[-1]
+
+    monkeypatch.setattr(database, "integrate_ids", recording)
+    lines: list[bytes | dict[str, Any]] = [make.card_sold(source_id=f"s-{n}") for n in range(7)]
+    path = write_jsonl(tmp_path / "in.jsonl", [*lines, lines[1]])
+    first = run(database, tmp_path, path, batch=1)
+    assert merged == [3, 3, 1]  # every 3 accepted events, then the rest at the end
+    second = run(database, tmp_path, path, batch=1)
+    assert (first.accepted, first.duplicates, second.accepted, second.duplicates) == (7, 1, 0, 8)
+    assert database.count() == 7
+
+
 def test_events_out_of_time_order_are_accepted(database: Database, tmp_path: Path) -> None:
     late = make.card_sold(
         source_id="late",
