@@ -132,18 +132,24 @@ def test_reingesting_stores_nothing_twice_and_says_so(database: Database, tmp_pa
     assert database.count() == 5
 
 
+def merges(monkeypatch: pytest.MonkeyPatch, database: Database, method: str) -> list[int]:
+    """The row counts ``database.<method>`` (a merge of a queue) moves, call by call."""
+    moved: list[int] = []
+    merge = getattr(database, method)
+
+    def recording() -> int:
+        moved.append(merge())
+        return moved[-1]
+
+    monkeypatch.setattr(database, method, recording)
+    return moved
+
+
 def test_a_long_run_merges_its_links_at_doubling_queue_sizes(
     database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pipeline, "LINK_MERGE_ROWS", 4)
-    merged: list[int] = []
-    integrate = database.integrate_links
-
-    def recording() -> int:
-        merged.append(integrate())
-        return merged[-1]
-
-    monkeypatch.setattr(database, "integrate_links", recording)
+    merged = merges(monkeypatch, database, "integrate_links")
     # 4 link rows an event (card, PIN, merchant, account), one event a transaction.
     lines: list[bytes | dict[str, Any]] = [make.card_sold(source_id=f"s-{n}") for n in range(14)]
     run(database, tmp_path, write_jsonl(tmp_path / "in.jsonl", lines), batch=1)
@@ -157,14 +163,7 @@ def test_ids_merged_during_a_run_still_catch_re_sent_records(
     database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pipeline, "ID_MERGE_ROWS", 3)
-    merged: list[int] = []
-    integrate = database.integrate_ids
-
-    def recording() -> int:
-        merged.append(integrate())
-        return merged[-1]
-
-    monkeypatch.setattr(database, "integrate_ids", recording)
+    merged = merges(monkeypatch, database, "integrate_ids")
     lines: list[bytes | dict[str, Any]] = [make.card_sold(source_id=f"s-{n}") for n in range(7)]
     path = write_jsonl(tmp_path / "in.jsonl", [*lines, lines[1]])
     first = run(database, tmp_path, path, batch=1)
