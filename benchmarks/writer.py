@@ -4,12 +4,12 @@
 
 Prepares the batches of a synthetic world once (in this process, as the workers would),
 then replays them into a fresh SQLite file per variant, the way an ingest's writer
-does: transactions of ``CARDTRACE_BATCH_SIZE`` events, the link queue merged at the
-end, the event-id queue every ``ID_MERGE_ROWS`` ids (counted as appending). The
-variants take one thing away at a time, so the difference to the first row is its cost:
-the time index, the link rows. Reports µs per event for the appends and the link merge,
-the writer's user and system CPU, and bytes written to disk per event
-(``/proc/self/io``).
+does: transactions of ``CARDTRACE_BATCH_SIZE`` events, the link and event-id queues
+merged on the ingest's schedule (``QueueMerges``; merges during the run count as
+appending, the last ones as merging). The variants take one thing away at a time, so
+the difference to the first row is its cost: the time index, the link rows. Reports µs
+per event for the appends and the final merges, the writer's user and system CPU, and
+bytes written to disk per event (``/proc/self/io``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from cardtrace.ingest.pipeline import (
-    ID_MERGE_ROWS,
     PREPARED_RECORDS,
+    QueueMerges,
     collecting_less,
     prepare_batches,
 )
@@ -100,17 +100,13 @@ def replay(
     with variant(database, batches) as replayed:
         written, usage = _written(), resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
-        ids_merged = appended_events = 0
+        merges = QueueMerges(database)  # as an ingest does
         for group in _transactions(replayed, transaction):
             with database.appending() as append:
-                for batch in group:
-                    appended_events += append(batch).accepted
-            if appended_events - ids_merged >= ID_MERGE_ROWS:  # as an ingest does
-                database.integrate_ids()
-                ids_merged = appended_events
-        database.integrate_ids()
+                accepted = sum(append(batch).accepted for batch in group)
+            merges.stored(sum(len(batch.link_tokens) for batch in group), accepted)
         appended = time.perf_counter()
-        database.integrate_links()
+        merges.finish()
         merged = time.perf_counter()
         after = resource.getrusage(resource.RUSAGE_SELF)
     database.close()

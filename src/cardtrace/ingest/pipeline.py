@@ -37,6 +37,7 @@ __all__ = [
     "PREPARED_RECORDS",
     "IngestSummary",
     "Prepared",
+    "QueueMerges",
     "Rejected",
     "collecting_less",
     "ingest_files",
@@ -47,7 +48,7 @@ __all__ = [
 #: How far in the future an event time may lie (clocks of recording nodes drift).
 CLOCK_SKEW = timedelta(minutes=5)
 #: Queued link rows that trigger the first merge into the links index during a long run;
-#: each later merge of the run waits for twice as many (see :func:`ingest_files`).
+#: each later merge of the run waits for twice as many (:class:`QueueMerges`).
 LINK_MERGE_ROWS = 2_000_000
 #: Queued event ids that trigger a merge into the event-id index: small enough that the
 #: queue stays a few MiB (a transaction dirties most of its pages), large enough that the
@@ -262,14 +263,10 @@ def ingest_files(
     else:
         batches = prepare_batches(files, keys, batch_size=size, formats=formats)
     with collecting_less(), _RejectFile(rejects) as reject_file:
-        queued = 0
-        # A merge rewrites every page of the links index it reaches, however few rows it
-        # brings, so the merges of one run come at 2, 4, 8, ... million queued rows: the
-        # pages written grow with the size of the index, not with the square of it.
-        merge_at = LINK_MERGE_ROWS
-        ids_merged = 0  # events accepted when the id queue was last merged
+        merges = QueueMerges(database)
         pending = iter(batches)
         for opening in pending:  # a transaction opens once its first batch is ready
+            queued, accepted = 0, summary.accepted
             with database.appending() as append:
                 stored = 0
                 for prepared in itertools.chain([opening], pending):
@@ -280,16 +277,40 @@ def ingest_files(
                     stored += len(prepared.events)
                     if stored >= batch_size:
                         break
-            if queued >= merge_at:
-                database.integrate_links()
-                queued = 0
-                merge_at *= 2
-            if summary.accepted - ids_merged >= ID_MERGE_ROWS:
-                database.integrate_ids()
-                ids_merged = summary.accepted
-        database.integrate_links()
-        database.integrate_ids()
+            merges.stored(queued, summary.accepted - accepted)
+        merges.finish()
     return summary
+
+
+class QueueMerges:
+    """When a run merges its link and event-id queues into their indexes.
+
+    Event ids every ``ID_MERGE_ROWS``: the id queue stays a few MiB. Links at 2, 4, 8,
+    ... times ``LINK_MERGE_ROWS`` queued rows: a merge rewrites every page of the links
+    index it reaches, however few rows it brings, so the pages written grow with the size
+    of the index, not with the square of it. Whatever is queued is merged at the end.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._links = self._ids = 0
+        self._links_at = LINK_MERGE_ROWS
+
+    def stored(self, link_rows: int, events: int) -> None:
+        """Count a committed transaction's queued link rows and events; merge what is due."""
+        self._links += link_rows
+        self._ids += events
+        if self._links >= self._links_at:
+            self._database.integrate_links()
+            self._links = 0
+            self._links_at *= 2
+        if self._ids >= ID_MERGE_ROWS:
+            self._database.integrate_ids()
+            self._ids = 0
+
+    def finish(self) -> None:
+        self._database.integrate_links()
+        self._database.integrate_ids()
 
 
 class _RejectFile:
