@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
 
+from cardtrace.store.schema import EVENT_ID_TABLES, event_ids
+
 if TYPE_CHECKING:
     from cardtrace.store.rows import EventBatch
 
@@ -32,8 +34,6 @@ _INSERT_ID = "INSERT INTO event_id_queue (event_id, seq) VALUES (?, ?)"
 _EVENT_TYPES = ["int8", "bytea", "text", "text", "int8", "bytea", "bytea", "bytea"]
 _LINK_TYPES = ["bytea", "int8", "text"]
 _ID_TYPES = ["bytea", "int8"]
-#: Where stored event ids are: merged, then queued (both keyed by id).
-_ID_TABLES = ("event_ids", "event_id_queue")
 #: Placeholders per SQLite ``IN (...)`` query, well under its limit of 32,766.
 _IN_CHUNK = 900
 #: Any constant: the key of the PostgreSQL advisory lock that serialises writers.
@@ -64,8 +64,8 @@ def existing_ids(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, by
     Through the driver: SQLAlchemy's expanding ``IN`` costs ~10 µs per id.
     """
     found: dict[bytes, bytes | None] = {}
-    for table in _ID_TABLES:
-        found.update(_select_ids(connection, table, "i.event_id, e.content", ids))
+    for table in EVENT_ID_TABLES:
+        found.update(_stored_ids(connection, table.name, ids))
     return {
         bytes(key): None if content is None else bytes(content) for key, content in found.items()
     }
@@ -73,21 +73,21 @@ def existing_ids(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, by
 
 def _any_merged(connection: Connection, ids: Sequence[bytes]) -> bool:
     """Whether any of ``ids`` is in ``event_ids``: a read-only search of the big index."""
-    return bool(_select_ids(connection, "event_ids", "i.event_id, NULL", ids, limit=1))
+    return bool(_stored_ids(connection, event_ids.name, ids, limit=1))
 
 
-def _select_ids(
-    connection: Connection, table: str, columns: str, ids: Sequence[bytes], limit: int = 0
-) -> dict[bytes, Any]:
-    """``columns`` of the rows of ``table`` (as ``i``, joined to ``events e``) with ``ids``."""
-    joined = f"SELECT {columns} FROM {table} AS i JOIN events AS e ON e.seq = i.seq"  # noqa: S608
+def _stored_ids(
+    connection: Connection, table: str, ids: Sequence[bytes], limit: int = 0
+) -> dict[Any, Any]:
+    """(event id, content digest) of the events whose ids are among ``ids`` in ``table``."""
+    joined = f"SELECT i.event_id, e.content FROM {table} AS i JOIN events AS e ON e.seq = i.seq"  # noqa: S608
     tail = f" LIMIT {limit}" if limit else ""
     driver: Any = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
         with driver.cursor() as cursor:
             cursor.execute(f"{joined} WHERE i.event_id = ANY(%s){tail}", (list(ids),))
-            return {bytes(key): value for key, value in cursor}
-    found: dict[bytes, Any] = {}
+            return dict(cursor)
+    found: dict[Any, Any] = {}
     cursor = driver.cursor()
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
@@ -120,8 +120,8 @@ def insert_if_all_new(connection: Connection, first_seq: int, batch: EventBatch)
         try:
             _insert_id_rows(connection, first_seq, batch)
         except refused:
-            # SQLite undid the refused row only. No savepoint: it would copy every page
-            # the batch changes to a sub-journal (measured: slower than the look-up).
+            # SQLite undid the refused row only. No savepoint: it copies every page the
+            # transaction changes to a sub-journal (measured slower than undoing this way).
             connection.exec_driver_sql("DELETE FROM event_id_queue WHERE seq >= ?", (first_seq,))
             return False
     _insert_event_rows(connection, first_seq, batch)

@@ -22,12 +22,16 @@ from cardtrace.store import bulk, migrate
 from cardtrace.store.engine import describe, open_engine, write_transaction
 from cardtrace.store.ledger_sql import SqlTileStore
 from cardtrace.store.rows import EventBatch
-from cardtrace.store.schema import event_id_queue, event_ids, events, link_queue, links
+from cardtrace.store.schema import (
+    EVENT_ID_TABLES,
+    event_id_queue,
+    event_ids,
+    events,
+    link_queue,
+    links,
+)
 
 __all__ = ["AppendResult", "Database", "StoredEvent"]
-
-#: Where an event's id is: merged into the big index, or still queued.
-_ID_TABLES = (event_ids, event_id_queue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +94,8 @@ class _Appender:
     def _split_fresh(self, batch: EventBatch) -> tuple[list[int], list[int], list[int]]:
         """Positions of the new events, of re-sent ones and of changed ones.
 
-        Only asked when a batch holds an id already stored (or one id twice): the insert
-        of an all-new batch finds that out itself, through the unique event-id index.
+        Only asked when a batch holds an id already stored (or one id twice): for an
+        all-new batch, ``bulk.insert_if_all_new`` finds that out as it inserts.
         """
         stored = bulk.existing_ids(self._connection, batch.event_ids)
         fresh: list[int] = []
@@ -238,7 +242,7 @@ class Database:
     def event(self, event_id: bytes) -> StoredEvent:
         """The stored event with id ``event_id``."""
         found = union_all(
-            *(select(table.c.seq).where(table.c.event_id == event_id) for table in _ID_TABLES)
+            *(select(table.c.seq).where(table.c.event_id == event_id) for table in EVENT_ID_TABLES)
         ).subquery()
         query = select(
             events.c.seq, events.c.event_id, events.c.type, events.c.occurred_us, events.c.leaf

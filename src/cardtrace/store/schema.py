@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "EVENT_ID_TABLES",
     "checkpoints",
     "cosignatures",
     "event_id_queue",
@@ -80,6 +81,9 @@ event_ids = Table("event_ids", metadata, *_event_id_columns(), sqlite_with_rowid
 #: The ids of recent appends, not yet merged into ``event_ids``: a small index, so each
 #: transaction dirties few pages of it. :meth:`Database.integrate_ids` merges it.
 event_id_queue = Table("event_id_queue", metadata, *_event_id_columns(), sqlite_with_rowid=False)
+
+#: Where a stored event's id is: merged, or still queued.
+EVENT_ID_TABLES = (event_ids, event_id_queue)
 
 
 def _link_columns() -> list[Column[Any]]:
