@@ -32,7 +32,10 @@ def _create(name: str) -> None:
 def upgrade() -> None:
     _create("event_ids")
     _create("event_id_queue")
-    op.execute("INSERT INTO event_ids (event_id, seq) SELECT event_id, seq FROM events")
+    # In id order: the big index is built left to right, not at random places.
+    op.execute(
+        "INSERT INTO event_ids (event_id, seq) SELECT event_id, seq FROM events ORDER BY event_id"
+    )
     op.drop_index("ux_events_event_id", table_name="events")
 
 
