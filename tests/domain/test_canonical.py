@@ -75,6 +75,12 @@ def test_times_are_utc_with_six_fraction_digits() -> None:
         format_time(datetime(2025, 1, 2))
 
 
+@given(st.datetimes(datetime(1000, 1, 2), datetime(9999, 12, 30), timezones=st.timezones()))
+def test_time_format_matches_the_iso_format_of_the_same_moment_in_utc(moment: datetime) -> None:
+    reference = moment.astimezone(UTC).isoformat(timespec="microseconds")
+    assert format_time(moment) == reference.removesuffix("+00:00") + "Z"
+
+
 def _schema_nodes(node: Any) -> Any:
     if isinstance(node, dict):
         yield node

@@ -33,8 +33,17 @@ def format_time(value: datetime) -> str:
         raise ValueError("canonical times must be timezone-aware")
     if value.tzinfo is not UTC:  # validated event times are UTC already
         value = value.astimezone(UTC)
-    # isoformat is several times faster than strftime; UTC renders as "+00:00".
-    return value.isoformat(timespec="microseconds")[:-6] + "Z"
+    # Twice as fast as isoformat(timespec=...) and several times faster than strftime;
+    # it runs twice per event on the ingest hot path.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - faster than an f-string
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
 
 
 def canonical_bytes(value: Mapping[str, Any] | list[Any] | str | int | bool | None) -> bytes:
