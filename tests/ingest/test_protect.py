@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import pytest
 
 import factories as make
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes
+from cardtrace.ingest import protect as protect_module
 from cardtrace.ingest.pipeline import validate
 from cardtrace.ingest.protect import Protector, card_token, pin_token
 from cardtrace.store.rows import EventRow
@@ -94,3 +96,14 @@ def test_a_protected_row_holds_about_its_own_size_in_memory() -> None:
         tracemalloc.stop()
     stored = sum(len(row.leaf) + len(row.protected or b"") for row in rows)
     assert held < 2 * stored
+
+
+def test_party_tokens_stay_right_when_a_protector_has_seen_many_parties(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(protect_module, "_PARTY_CACHE", 2)
+    protector = Protector(Tokenizer(LINK_KEY), Vault(VAULT_KEY), "k")
+    for premises in ["store-1", "store-2", "store-3", "store-1", "store-4", "store-2"]:
+        event = validate(orjson.dumps(make.card_recycled(premises_id=premises)), datetime.now(UTC))
+        links = {field: token for token, field in protector.protect(event).links}
+        assert links["premises_id"] == Tokenizer.reference(LINK_KEY, "party", premises)

@@ -40,6 +40,9 @@ __all__ = [
 #: Version of the leaf layout; bump it when the layout changes.
 LEAF_FORMAT = 1
 _SALT = 16
+#: Party tokens kept per protector: parties are few (nodes, merchants, distributors) and
+#: appear in most events; their ids are clear data, so caching them keeps nothing personal.
+_PARTY_CACHE = 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -109,6 +112,7 @@ class Protector:
         self._tokenizer = tokenizer
         self._vault = vault
         self._token_key_id = token_key_id
+        self._party_tokens: dict[str, bytes] = {}
 
     def protect(self, event: Envelope) -> EventRow:
         plan = _plan(type(event))
@@ -127,11 +131,10 @@ class Protector:
         for name in plan.times:
             leaf[name] = format_time(values[name])
         tokens, links = self._card_tokens(values)
-        token = self._tokenizer.token
         for name in plan.parties:
             value = values[name]
             if value is not None:
-                links.append((token("party", value), name))
+                links.append((self._party_token(value), name))
         for name, secret in plan.secrets:
             value = values[name]
             if value is not None:
@@ -143,7 +146,9 @@ class Protector:
         # What the source sent, without this run's random salts: a re-send gives the same
         # digest, a changed record another one. Keyed, because it covers personal values.
         personal = {name: opening["value"] for name, opening in sealed.items()}
-        content = token("content", canonical_bytes_of_valid([leaf, personal]).decode())
+        content = self._tokenizer.token(
+            "content", canonical_bytes_of_valid([leaf, personal]).decode()
+        )
         leaf["commitments"] = commitments
         protected = (
             self._vault.seal(canonical_bytes_of_valid(sealed), event_text) if sealed else None
@@ -160,6 +165,14 @@ class Protector:
             links=tuple(links),
             content=content,
         )
+
+    def _party_token(self, party: str) -> bytes:
+        token = self._party_tokens.get(party)
+        if token is None:
+            if len(self._party_tokens) >= _PARTY_CACHE:
+                self._party_tokens.clear()
+            token = self._party_tokens[party] = self._tokenizer.token("party", party)
+        return token
 
     def _card_tokens(
         self, values: dict[str, Any]
@@ -178,9 +191,11 @@ class Protector:
         links: list[tuple[bytes, str]],
     ) -> tuple[dict[str, str], dict[str, Any]]:
         present = [(n, m, values[n]) for n, m in plan.personal if values[n] not in (None, [])]
-        salts = os.urandom(_SALT * len(present))
         commitments: dict[str, str] = {}
         sealed: dict[str, Any] = {}
+        if not present:
+            return commitments, sealed
+        salts = os.urandom(_SALT * len(present))
         for position, (name, marker, value) in enumerate(present):
             salt = salts[position * _SALT : (position + 1) * _SALT]
             commitments[name] = hashlib.sha256(salt + canonical_bytes_of_valid(value)).hexdigest()
