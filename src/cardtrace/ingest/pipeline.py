@@ -365,6 +365,9 @@ def _store(
     summary.rejected += len(result.conflicts)
     rejects.write([_conflict(*prepared.origins[index]) for index in result.conflicts])
     skipped = set(result.duplicates) | set(result.conflicts)
+    if not skipped:  # the common case, without a look at every row
+        summary.accepted_by_type.update(events.types)
+        return len(events.link_positions)
     accepted = Counter(events.types)
     accepted.subtract(events.types[position] for position in skipped)
     summary.accepted_by_type.update(+accepted)  # unary plus drops the types left at zero
