@@ -31,11 +31,12 @@ def make_world(events: int) -> tuple[Path, float, int]:
 
 
 #: Runs the CLI, then prints as its last stderr line the process's own peak RSS (VmHWM,
-#: which exec resets, unlike the rusage of a forked child) and the peak of the memory of
+#: which exec resets, unlike the rusage of a forked child), the peak of the memory of
 #: it and its child processes (the ingest workers) together, sampled every half second:
-#: their summed PSS, which counts pages they share (libraries) once, not once each.
+#: their summed PSS, which counts pages they share (libraries) once, not once each, and
+#: the process's own CPU seconds (the ingest's writer, without its workers).
 _MEASURED_CLI = """
-import os, sys, threading, time
+import os, resource, sys, threading, time
 from cardtrace.cli.main import run
 
 peak_tree = 0
@@ -64,7 +65,8 @@ def sample():
 threading.Thread(target=sample, daemon=True).start()
 code = run(sys.argv[1:])
 peak = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
-print(peak, max(peak_tree, int(peak)), file=sys.stderr)
+own = resource.getrusage(resource.RUSAGE_SELF)
+print(peak, max(peak_tree, int(peak)), own.ru_utime + own.ru_stime, file=sys.stderr)
 sys.exit(code)
 """
 
@@ -81,6 +83,8 @@ class Measured(NamedTuple):
     peak_tree_kib: int
     #: User + system CPU seconds of the command and every process it waited for.
     cpu_seconds: float
+    #: User + system CPU seconds of the command's own process, without its children.
+    own_cpu_seconds: float
 
 
 def run_measured(args: list[str]) -> Measured:
@@ -94,5 +98,7 @@ def run_measured(args: list[str]) -> Measured:
     seconds = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    peak, peak_tree = map(int, child.stderr.decode().strip().splitlines()[-1].split())
-    return Measured(seconds, child.stdout, child.returncode, peak, peak_tree, cpu)
+    peak, peak_tree, own_cpu = child.stderr.decode().strip().splitlines()[-1].split()
+    return Measured(
+        seconds, child.stdout, child.returncode, int(peak), int(peak_tree), cpu, float(own_cpu)
+    )

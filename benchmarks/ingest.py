@@ -220,12 +220,12 @@ def _checkpoint_and_audit(url: str, label: str) -> list[tuple[str, str]]:
     """Time ``cardtrace checkpoint`` and the full audit ``cardtrace verify`` on the log."""
     rows = []
     for command in ("checkpoint", "verify"):
-        seconds, _, code, peak, _, _ = run_measured([command, "--db", url])
-        outcome = "ok" if code == 0 else f"exit code {code}"
+        run = run_measured([command, "--db", url])
+        outcome = "ok" if run.code == 0 else f"exit code {run.code}"
         rows.append(
             (
                 f"cardtrace {command} ({label})",
-                f"{seconds:.1f} s, peak RSS {peak / 1024:,.0f} MiB, {outcome}",
+                f"{run.seconds:.1f} s, peak RSS {run.peak_kib / 1024:,.0f} MiB, {outcome}",
             )
         )
     return rows
@@ -233,10 +233,11 @@ def _checkpoint_and_audit(url: str, label: str) -> list[tuple[str, str]]:
 
 def _ingest_child(world: Path, url: str, label: str, events: int) -> list[tuple[str, str]]:
     args = ["ingest", "--json", "--db", url, "--rejects", str(OUT / "rejects.jsonl"), str(world)]
-    seconds, output, code, peak, peak_tree, cpu = run_measured(args)
-    if code not in (0, 1):
-        return [(f"end to end {label}", f"failed with exit code {code}")]
-    stored = orjson.loads(output.splitlines()[-1])["accepted"]
+    run = run_measured(args)
+    if run.code not in (0, 1):
+        return [(f"end to end {label}", f"failed with exit code {run.code}")]
+    stored = orjson.loads(run.stdout.splitlines()[-1])["accepted"]
+    seconds, cpu, writer = run.seconds, run.cpu_seconds, run.own_cpu_seconds
     return [
         (f"end to end {label}: events stored", f"{stored:,} of {events:,}"),
         (f"end to end {label}: throughput", f"{stored / seconds:,.0f} events/s ({seconds:.1f} s)"),
@@ -244,10 +245,15 @@ def _ingest_child(world: Path, url: str, label: str, events: int) -> list[tuple[
             f"end to end {label}: CPU (all processes)",
             f"{cpu / stored * 1e6:.0f} µs/event ({cpu / seconds:.2f} cores busy)",
         ),
-        (f"end to end {label}: peak RSS", f"{peak / 1024:,.0f} MiB"),
+        (
+            f"end to end {label}: CPU by process",
+            f"writer {writer / stored * 1e6:.0f} µs/event, "
+            f"workers {(cpu - writer) / stored * 1e6:.0f} µs/event",
+        ),
+        (f"end to end {label}: peak RSS", f"{run.peak_kib / 1024:,.0f} MiB"),
         (
             f"end to end {label}: peak memory with workers",
-            f"{peak_tree / 1024:,.0f} MiB (summed PSS of all processes, sampled)",
+            f"{run.peak_tree_kib / 1024:,.0f} MiB (summed PSS of all processes, sampled)",
         ),
     ]
 
@@ -256,12 +262,12 @@ def time_sim(cards: int) -> tuple[str, str]:
     world = OUT / "sim-timing"
     shutil.rmtree(world, ignore_errors=True)
     args = ["sim", "--json", "--seed", "2", "--cards", str(cards), "--out", str(world)]
-    seconds, output, _, peak, _, _ = run_measured(args)
-    events = orjson.loads(output)["events"]
+    run = run_measured(args)
+    events = orjson.loads(run.stdout)["events"]
     shutil.rmtree(world, ignore_errors=True)
     return (
         f"cardtrace sim --cards {cards:,}",
-        f"{seconds:.1f} s, {events:,} events, peak RSS {peak / 1024:,.0f} MiB",
+        f"{run.seconds:.1f} s, {events:,} events, peak RSS {run.peak_kib / 1024:,.0f} MiB",
     )
 
 

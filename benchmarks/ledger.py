@@ -334,12 +334,12 @@ def audit(events: int, report: Report) -> None:
         leftover.unlink()
     run_measured(["ingest", "--db", url, "--rejects", str(OUT / "audit-rejects.jsonl"), str(world)])
     run_measured(["checkpoint", "--db", url])
-    seconds, output, code, peak, _, _ = run_measured(["verify", "--db", url, "--json"])
-    verdict = "clean" if code == 0 else f"exit code {code}"
-    stored = orjson.loads(output)["events"] if code in (0, 4) else "?"
+    run = run_measured(["verify", "--db", url, "--json"])
+    verdict = "clean" if run.code == 0 else f"exit code {run.code}"
+    stored = orjson.loads(run.stdout)["events"] if run.code in (0, 4) else "?"
     report.add(
         f"cardtrace verify, {stored:,} events" if isinstance(stored, int) else "cardtrace verify",
-        f"{seconds:.1f} s, {peak / 1024:,.0f} MiB, {verdict}",
+        f"{run.seconds:.1f} s, {run.peak_kib / 1024:,.0f} MiB, {verdict}",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,10 @@ def test_ingest_benchmark_prints_every_stage_and_the_end_to_end_run(tmp_path: Pa
         assert row in table
     assert "failed" not in table
     assert "exit code" not in table
+    split = re.search(r"CPU by process +writer (\d+) µs/event, workers (-?\d+) µs/event", table)
+    assert split is not None, table
+    assert int(split[1]) > 0
+    assert int(split[2]) >= 0
 
 
 @pytest.mark.postgres
