@@ -32,13 +32,14 @@ __all__ = [
     "lock_writer",
 ]
 
-_EVENT_COLUMNS = "seq, event_id, node_id, type, occurred_us, leaf, protected, content"
-_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-_INSERT_LINK = "INSERT INTO link_queue (token, seq, field) VALUES (?, ?, ?)"
-_INSERT_ID = "INSERT INTO event_id_queue (event_id, seq) VALUES (?, ?)"
-_EVENT_TYPES = ["int8", "bytea", "text", "text", "int8", "bytea", "bytea", "bytea"]
-_LINK_TYPES = ["bytea", "int8", "text"]
-_ID_TYPES = ["bytea", "int8"]
+#: The rows the hot path inserts: table, its columns, and their PostgreSQL types for COPY.
+_EVENTS = (
+    "events",
+    ("seq", "event_id", "node_id", "type", "occurred_us", "leaf", "protected", "content"),
+    ("int8", "bytea", "text", "text", "int8", "bytea", "bytea", "bytea"),
+)
+_LINKS = ("link_queue", ("token", "seq", "field"), ("bytea", "int8", "text"))
+_IDS = ("event_id_queue", ("event_id", "seq"), ("bytea", "int8"))
 #: Placeholders per SQLite ``IN (...)`` query, well under its limit of 32,766.
 _IN_CHUNK = 900
 #: Any constant: the key of the PostgreSQL advisory lock that serialises writers.
@@ -166,11 +167,7 @@ def _insert_id_rows(
     connection: Connection, first_seq: int, ids: Sequence[bytes | bytearray]
 ) -> None:
     id_rows = zip(ids, range(first_seq, first_seq + len(ids)), strict=True)
-    driver: Any = connection.connection.driver_connection
-    if connection.dialect.name == "postgresql":
-        _copy(driver, "event_id_queue (event_id, seq)", _ID_TYPES, id_rows)
-    else:
-        driver.cursor().executemany(_INSERT_ID, id_rows)
+    _insert_rows(connection, _IDS, id_rows)
 
 
 def _insert_event_rows(
@@ -187,11 +184,7 @@ def _insert_event_rows(
         _optional_blobs(connection, batch.contents),
         strict=True,
     )
-    driver: Any = connection.connection.driver_connection
-    if connection.dialect.name == "postgresql":
-        _copy(driver, f"events ({_EVENT_COLUMNS})", _EVENT_TYPES, event_rows)
-    else:
-        driver.cursor().executemany(_INSERT_EVENT, event_rows)
+    _insert_rows(connection, _EVENTS, event_rows)
 
 
 def _insert_link_rows(connection: Connection, first_seq: int, batch: EventBatch) -> None:
@@ -201,18 +194,26 @@ def _insert_link_rows(connection: Connection, first_seq: int, batch: EventBatch)
         batch.link_fields,
         strict=True,
     )
+    _insert_rows(connection, _LINKS, link_rows)
+
+
+def _insert_rows(
+    connection: Connection,
+    target: tuple[str, tuple[str, ...], tuple[str, ...]],
+    rows: Iterable[tuple[Any, ...]],
+) -> None:
+    """``rows`` into ``target`` (table, columns, COPY types): executemany or binary COPY."""
+    table, columns, types = target
+    named = f"{table} ({', '.join(columns)})"
     driver: Any = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        _copy(driver, "link_queue (token, seq, field)", _LINK_TYPES, link_rows)
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(f"COPY {named} FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.set_types(list(types))
+            for row in rows:
+                copy.write_row(row)
     else:
-        driver.cursor().executemany(_INSERT_LINK, link_rows)
-
-
-def _copy(driver: Any, target: str, types: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy,
-    ):
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row(row)
+        marks = ", ".join("?" * len(columns))
+        driver.cursor().executemany(f"INSERT INTO {named} VALUES ({marks})", rows)  # noqa: S608
