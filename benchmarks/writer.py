@@ -103,8 +103,11 @@ def replay(
         merges = QueueMerges(database)  # as an ingest does
         for group in _transactions(replayed, transaction):
             with database.appending() as append:
-                accepted = sum(append(batch).accepted for batch in group)
-            merges.stored(sum(len(batch.link_tokens) for batch in group), accepted)
+                results = [append(batch) for batch in group]
+            merges.stored(
+                sum(result.link_rows for result in results),
+                sum(result.accepted for result in results),
+            )
         appended = time.perf_counter()
         merges.finish()
         merged = time.perf_counter()

@@ -132,6 +132,14 @@ def test_reingesting_stores_nothing_twice_and_says_so(database: Database, tmp_pa
     assert database.count() == 5
 
 
+def test_accepted_types_count_only_the_records_stored(database: Database, tmp_path: Path) -> None:
+    sold, recycled = make.card_sold(source_id="s-1"), make.card_recycled(source_id="r-1")
+    run(database, tmp_path, write_jsonl(tmp_path / "old.jsonl", [sold]))
+    path = write_jsonl(tmp_path / "new.jsonl", [sold, recycled, make.card_sold(source_id="s-2")])
+    summary = run(database, tmp_path, path, batch=10)
+    assert summary.accepted_by_type == {"card.sold": 1, "card.recycled": 1}
+
+
 def merges(monkeypatch: pytest.MonkeyPatch, database: Database, method: str) -> list[int]:
     """The row counts ``database.<method>`` (a merge of a queue) moves, call by call."""
     moved: list[int] = []

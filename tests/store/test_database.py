@@ -90,8 +90,9 @@ def test_append_is_idempotent_within_and_across_batches(database: Database) -> N
 
 def test_a_stored_id_after_new_ones_leaves_the_new_ones_stored_once(database: Database) -> None:
     database.append(EventBatch.of([row(1, b"a" * 16)]))
-    result = database.append(EventBatch.of([row(2, b"b" * 16), row(3, b"c" * 16), row(1)]))
+    result = database.append(EventBatch.of([row(2, b"b" * 16), row(3, b"c" * 16), row(1, b"d")]))
     assert (result.accepted, result.duplicates, result.first_seq) == (2, (2,), 1)
+    assert result.link_rows == 2  # the re-sent event's link is not queued again
     assert database.count() == 3
     assert database.link_count() == 3
     assert [event.seq for event in database.events_by_token(b"c" * 16)] == [2]

@@ -364,11 +364,8 @@ def _store(
     summary.conflicts += len(result.conflicts)
     summary.rejected += len(result.conflicts)
     rejects.write([_conflict(*prepared.origins[index]) for index in result.conflicts])
-    skipped = set(result.duplicates) | set(result.conflicts)
-    if not skipped:  # the common case, without a look at every row
-        summary.accepted_by_type.update(events.types)
-        return len(events.link_positions)
-    accepted = Counter(events.types)
-    accepted.subtract(events.types[position] for position in skipped)
-    summary.accepted_by_type.update(+accepted)  # unary plus drops the types left at zero
-    return sum(position not in skipped for position in events.link_positions)
+    types = events.types
+    if skipped := set(result.duplicates) | set(result.conflicts):
+        types = [kind for position, kind in enumerate(types) if position not in skipped]
+    summary.accepted_by_type.update(types)
+    return result.link_rows

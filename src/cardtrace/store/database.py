@@ -40,12 +40,14 @@ class AppendResult:
 
     ``duplicates`` are re-sends of stored records; ``conflicts`` carry a stored event id
     with different content (the source changed a record it had already sent).
+    ``link_rows`` are the stored events' link rows, queued for the next link merge.
     """
 
     accepted: int
     duplicates: tuple[int, ...]
     first_seq: int
-    conflicts: tuple[int, ...] = ()
+    conflicts: tuple[int, ...]
+    link_rows: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,13 @@ class _Appender:
             bulk.insert_events(self._connection, first, batch)
         self._leaf_hashes += batch.leaf_hashes
         self._next_seq += len(batch)
-        return AppendResult(len(batch), tuple(duplicates), first, tuple(conflicts))
+        return AppendResult(
+            accepted=len(batch),
+            duplicates=tuple(duplicates),
+            first_seq=first,
+            conflicts=tuple(conflicts),
+            link_rows=len(batch.link_tokens),
+        )
 
     def grow_log(self) -> None:
         """Append the transaction's leaf hashes to the log, at the indexes events got.
