@@ -76,7 +76,7 @@ def _sqlite_engine(url: str) -> Engine:
             # Big sorts (that merge again) may sort in helper threads, one per further
             # core: a merge ends an ingest, when the workers have left the cores idle,
             # and 3M link rows merge in ~30 % less time (docs/performance.md).
-            f"threads={_helper_threads()}",
+            f"threads={len(os.sched_getaffinity(0)) - 1}",
         ):
             dbapi_connection.execute(f"PRAGMA {pragma}")
 
@@ -86,10 +86,6 @@ def _sqlite_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
-
-
-def _helper_threads() -> int:
-    return len(os.sched_getaffinity(0)) - 1
 
 
 @contextmanager
