@@ -83,6 +83,24 @@ def test_csv_with_invalid_utf8_is_a_problem_for_that_row_only(tmp_path: Path) ->
     assert good.data == {"type": "k", "x": "ok"}
 
 
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_record(tmp_path: Path) -> None:
+    jsonl, csv_file = tmp_path / "a.jsonl", tmp_path / "a.csv"
+    jsonl.write_bytes(b'\xef\xbb\xbf{"a":1}\n{"b":2}\n')
+    csv_file.write_bytes("type,x\nk,\ufeffv\n".encode("utf-8-sig"))
+    assert [(r.line, r.data) for r in records(jsonl)] == [(1, b'{"a":1}'), (2, b'{"b":2}')]
+    # Only the mark at the start of the file goes; one inside a cell is data.
+    assert [(r.line, r.data) for r in records(csv_file)] == [(2, {"type": "k", "x": "\ufeffv"})]
+
+
+def test_a_csv_header_naming_a_column_twice_makes_every_row_a_problem(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("type,x,x\nk,1,2\n\nk,3,4\n")
+    assert [(r.line, r.data, r.field, r.problem) for r in records(path)] == [
+        (2, None, "x", "column appears twice in the header"),
+        (4, None, "x", "column appears twice in the header"),
+    ]
+
+
 def test_parquet_rows_become_dicts_without_nulls(tmp_path: Path) -> None:
     path = tmp_path / "a.parquet"
     pq.write_table(pa.table({"type": ["a", "b"], "x": [1, None]}), path)

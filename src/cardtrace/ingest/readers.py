@@ -6,7 +6,9 @@ missing file, a corrupt Parquet footer) raises ``InvalidInput``. Readers report 
 in bytes of the file, so a progress bar can show it.
 
 JSON Lines records are handed on as the line's bytes (the validator parses JSON itself,
-which is faster than decoding twice); CSV and Parquet records as dictionaries.
+which is faster than decoding twice); CSV and Parquet records as dictionaries. A UTF-8
+byte order mark at the start of a JSON Lines or CSV file (Excel's "CSV UTF-8" and
+Windows Notepad write one) is not part of the first record.
 
 Readers work in blocks (a quarter MiB of lines, some hundred CSV rows, a Parquet batch)
 and ask a :class:`Share` before each block whether to make records of it. Worker
@@ -46,6 +48,7 @@ _JSONL_BLOCK = 1 << 18
 #: CSV rows in one block of records.
 _CSV_BLOCK = 512
 _PARQUET_BATCH = 4096
+_BOM = b"\xef\xbb\xbf"
 
 Progress = Callable[[int], None]
 
@@ -124,8 +127,11 @@ def _ignore(_: int) -> None:
 def _read_jsonl(handle: IO[bytes], _path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
     before = 0  # lines before the current block
     rest = b""  # the start of a line the last read cut off
+    first = True
     while data := handle.read(_JSONL_BLOCK):
         advance(len(data))
+        if first:
+            data, first = data.removeprefix(_BOM), False
         block = rest + data
         end = block.rfind(b"\n") + 1
         if not end:
@@ -171,7 +177,7 @@ def _skip_rest_of_line(handle: IO[bytes]) -> int:
 
 def _read_csv(handle: IO[bytes], _path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
     csv.field_size_limit(MAX_RECORD_BYTES)
-    text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape", newline="")
     try:
         rows = _csv_rows(csv.reader(text), handle, advance)
         while block := list(itertools.islice(rows, _CSV_BLOCK)):
@@ -188,6 +194,7 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
     except (StopIteration, csv.Error):
         return
     lists = _list_fields()
+    repeated = next((name for name in header if header.count(name) > 1), None)
     position = handle.tell()
     start = rows.line_num + 1
     while True:
@@ -203,7 +210,11 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
         advance(now - position)
         position = now
         line, start = start, rows.line_num + 1
-        if cells:
+        if not cells:
+            continue
+        if repeated is not None:
+            yield partial(Record, line, None, repeated, "column appears twice in the header")
+        else:
             yield partial(_csv_record, line, header, cells, lists)
 
 
