@@ -85,6 +85,22 @@ def test_a_bad_database_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> N
     assert "not supported" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["stats"], ["history", "--issuer", "cmcc", "--serial", "1"], ["checkpoint"], ["verify"]],
+)
+def test_commands_that_read_refuse_a_missing_database_instead_of_making_one(
+    node_home: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    typo = node_home / "cardtrce.db"
+    assert run([*command, "--db", f"sqlite:///{typo}"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"cardtrace: no database at {typo}; 'cardtrace ingest' creates one, " + (
+        "or name another with --db or CARDTRACE_DATABASE_URL\n"
+    )
+    assert not typo.exists()
+
+
 def test_stats_and_history(node_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sold = make.card_sold(source_id="1", serial="12345678901234567")
     redeemed = make.card_redeemed(source_id="2", serial="12345678901234567")

@@ -100,7 +100,14 @@ def test_checkpoint_prints_the_note_exactly_as_stored(
     assert (row["id"], row["size"], row["note"], row["witnessed"]) == (1, 3, note, False)
 
 
-def test_checkpoint_of_an_empty_log_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+def test_checkpoint_of_an_empty_log_is_refused(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = output(capsys, "checkpoint")
+    assert code == 2
+    one_line_error(err, "no database at cardtrace.db")
+    (node_home / "none.jsonl").write_bytes(b"")
+    assert output(capsys, "ingest", "none.jsonl")[0] == 0  # makes the database, stores nothing
     code, _, err = output(capsys, "checkpoint")
     assert code == 2
     one_line_error(err, "empty")

@@ -56,6 +56,7 @@ def ingest(node: Node, folder: Path, first: int, count: int) -> list[str]:
 
 
 def test_a_checkpoint_needs_events(node: Node) -> None:
+    node.open_database(create=True)  # a database whose log is empty
     with pytest.raises(InvalidInput, match="empty"):
         service.make_checkpoint(node)
 
@@ -270,6 +271,7 @@ def test_malformed_witness_requests_are_refused(
 def test_consistency_request_needs_a_checkpoint_and_a_size_within_it(
     node: Node, tmp_path: Path
 ) -> None:
+    node.open_database(create=True)
     with pytest.raises(NotFound, match="cardtrace checkpoint"):
         service.consistency_request(node, 0)
     ingest(node, tmp_path, 1, 3)

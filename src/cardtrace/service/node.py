@@ -48,6 +48,7 @@ class Node:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._database: Database | None = None
 
     def __enter__(self) -> Node:
         return self
@@ -60,9 +61,21 @@ class Node:
         development = self.settings.environment == "development"
         return KeyStore(self.settings.key_dir, create_missing=development)
 
-    @cached_property
+    @property
     def database(self) -> Database:
-        return Database.open(self.settings.database_url)
+        """The node's database, which must exist already (see :meth:`open_database`)."""
+        return self.open_database()
+
+    def open_database(self, *, create: bool = False) -> Database:
+        """The node's database, opened once; ``create`` makes it if it does not exist.
+
+        Only the operations that store (ingest, witness) create it. Everything else
+        refuses a missing SQLite file rather than answer from a new empty one, which a
+        mistyped path would otherwise give.
+        """
+        if self._database is None:
+            self._database = Database.open(self.settings.database_url, create=create)
+        return self._database
 
     @cached_property
     def tokenizer(self) -> Tokenizer:
@@ -74,8 +87,8 @@ class Node:
         return ProtectionKeys(link_key, self.keys.secret("vault.key"), KeyStore.key_id(link_key))
 
     def close(self) -> None:
-        if "database" in self.__dict__:
-            self.database.close()
+        if self._database is not None:
+            self._database.close()
 
     def ingest(
         self,
@@ -91,7 +104,7 @@ class Node:
             on_files(files)
         return ingest_files(
             files,
-            self.database,
+            self.open_database(create=True),
             self.protection_keys,
             rejects=rejects,
             batch_size=self.settings.batch_size,

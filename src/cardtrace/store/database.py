@@ -129,9 +129,9 @@ class Database:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str) -> Database:
-        """Open ``url`` and bring its schema up to date."""
-        engine = open_engine(url)
+    def open(cls, url: str, *, create: bool = True) -> Database:
+        """Open ``url`` and bring its schema up to date (``create``: see ``open_engine``)."""
+        engine = open_engine(url, create=create)
         migrate.upgrade(engine)
         return cls(engine)
 

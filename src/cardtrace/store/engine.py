@@ -12,13 +12,14 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from cardtrace.errors import ConfigurationError
+from cardtrace.errors import ConfigurationError, NotFound
 
 __all__ = ["SQLITE_CACHE_KIB", "describe", "open_engine", "write_transaction"]
 
@@ -27,8 +28,12 @@ __all__ = ["SQLITE_CACHE_KIB", "describe", "open_engine", "write_transaction"]
 SQLITE_CACHE_KIB = 64 * 1024
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for ``url`` (``sqlite:///file`` or ``postgresql://...``)."""
+def open_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for ``url`` (``sqlite:///file`` or ``postgresql://...``).
+
+    Without ``create``, a SQLite file that does not exist is ``NotFound`` instead of a
+    new empty database: a mistyped path must not look like a node with no events.
+    """
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -37,6 +42,13 @@ def open_engine(url: str) -> Engine:
         ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        file = parsed.database
+        named_file = file not in {None, "", ":memory:"} and "uri" not in parsed.query
+        if not create and named_file and not Path(str(file)).exists():
+            raise NotFound(
+                f"no database at {file}; 'cardtrace ingest' creates one, or name another "
+                "with --db or CARDTRACE_DATABASE_URL"
+            )
         return _sqlite_engine(url)
     if backend == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
