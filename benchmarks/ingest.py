@@ -91,7 +91,7 @@ def timed(function: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
 
 
 def stage_profile(world: Path) -> list[tuple[str, str]]:
-    files = discover([world])
+    files = discover([world]).files
     read_seconds, records = timed(lambda: [r for f in files for r in read_records(f)])
     rows = [("stage: read", per_event(read_seconds, len(records)))]
     sample: list[Record] = records[:: max(len(records) // SAMPLE, 1)]  # from every file
@@ -190,7 +190,7 @@ def workers_alone(world: Path) -> list[tuple[str, str]]:
     records = sum(
         prepared.records
         for prepared in prepare_in_workers(
-            discover([world]), keys, PREPARED_RECORDS, workers, CARD_FORMATS
+            discover([world]).files, keys, PREPARED_RECORDS, workers, CARD_FORMATS
         )
     )
     seconds = time.perf_counter() - started

@@ -48,7 +48,9 @@ def main() -> None:
     with collecting_less():
         batches = [
             prepared.events
-            for prepared in prepare_batches(discover([world]), KEYS, batch_size=PREPARED_RECORDS)
+            for prepared in prepare_batches(
+                discover([world]).files, KEYS, batch_size=PREPARED_RECORDS
+            )
         ]
     count = sum(map(len, batches))
     print(f"{count:,} events in batches of {PREPARED_RECORDS:,}")

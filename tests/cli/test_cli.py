@@ -62,6 +62,34 @@ def test_ingest_exit_2_for_unreadable_input_with_one_line(
     assert "Traceback" not in err
 
 
+def test_ingest_reports_files_of_other_types_and_a_folder_with_no_data(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = node_home / "in"
+    folder.mkdir()
+    (folder / "events.json").write_bytes(b"[]")
+    assert run(["ingest", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "No data files found: cardtrace reads .csv, .jsonl, .ndjson, .parquet" in out
+    assert f"Not read (no known type): {folder / 'events.json'}" in out
+    events_file(folder / "a.jsonl", make.card_sold(source_id="1"))
+    assert run(["ingest", "--json", str(folder)]) == 0
+    summary = last_json(capsys.readouterr().out)
+    assert (summary["files"], summary["ignored_files"], summary["accepted"]) == (1, 1, 1)
+
+
+def test_ingest_exit_2_when_the_rejects_file_cannot_be_written(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"), b"{oops")
+    assert run(["ingest", "--rejects", str(node_home / "no" / "r.jsonl"), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"cardtrace: cannot write the rejects file {node_home / 'no' / 'r.jsonl'}: "
+        f"no writable folder {node_home / 'no'}\n"
+    )
+
+
 def test_ingest_exit_2_for_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["ingest"]) == 2
     assert run(["ingest", "--no-such-option", "x"]) == 2

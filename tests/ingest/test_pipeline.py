@@ -122,6 +122,27 @@ def test_reject_lines_never_carry_the_input(database: Database, tmp_path: Path) 
         assert secret not in text
 
 
+@pytest.mark.parametrize("where", ["missing/rejects.jsonl", "."])
+def test_an_unwritable_rejects_file_stops_the_run_before_anything_is_stored(
+    database: Database, tmp_path: Path, where: str
+) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [make.card_sold(), b"{oops"])
+    target = tmp_path / where
+    with pytest.raises(InvalidInput, match="rejects file"):
+        ingest_files([path], database, KEYS, rejects=target, batch_size=2)
+    assert database.count() == 0
+
+
+def test_a_rejects_file_of_an_earlier_run_never_describes_this_one(
+    database: Database, tmp_path: Path
+) -> None:
+    run(database, tmp_path, write_jsonl(tmp_path / "bad.jsonl", [b"{oops"]))
+    assert len(rejects(tmp_path)) == 1
+    summary = run(database, tmp_path, write_jsonl(tmp_path / "good.jsonl", [make.card_sold()]))
+    assert (summary.accepted, summary.rejected) == (1, 0)
+    assert not (tmp_path / "rejects.jsonl").exists()
+
+
 def test_reingesting_stores_nothing_twice_and_says_so(database: Database, tmp_path: Path) -> None:
     lines = [make.card_sold(source_id=f"s-{n}") for n in range(5)]
     path = write_jsonl(tmp_path / "in.jsonl", [*lines, lines[0]])

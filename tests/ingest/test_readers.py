@@ -117,18 +117,21 @@ def test_a_corrupt_parquet_file_is_invalid_input(tmp_path: Path) -> None:
         records(path)
 
 
-def test_discover_reads_folders_recursively_and_skips_ground_truth(tmp_path: Path) -> None:
+def test_discover_reads_folders_recursively_skips_ground_truth_and_lists_other_files(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "sub").mkdir()
     for name in ("a.jsonl", "sub/b.csv", "truth.jsonl", "notes.txt", "sub/c.parquet"):
         (tmp_path / name).write_bytes(orjson.dumps({}))
     skipped = tmp_path / "rejects.jsonl"
     skipped.write_bytes(b"")
-    found = discover([tmp_path], skip=[skipped])
+    found, ignored = discover([tmp_path], skip=[skipped])
     assert [p.relative_to(tmp_path).as_posix() for p in found] == [
         "a.jsonl",
         "sub/b.csv",
         "sub/c.parquet",
     ]
+    assert ignored == [tmp_path / "notes.txt"]
 
 
 def test_discover_refuses_missing_paths_and_unknown_file_types(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from cardtrace.ingest.pipeline import IngestSummary
+from cardtrace.ingest.readers import SUFFIXES
 from cardtrace.service import CardEvent
 
 if TYPE_CHECKING:
@@ -101,6 +102,8 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("files", f"{summary.files:,}")
+    if summary.ignored_files:
+        table.add_row("files of other types, not read", f"{len(summary.ignored_files):,}")
     table.add_row("accepted", f"{summary.accepted:,}")
     table.add_row("duplicates (already stored)", f"{summary.duplicates:,}")
     table.add_row("rejected", f"{summary.rejected:,}")
@@ -109,6 +112,14 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
     console.print(table)
     if summary.rejected:
         console.print(f"Rejected records are described in {rejects}")
+    if not summary.files:
+        console.print(f"No data files found: cardtrace reads {', '.join(sorted(SUFFIXES))}")
+    if summary.ignored_files:
+        shown = ", ".join(str(path) for path in summary.ignored_files[:3])
+        more = len(summary.ignored_files) - 3
+        console.print(
+            f"Not read (no known type): {shown}" + (f" and {more} more" if more > 0 else "")
+        )
 
 
 def stats(console: Console, figures: dict[str, Any]) -> None:

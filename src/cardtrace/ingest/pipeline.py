@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from pydantic import ValidationError
 
 from cardtrace.domain.cards import CARD_FORMATS, CardFormat
 from cardtrace.domain.events import Envelope, event_adapter
+from cardtrace.errors import InvalidInput
 from cardtrace.ingest.protect import ProtectionKeys, Protector
 from cardtrace.ingest.readers import Record, Share, read_records
 from cardtrace.store.rows import EventBatch
@@ -95,6 +97,8 @@ class IngestSummary:
     """What a run did, for the CLI and for scripts (``--json``)."""
 
     files: int = 0
+    #: Files in the folders read that are of no type a reader knows, so were not read.
+    ignored_files: list[Path] = field(default_factory=list)
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
@@ -106,6 +110,7 @@ class IngestSummary:
     def as_dict(self) -> dict[str, Any]:
         return {
             "files": self.files,
+            "ignored_files": len(self.ignored_files),
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": self.rejected,
@@ -314,7 +319,11 @@ class QueueMerges:
 
 
 class _RejectFile:
-    """The reject file, created on the first reject so a clean run leaves none behind."""
+    """The reject file, created on the first reject so a clean run leaves none behind.
+
+    Checked before anything is stored: a run whose rejects could not be written would
+    lose them. A file left by an earlier run is removed, so it never describes this one.
+    """
 
     def __init__(self, path: Path | None) -> None:
         self._path = path
@@ -323,11 +332,25 @@ class _RejectFile:
     def write(self, entries: list[dict[str, Any]]) -> None:
         if not entries or self._path is None:
             return
-        if self._handle is None:
-            self._handle = self._path.open("wb")
-        self._handle.writelines(orjson.dumps(entry) + b"\n" for entry in entries)
+        try:
+            if self._handle is None:
+                self._handle = self._path.open("wb")
+            self._handle.writelines(orjson.dumps(entry) + b"\n" for entry in entries)
+        except OSError as exc:
+            raise InvalidInput(
+                f"cannot write the rejects file {self._path}: {exc.strerror}"
+            ) from None
 
     def __enter__(self) -> Self:
+        path = self._path
+        if path is None:
+            return self
+        folder = path.parent
+        if path.is_dir():
+            raise InvalidInput(f"the rejects file {path} is a folder")
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise InvalidInput(f"cannot write the rejects file {path}: no writable folder {folder}")
+        path.unlink(missing_ok=True)
         return self
 
     def __exit__(self, *_: object) -> None:

@@ -33,6 +33,7 @@ from cardtrace.errors import InvalidInput
 __all__ = [
     "MAX_RECORD_BYTES",
     "SUFFIXES",
+    "Discovered",
     "Record",
     "Share",
     "discover",
@@ -82,20 +83,24 @@ class Share:
         return block % self._shares == self._index
 
 
-def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
+class Discovered(NamedTuple):
+    """The data files found, and the files in the folders that are of no known type."""
+
+    files: list[Path]
+    ignored: list[Path]
+
+
+def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
     """The data files named by ``paths`` (folders read recursively, ground truth skipped)."""
     skipped = {path.resolve() for path in skip}
     found: list[Path] = []
+    ignored: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(
-                file
-                for file in sorted(path.rglob("*"))
-                if file.is_file()
-                and file.suffix in SUFFIXES
-                and "truth" not in file.name
-                and file.resolve() not in skipped
-            )
+            for file in sorted(path.rglob("*")):
+                if not file.is_file() or "truth" in file.name or file.resolve() in skipped:
+                    continue
+                (found if file.suffix in SUFFIXES else ignored).append(file)
         elif path.is_file():
             if path.suffix not in SUFFIXES:
                 raise InvalidInput(
@@ -105,7 +110,7 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> list[Path]:
             found.append(path)
         else:
             raise InvalidInput(f"{path}: no such file or folder")
-    return found
+    return Discovered(found, ignored)
 
 
 def read_records(

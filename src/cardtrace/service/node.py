@@ -99,10 +99,10 @@ class Node:
         on_files: Callable[[list[Path]], None] | None = None,
     ) -> IngestSummary:
         """Ingest files and folders; ``on_files`` learns the files before reading starts."""
-        files = discover(paths, skip=[rejects] if rejects else [])
+        files, ignored = discover(paths, skip=[rejects] if rejects else [])
         if on_files is not None:
             on_files(files)
-        return ingest_files(
+        summary = ingest_files(
             files,
             self.open_database(create=True),
             self.protection_keys,
@@ -112,6 +112,8 @@ class Node:
             formats=self.card_formats,
             progress=progress,
         )
+        summary.ignored_files = ignored
+        return summary
 
     @cached_property
     def card_formats(self) -> dict[str, CardFormat]:
