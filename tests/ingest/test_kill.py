@@ -1,4 +1,5 @@
-"""An ingest killed with SIGKILL half-way and run again stores every event exactly once."""
+"""An ingest killed (SIGKILL) or interrupted (Ctrl-C) half-way and run again stores every
+event exactly once."""
 
 from __future__ import annotations
 
@@ -42,13 +43,13 @@ def ingest(folder: Path, data: Path, batch: str) -> subprocess.Popen[bytes]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("batch", "transaction"),
+    ("batch", "transaction", "stop"),
     # Batches hold at most 2,500 records; a transaction closes once it holds `batch` events.
-    [("500", 500), ("6000", 7500)],
-    ids=["one-batch-transactions", "three-batch-transactions"],
+    [("500", 500, signal.SIGKILL), ("6000", 7500, signal.SIGKILL), ("500", 500, signal.SIGINT)],
+    ids=["kill-one-batch-transactions", "kill-three-batch-transactions", "ctrl-c"],
 )
-def test_sigkill_half_way_then_rerun_stores_each_event_once(
-    tmp_path: Path, batch: str, transaction: int
+def test_stopped_half_way_then_rerun_stores_each_event_once(
+    tmp_path: Path, batch: str, transaction: int, stop: signal.Signals
 ) -> None:
     data = tmp_path / "events.jsonl"
     with data.open("wb") as handle:
@@ -61,10 +62,15 @@ def test_sigkill_half_way_then_rerun_stores_each_event_once(
     deadline = time.monotonic() + 120
     while stored(db) < 2000 and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.communicate()
+    first.send_signal(stop)
+    _, first_err = first.communicate()
     before = stored(db)
-    assert first.returncode == -signal.SIGKILL
+    if stop == signal.SIGKILL:
+        assert first.returncode == -signal.SIGKILL
+    else:  # Ctrl-C: a clean exit with one line saying what became of the run
+        assert first.returncode == 130
+        assert first_err.decode().startswith("cardtrace: interrupted; finished transactions")
+        assert first_err.count(b"\n") == 1
     assert 0 < before < TOTAL, "the kill must land half-way"
     assert before % transaction == 0, "a kill leaves whole transactions or nothing"
 

@@ -34,6 +34,8 @@ EXIT_CODES: list[tuple[type[CardtraceError], int]] = [
     (CardtraceError, 2),
 ]
 INTERNAL_ERROR = 70
+#: Typer's exit code for Ctrl-C (SIGINT), as a shell gives it: 128 + 2.
+INTERRUPTED = 130
 
 
 def main() -> None:
@@ -44,13 +46,21 @@ def main() -> None:
 def run(args: list[str] | None = None) -> int:
     """Run the app and return the exit code instead of exiting.
 
-    Typer itself reports usage errors (exit 2), ``--help`` and Ctrl-C; everything the
-    commands raise comes out here and is mapped by :data:`EXIT_CODES`.
+    Typer itself reports usage errors (exit 2) and ``--help``, and turns Ctrl-C into
+    exit 130, which gets its one line here; everything the commands raise comes out here
+    and is mapped by :data:`EXIT_CODES`.
     """
     try:
         app(args=args, prog_name="cardtrace")
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 0
+        code = exc.code if isinstance(exc.code, int) else 0
+        if code == INTERRUPTED:
+            # Every write is a transaction: what had committed stays, the rest is undone.
+            _say(
+                "interrupted; finished transactions are kept, the rest is undone "
+                "(an ingest run again stores only what is missing)"
+            )
+        return code
     except CardtraceError as exc:
         _say(str(exc))
         return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
