@@ -30,15 +30,35 @@ def stored(db: Path) -> int:
         return 0
 
 
-def ingest(folder: Path, data: Path, batch: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CARDTRACE_BATCH_SIZE": batch, "CARDTRACE_DATABASE_URL": "sqlite:///k.db"}
+def ingest(folder: Path, data: Path, batch: str, workers: int = 0) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CARDTRACE_BATCH_SIZE": batch,
+        "CARDTRACE_DATABASE_URL": "sqlite:///k.db",
+        "CARDTRACE_INGEST_WORKERS": str(workers),
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "cardtrace", "ingest", "--json", str(data)],
         cwd=folder,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
     )
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux /proc)."""
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert found, "the ingest runs worker processes"
+    return [int(child) for child in found]
+
+
+def ignores_sigint(pid: int) -> bool:
+    """Whether the process ignores SIGINT: else its traceback would follow a Ctrl-C."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    (ignored,) = (line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:"))
+    return bool(int(ignored, 16) & (1 << (signal.SIGINT - 1)))
 
 
 @pytest.mark.slow
@@ -58,11 +78,14 @@ def test_stopped_half_way_then_rerun_stores_each_event_once(
             handle.write(b"\n")
     db = tmp_path / "k.db"
 
-    first = ingest(tmp_path, data, batch)
+    # Ctrl-C in a terminal signals the whole process group, worker processes included.
+    first = ingest(tmp_path, data, batch, workers=2 if stop == signal.SIGINT else 0)
     deadline = time.monotonic() + 120
     while stored(db) < 2000 and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.05)
-    first.send_signal(stop)
+    if stop == signal.SIGINT:
+        assert all(ignores_sigint(child) for child in children(first.pid))
+    os.killpg(first.pid, stop)
     _, first_err = first.communicate()
     before = stored(db)
     if stop == signal.SIGKILL:

@@ -11,6 +11,7 @@ to the database, so the transactional guarantees do not change.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from queue import Empty
@@ -94,6 +95,9 @@ def _work(  # noqa: PLR0917 - a process target gets its arguments by position
     formats: Mapping[str, CardFormat],
     queue: Any,
 ) -> None:
+    # Ctrl-C in a terminal reaches the whole process group; the parent handles it and
+    # stops the workers, which must not print a traceback each on the way out.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         batches = prepare_batches(files, keys, batch_size=batch_size, share=share, formats=formats)
         with collecting_less():
