@@ -8,6 +8,7 @@ from pathlib import Path
 import typer.main
 
 from cardtrace.cli.app import app
+from cardtrace.ingest.pipeline import IngestSummary
 from cardtrace.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,3 +38,9 @@ def test_every_setting_is_documented() -> None:
     docs = README + "".join(path.read_text() for path in (ROOT / "docs").glob("*.md"))
     for name in Settings.model_fields:
         assert f"CARDTRACE_{name.upper()}" in docs, f"CARDTRACE_{name.upper()} is undocumented"
+
+
+def test_every_key_of_the_ingest_summary_is_in_the_ingest_guide() -> None:
+    guide = (ROOT / "docs" / "ingest.md").read_text()
+    for key in IngestSummary().as_dict():
+        assert f"`{key}`" in guide, f"docs/ingest.md does not explain '{key}'"
