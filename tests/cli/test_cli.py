@@ -70,7 +70,7 @@ def test_ingest_reports_files_of_other_types_and_a_folder_with_no_data(
     (folder / "events.json").write_bytes(b"[]")
     assert run(["ingest", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert "No data files found: cardtrace reads .csv, .jsonl, .ndjson, .parquet" in out
+    assert "No data files found: cardtrace reads .csv, .jsonl, .ndjson, .parquet, .csv.gz" in out
     assert f"Not read (no known type): {folder / 'events.json'}" in out
     events_file(folder / "a.jsonl", make.card_sold(source_id="1"))
     assert run(["ingest", "--json", str(folder)]) == 0

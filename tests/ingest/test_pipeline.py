@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import gzip
 import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -268,15 +269,19 @@ def test_fuzzed_lines_never_crash_and_every_line_is_accounted_for(
 
 
 @pytest.mark.slow
-def test_worker_processes_store_the_same_events_in_a_repeatable_order(tmp_path: Path) -> None:
+def test_worker_processes_store_the_same_events_in_a_repeatable_order_from_any_file_form(
+    tmp_path: Path,
+) -> None:
     lines: list[bytes | dict[str, Any]] = [make.card_sold(source_id=f"w-{n}") for n in range(40)]
     lines[7] = b"{broken"
     path = write_jsonl(tmp_path / "in.jsonl", lines)
+    packed = tmp_path / "in.jsonl.gz"  # the same records, compressed
+    packed.write_bytes(gzip.compress(path.read_bytes()))
     results = []
-    for run_number, workers in enumerate((0, 2, 2)):
+    for run_number, (workers, source) in enumerate(((0, path), (2, path), (2, packed))):
         database = Database.open(f"sqlite:///{tmp_path / f'w{run_number}.db'}")
         try:
-            summary = run(database, tmp_path, path, batch=3, workers=workers)
+            summary = run(database, tmp_path, source, batch=3, workers=workers)
             assert (summary.accepted, summary.rejected) == (39, 1)
             with database.engine.connect() as connection:
                 query = "SELECT event_id FROM events ORDER BY seq"

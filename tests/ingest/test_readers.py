@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import orjson
@@ -101,6 +102,40 @@ def test_a_csv_header_naming_a_column_twice_makes_every_row_a_problem(tmp_path: 
     ]
 
 
+@pytest.mark.parametrize("kind", [".jsonl", ".csv"])
+def test_gzip_files_read_as_their_plain_form_and_progress_counts_compressed_bytes(
+    tmp_path: Path, kind: str
+) -> None:
+    plain = tmp_path / f"a{kind}"
+    if kind == ".csv":
+        plain.write_text("type,n\n" + "".join(f"t,{n}\n" for n in range(5000)))
+    else:
+        plain.write_bytes(b"".join(b'{"n":%d}\n\n' % n for n in range(5000)))
+    packed = tmp_path / f"a{kind}.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    seen: list[int] = []
+    found = list(read_records(packed, seen.append))
+    assert found == records(plain)
+    assert sum(seen) == packed.stat().st_size
+
+
+def test_corrupt_or_cut_short_gzip_data_is_invalid_input_after_the_records_before_it(
+    tmp_path: Path,
+) -> None:
+    data = gzip.compress(b"".join(b'{"n":%d}\n' % n for n in range(200_000)))
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    read: list[Record] = []
+    with pytest.raises(InvalidInput, match=r"cut\.jsonl\.gz: cannot read on: .*cut short"):
+        read.extend(read_records(cut))
+    assert 0 < len(read) < 200_000
+    assert [r.line for r in read] == list(range(1, len(read) + 1))
+    garbage = tmp_path / "garbage.csv.gz"
+    garbage.write_bytes(b"not gzip at all")
+    with pytest.raises(InvalidInput, match=r"garbage\.csv\.gz: cannot read on"):
+        records(garbage)
+
+
 def test_parquet_rows_become_dicts_without_nulls(tmp_path: Path) -> None:
     path = tmp_path / "a.parquet"
     pq.write_table(pa.table({"type": ["a", "b"], "x": [1, None]}), path)
@@ -121,17 +156,19 @@ def test_discover_reads_folders_recursively_skips_ground_truth_and_lists_other_f
     tmp_path: Path,
 ) -> None:
     (tmp_path / "sub").mkdir()
-    for name in ("a.jsonl", "sub/b.csv", "truth.jsonl", "notes.txt", "sub/c.parquet"):
+    names = ("a.jsonl", "sub/b.csv", "truth.jsonl", "notes.txt", "sub/c.parquet", "d.csv.gz")
+    for name in (*names, "e.txt.gz", "f.parquet.gz"):
         (tmp_path / name).write_bytes(orjson.dumps({}))
     skipped = tmp_path / "rejects.jsonl"
     skipped.write_bytes(b"")
     found, ignored = discover([tmp_path], skip=[skipped])
     assert [p.relative_to(tmp_path).as_posix() for p in found] == [
         "a.jsonl",
+        "d.csv.gz",
         "sub/b.csv",
         "sub/c.parquet",
     ]
-    assert ignored == [tmp_path / "notes.txt"]
+    assert ignored == [tmp_path / name for name in ("e.txt.gz", "f.parquet.gz", "notes.txt")]
 
 
 def test_discover_refuses_missing_paths_and_unknown_file_types(tmp_path: Path) -> None:
@@ -140,6 +177,11 @@ def test_discover_refuses_missing_paths_and_unknown_file_types(tmp_path: Path) -
     (tmp_path / "a.txt").write_text("")
     with pytest.raises(InvalidInput, match=r"unsupported file type \.txt"):
         discover([tmp_path / "a.txt"])
+    (tmp_path / "a.txt.gz").write_text("")
+    with pytest.raises(
+        InvalidInput, match=r"unsupported file type \.txt\.gz; expected .*\.csv\.gz"
+    ):
+        discover([tmp_path / "a.txt.gz"])
 
 
 def expected_jsonl(content: bytes, longest: int) -> list[tuple[int, bytes | None]]:
@@ -183,15 +225,18 @@ def test_jsonl_blocks_and_shares_yield_every_line_once_with_its_number(
     assert sum(seen) == len(content)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_csv_and_parquet_shares_split_the_rows_between_them(tmp_path: Path, suffix: str) -> None:
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".csv.gz", ".jsonl.gz"])
+def test_shares_split_the_rows_of_every_format_between_them(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"a{suffix}"
     count = 3 * max(readers._CSV_BLOCK, readers._PARQUET_BATCH) + 7
     table = pa.table({"type": ["t"] * count, "n": [str(n) for n in range(count)]})
-    if suffix == ".csv":
-        path.write_text("type,n\n" + "".join(f"t,{n}\n" for n in range(count)))
-    else:
+    if suffix == ".parquet":
         pq.write_table(table, path)
+    elif suffix == ".csv.gz":
+        path.write_bytes(gzip.compress(b"type,n\n" + b"".join(b"t,%d\n" % n for n in range(count))))
+    else:
+        lines = b"".join(b'{"n":%d,"pad":"%s"}\n' % (n, b"x" * 200) for n in range(count))
+        path.write_bytes(gzip.compress(lines))
     whole = [(r.line, r.data) for r in records(path)]
     halves = [list(read_records(path, share=Share(index, 2))) for index in (0, 1)]
     assert all(halves)

@@ -22,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from cardtrace.ingest.pipeline import IngestSummary
-from cardtrace.ingest.readers import SUFFIXES
+from cardtrace.ingest.readers import FILE_TYPES
 from cardtrace.service import CardEvent
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
     if summary.rejected:
         console.print(f"Rejected records are described in {rejects}")
     if not summary.files:
-        console.print(f"No data files found: cardtrace reads {', '.join(sorted(SUFFIXES))}")
+        console.print(f"No data files found: cardtrace reads {FILE_TYPES}")
     if summary.ignored_files:
         shown = ", ".join(str(path) for path in summary.ignored_files[:3])
         more = len(summary.ignored_files) - 3

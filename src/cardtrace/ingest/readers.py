@@ -1,14 +1,16 @@
 """Streaming readers of JSON Lines, CSV and Parquet: one record at a time, whatever the size.
 
 A reader never fails on a bad record: it yields a :class:`Record` with the problem, so
-the pipeline rejects that record and goes on. Only a file that cannot be read at all (a
-missing file, a corrupt Parquet footer) raises ``InvalidInput``. Readers report progress
-in bytes of the file, so a progress bar can show it.
+the pipeline rejects that record and goes on. Only a file that cannot be read at all or
+on (a missing file, a corrupt Parquet footer, corrupt compressed data) raises
+``InvalidInput``. Readers report progress in bytes of the file, so a progress bar can
+show it.
 
 JSON Lines records are handed on as the line's bytes (the validator parses JSON itself,
 which is faster than decoding twice); CSV and Parquet records as dictionaries. A UTF-8
 byte order mark at the start of a JSON Lines or CSV file (Excel's "CSV UTF-8" and
-Windows Notepad write one) is not part of the first record.
+Windows Notepad write one) is not part of the first record. JSON Lines and CSV may come
+gzip-compressed (``events.jsonl.gz``).
 
 Readers work in blocks (a quarter MiB of lines, some hundred CSV rows, a Parquet batch)
 and ask a :class:`Share` before each block whether to make records of it. Worker
@@ -19,18 +21,21 @@ over the others, which for JSON Lines costs one count of newlines per block.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import itertools
 import typing
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache, partial
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
 from cardtrace.domain.events import EVENT_MODELS
 from cardtrace.errors import InvalidInput
 
 __all__ = [
+    "FILE_TYPES",
     "MAX_RECORD_BYTES",
     "SUFFIXES",
     "Discovered",
@@ -83,11 +88,24 @@ class Share:
         return block % self._shares == self._index
 
 
+#: A reader of one format: the open file, its path, progress and share -> its records.
+Reader = Callable[[IO[bytes], Path, Progress, Share], Iterator[Record]]
+
+
 class Discovered(NamedTuple):
     """The data files found, and the files in the folders that are of no known type."""
 
     files: list[Path]
     ignored: list[Path]
+
+
+def file_type(path: Path) -> str | None:
+    """The reader's suffix of ``path`` (``.csv`` for ``a.csv.gz``), or None if none reads it."""
+    suffix = path.suffix
+    if suffix in _COMPRESSED:
+        suffix = Path(path.stem).suffix
+        return suffix if suffix in _TEXT_SUFFIXES else None
+    return suffix if suffix in SUFFIXES else None
 
 
 def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
@@ -100,12 +118,12 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
             for file in sorted(path.rglob("*")):
                 if not file.is_file() or "truth" in file.name or file.resolve() in skipped:
                     continue
-                (found if file.suffix in SUFFIXES else ignored).append(file)
+                (found if file_type(file) else ignored).append(file)
         elif path.is_file():
-            if path.suffix not in SUFFIXES:
+            if file_type(path) is None:
                 raise InvalidInput(
-                    f"{path}: unsupported file type {path.suffix or '(none)'}; "
-                    f"expected one of {', '.join(sorted(SUFFIXES))}"
+                    f"{path}: unsupported file type {''.join(path.suffixes) or '(none)'}; "
+                    f"expected one of {FILE_TYPES}"
                 )
             found.append(path)
         else:
@@ -118,15 +136,48 @@ def read_records(
 ) -> Iterator[Record]:
     """The records of ``path`` (of the blocks ``share`` keeps), by the reader of its suffix."""
     advance = progress or _ignore
+    kind = file_type(path)
+    if kind is None:
+        raise InvalidInput(f"{path}: unsupported file type {''.join(path.suffixes) or '(none)'}")
     try:
         with path.open("rb") as handle:
-            yield from SUFFIXES[path.suffix](handle, path, advance, share or Share())
+            if path.suffix in _COMPRESSED:
+                yield from _read_compressed(handle, path, SUFFIXES[kind], advance, share or Share())
+            else:
+                yield from SUFFIXES[kind](handle, path, advance, share or Share())
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def _ignore(_: int) -> None:
     return None
+
+
+def _read_compressed(
+    raw: IO[bytes], path: Path, reader: Reader, advance: Progress, keep: Share
+) -> Iterator[Record]:
+    """Records of a gzip file; progress counts the compressed bytes, as the file's size does.
+
+    Corrupt or cut-short data ends the file, like a corrupt Parquet footer: nothing after
+    it can be read, which ``InvalidInput`` says (transactions already stored stay).
+    """
+    done = 0
+
+    def compressed_progress(_: int) -> None:
+        nonlocal done
+        position = raw.tell()
+        advance(position - done)
+        done = position
+
+    try:
+        with gzip.GzipFile(fileobj=raw, mode="rb") as handle:
+            # A GzipFile is a binary file in all the readers use, but not in typeshed's words.
+            yield from reader(cast("IO[bytes]", handle), path, compressed_progress, keep)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise InvalidInput(
+            f"{path}: cannot read on: the compressed data is corrupt or cut short ({exc})"
+        ) from None
+    compressed_progress(0)
 
 
 def _read_jsonl(handle: IO[bytes], _path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
@@ -273,9 +324,14 @@ def _read_parquet(
 
 
 #: File suffix -> reader.
-SUFFIXES: dict[str, Callable[[IO[bytes], Path, Progress, Share], Iterator[Record]]] = {
+SUFFIXES: dict[str, Reader] = {
     ".jsonl": _read_jsonl,
     ".ndjson": _read_jsonl,
     ".csv": _read_csv,
     ".parquet": _read_parquet,
 }
+#: The formats that may come compressed, and how (``events.jsonl.gz``).
+_TEXT_SUFFIXES = frozenset({".jsonl", ".ndjson", ".csv"})
+_COMPRESSED = frozenset({".gz"})
+#: The file types a reader knows, as users are told.
+FILE_TYPES = ", ".join([*sorted(SUFFIXES), *sorted(f"{t}.gz" for t in _TEXT_SUFFIXES)])
