@@ -99,7 +99,7 @@ class Discovered(NamedTuple):
     ignored: list[Path]
 
 
-def file_type(path: Path) -> str | None:
+def _file_type(path: Path) -> str | None:
     """The reader's suffix of ``path`` (``.csv`` for ``a.csv.gz``), or None if none reads it."""
     suffix = path.suffix
     if suffix in _COMPRESSED:
@@ -118,9 +118,9 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
             for file in sorted(path.rglob("*")):
                 if not file.is_file() or "truth" in file.name or file.resolve() in skipped:
                     continue
-                (found if file_type(file) else ignored).append(file)
+                (found if _file_type(file) else ignored).append(file)
         elif path.is_file():
-            if file_type(path) is None:
+            if _file_type(path) is None:
                 raise InvalidInput(
                     f"{path}: unsupported file type {''.join(path.suffixes) or '(none)'}; "
                     f"expected one of {FILE_TYPES}"
@@ -136,7 +136,7 @@ def read_records(
 ) -> Iterator[Record]:
     """The records of ``path`` (of the blocks ``share`` keeps), by the reader of its suffix."""
     advance = progress or _ignore
-    kind = file_type(path)
+    kind = _file_type(path)
     if kind is None:
         raise InvalidInput(f"{path}: unsupported file type {''.join(path.suffixes) or '(none)'}")
     try:
