@@ -68,10 +68,14 @@ def problems(report: AuditReport, kind: str) -> list[service.Problem]:
     return [problem for problem in report.problems if problem.kind == kind]
 
 
-def only(report: AuditReport, kind: str) -> service.Problem:
-    """The one problem of the report, which must be of ``kind``."""
+def only(report: AuditReport, kind: str, *, counts_too: bool = False) -> service.Problem:
+    """The one problem of the report, which must be of ``kind``.
+
+    ``counts_too``: the tampering changed which events there are, so the kept counts of
+    events by node and type disagree with the rows as well.
+    """
     (problem,) = problems(report, kind)
-    assert set(report.counts) == {kind}
+    assert set(report.counts) == ({kind, "count-changed"} if counts_too else {kind})
     return problem
 
 
@@ -97,7 +101,7 @@ def test_an_edited_event_row(node: Node, ids: list[str]) -> None:
 def test_an_edited_column_that_lookups_use(node: Node, ids: list[str]) -> None:
     sql(node, "UPDATE events SET type = 'card.redeemed' WHERE seq = 4")
     report = service.verify_node(node)
-    problem = only(report, "row-changed")
+    problem = only(report, "row-changed", counts_too=True)
     assert (problem.seq, problem.event_id) == (4, ids[4])
     assert (
         "column type says 'card.redeemed', the event's leaf bytes say 'card.sold'"
@@ -105,10 +109,19 @@ def test_an_edited_column_that_lookups_use(node: Node, ids: list[str]) -> None:
     )
 
 
+def test_changed_event_counts(node: Node, ids: list[str]) -> None:
+    sql(node, "UPDATE event_counts SET events = events + 3")
+    report = service.verify_node(node)
+    problem = only(report, "count-changed")
+    assert problem.message == (
+        "event_counts says 23 events of type card.sold from node shop-a; the event rows hold 20"
+    )
+
+
 def test_a_deleted_row(node: Node, ids: list[str]) -> None:
     sql(node, "DELETE FROM events WHERE seq = 5")
     report = service.verify_node(node)
-    problem = only(report, "event-missing")
+    problem = only(report, "event-missing", counts_too=True)
     assert problem.seq == 5
     assert "events seq 5 to 5 are missing" in problem.message
 
@@ -154,7 +167,7 @@ def test_a_log_truncated_with_its_tiles_and_state(node: Node, ids: list[str]) ->
     sql(node, "UPDATE ledger_state SET size = 12, state = :state", state=edge)
     sql(node, "UPDATE ledger_tiles SET data = :data WHERE level = 0", data=b"".join(hashes))
     report = service.verify_node(node)
-    problem = only(report, "log-truncated")
+    problem = only(report, "log-truncated", counts_too=True)
     assert problem.checkpoint_id == 2
     assert "larger than the log, which now has 12 leaves" in problem.message
 
@@ -240,8 +253,8 @@ def test_problems_beyond_the_cap_are_counted_not_kept(node: Node, tmp_path: Path
     ingest(node, tmp_path, 0, 80)
     sql(node, "UPDATE events SET node_id = 'someone-else'")
     report = service.verify_node(node)
-    assert report.counts == {"row-changed": 80}
-    assert len(report.problems) == 50
+    assert report.counts == {"row-changed": 80, "count-changed": 2}
+    assert len(problems(report, "row-changed")) == 50
 
 
 def test_event_leaves_stream_in_log_order_page_by_page(node: Node, ids: list[str]) -> None:

@@ -31,6 +31,19 @@ def row(n: int, *tokens: bytes) -> EventRow:
     )
 
 
+def fails_after_appending(database: Database, good: EventBatch) -> None:
+    """One transaction appends ``good``, then a batch the database refuses: all undone."""
+    broken = row(99)._replace(node_id=None)  # type: ignore[arg-type] # NOT NULL
+
+    def good_then_broken() -> None:
+        with database.appending() as append:
+            append(good)
+            append(EventBatch.of([broken]))
+
+    with pytest.raises(Exception):  # noqa: B017, PT011 - any database error will do
+        good_then_broken()
+
+
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
     opened = Database.open(database_url)
@@ -144,6 +157,44 @@ def test_counts(database: Database) -> None:
     assert database.link_count() == 3
 
 
+def true_counts(database: Database, column: str) -> dict[str, int]:
+    query = f"SELECT {column}, count(*) FROM events GROUP BY {column}"  # noqa: S608
+    with database.engine.connect() as connection:
+        return {str(name): int(total) for name, total in connection.exec_driver_sql(query)}
+
+
+def test_kept_counts_follow_the_stored_events_through_duplicates_and_failures(
+    database: Database,
+) -> None:
+    other = [row(n)._replace(node_id="node-b", type="card.redeemed") for n in (10, 11)]
+    with database.appending() as append:
+        append(EventBatch.of([row(1), row(2), other[0]]))
+        append(EventBatch.of([row(2), row(3), other[1], other[0]]))  # two re-sent
+    fails_after_appending(database, EventBatch.of([row(4)]))
+    database.append(EventBatch.of([row(1), row(6)]))  # one re-sent, one new
+    for column in ("type", "node_id"):
+        assert database.counts_by(column) == true_counts(database, column)
+    assert database.counts_by("node_id") == {"node-a": 4, "node-b": 2}
+
+
+def test_migration_0005_counts_the_events_stored_before_it(database_url: str) -> None:
+    engine = open_engine(database_url)
+    migrate.upgrade(engine, "0004")
+    with engine.begin() as connection:
+        for seq, node in enumerate(("node-a", "node-b", "node-a")):
+            connection.execute(
+                text(
+                    "INSERT INTO events (seq, event_id, node_id, type, occurred_us, leaf) "
+                    "VALUES (:seq, :id, :node, 'card.sold', 1, :leaf)"
+                ),
+                {"seq": seq, "id": row(seq).event_id, "node": node, "leaf": row(seq).leaf},
+            )
+    engine.dispose()
+    upgraded = Database.open(database_url)
+    assert upgraded.counts_by("node_id") == {"node-a": 2, "node-b": 1}
+    upgraded.close()
+
+
 def test_a_failed_batch_leaves_nothing_behind(database: Database) -> None:
     broken = row(2, b"x" * 16)._replace(node_id=None)  # type: ignore[arg-type] # NOT NULL
     with pytest.raises(Exception):  # noqa: B017, PT011 - any database error will do
@@ -187,13 +238,5 @@ def test_appends_in_one_transaction_are_stored_all_together_or_not_at_all(
         first = append(EventBatch.of([row(1, b"a" * 16)]))
         second = append(EventBatch.of([row(2), row(1, b"a" * 16)]))
     assert (first.first_seq, second.first_seq, second.duplicates) == (0, 1, (1,))
-    broken = row(4)._replace(node_id=None)  # type: ignore[arg-type] # NOT NULL
-
-    def good_then_broken() -> None:
-        with database.appending() as append:
-            append(EventBatch.of([row(3, b"b" * 16)]))
-            append(EventBatch.of([broken]))
-
-    with pytest.raises(Exception):  # noqa: B017, PT011 - any database error will do
-        good_then_broken()
+    fails_after_appending(database, EventBatch.of([row(3, b"b" * 16)]))
     assert (database.count(), database.log_size(), database.link_count()) == (2, 2, 1)

@@ -17,6 +17,7 @@ and state, and the signed checkpoints. The audit reads them in one consistent sn
    at its size, two checkpoints of one size must have one root (else a fork), and each
    checkpoint must be consistent with the next larger one (RFC 6962 consistency proof);
 5. the stored cosignatures of trusted witnesses must verify over their checkpoints.
+6. the counts of events per node and type kept for statistics must equal the rows.
 
 Each problem names the event (``seq`` and id), tile or checkpoint it concerns.
 """
@@ -125,6 +126,7 @@ def verify_node(node: Node) -> AuditReport:
         for row in records.stream_event_leaves(connection):
             replay.event(row)
         replay.finish()
+        _check_counts(replay.counted, records.stored_event_counts(connection), problems)
         _check_checkpoints(store, signed, replay.roots, log_size, problems)
         lines = records.cosignatures_of(connection, [item.id for item in signed])
     _check_cosignatures(signed, lines, trusted_witnesses(node), problems)
@@ -255,6 +257,8 @@ class _Replay:
         self.targets = {s.checkpoint.size for s in signed}
         self.roots: dict[int, bytes] = {}
         self.rows = 0
+        #: Events by (node id, type), to check the counts that statistics read.
+        self.counted: Counter[tuple[str, str]] = Counter()
         self._events_tree = _RootBuilder()
         self._shadow = _ShadowTiles(store, problems)
         self._batch: list[bytes] = []
@@ -263,6 +267,7 @@ class _Replay:
 
     def event(self, row: records.EventLeaf) -> None:
         self.rows += 1
+        self.counted[row.node_id, row.type] += 1
         event_id = str(uuid.UUID(bytes=row.event_id)) if len(row.event_id) == 16 else "?"
         if not 0 <= row.seq < self.log_size:
             self.problems.add(
@@ -425,6 +430,22 @@ def _check_columns(row: records.EventLeaf, event_id: str, problems: _Problems) -
                 f"event's leaf bytes say {leaf[name]!r}",
                 seq=row.seq,
                 event_id=event_id,
+            )
+
+
+def _check_counts(
+    counted: Mapping[tuple[str, str], int],
+    stored: Mapping[tuple[str, str], int],
+    problems: _Problems,
+) -> None:
+    """``event_counts`` must hold what counting the event rows gives."""
+    for node, kind in sorted(counted.keys() | stored.keys()):
+        rows, kept = counted.get((node, kind), 0), stored.get((node, kind), 0)
+        if rows != kept:
+            problems.add(
+                "count-changed",
+                f"event_counts says {kept:,} events of type {kind} from node {node}; "
+                f"the event rows hold {rows:,}",
             )
 
 

@@ -137,10 +137,11 @@ class Node:
     def stats(self) -> dict[str, Any]:
         """Counts of stored events by type and node, link rows and the log's size."""
         database = self.database
+        by_type = database.counts_by("type")
         return {
             "backend": database.backend,
-            "events": database.count(),
-            "by_type": database.counts_by("type"),
+            "events": sum(by_type.values()),
+            "by_type": by_type,
             "by_node": database.counts_by("node_id"),
             "links": database.link_count(),
             "log_size": database.log_size(),

@@ -14,7 +14,7 @@ copy costs (docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cardtrace.store.rows import EventBatch
 
 __all__ = [
+    "add_event_counts",
     "empty_queue",
     "existing_ids",
     "insert_events",
@@ -50,6 +51,19 @@ def lock_writer(connection: Connection) -> None:
     """Serialise writers, so log indexes are handed out once (SQLite's lock does it)."""
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITER_LOCK})
+
+
+def add_event_counts(connection: Connection, counts: Mapping[tuple[str, str], int]) -> None:
+    """Add newly stored events to ``event_counts``, by (node id, type): a few rows a commit."""
+    if counts:
+        connection.execute(
+            text(
+                "INSERT INTO event_counts (node_id, type, events) VALUES (:node, :type, :added) "
+                "ON CONFLICT (node_id, type) "
+                "DO UPDATE SET events = event_counts.events + excluded.events"
+            ),
+            [{"node": node, "type": kind, "added": n} for (node, kind), n in counts.items()],
+        )
 
 
 def empty_queue(connection: Connection, queue: str) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError
 from cardtrace.store.database import Database
-from cardtrace.store.schema import checkpoints, cosignatures, events, witnessed
+from cardtrace.store.schema import checkpoints, cosignatures, event_counts, events, witnessed
 
 __all__ = [
     "EventLeaf",
@@ -34,6 +34,7 @@ __all__ = [
     "latest_checkpoint",
     "latest_witnessed",
     "snapshot",
+    "stored_event_counts",
     "stream_event_leaves",
 ]
 
@@ -241,6 +242,12 @@ def insert_witnessed(connection: Connection, state: WitnessedState) -> None:
 
 
 # --- the audit's read path ------------------------------------------------------------
+
+
+def stored_event_counts(connection: Connection) -> dict[tuple[str, str], int]:
+    """The counts of events by (node id, type), as appends kept them."""
+    query = select(event_counts.c.node_id, event_counts.c.type, event_counts.c.events)
+    return {(node, kind): int(total) for node, kind, total in connection.execute(query)}
 
 
 def stream_event_leaves(connection: Connection, page: int = PAGE_SIZE) -> Iterator[EventLeaf]:

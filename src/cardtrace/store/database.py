@@ -9,6 +9,7 @@ at any point leaves either the whole batch or none of it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from cardtrace.store.ledger_sql import SqlTileStore
 from cardtrace.store.rows import EventBatch
 from cardtrace.store.schema import (
     EVENT_ID_TABLES,
+    event_counts,
     event_id_queue,
     event_ids,
     events,
@@ -70,6 +72,7 @@ class _Appender:
         self._log = SqlTileStore(connection)
         self._next_seq = tiles.size(self._log)
         self._leaf_hashes: list[bytes] = []
+        self._counts: Counter[tuple[str, str]] = Counter()
 
     def append(self, batch: EventBatch) -> AppendResult:
         first = self._next_seq
@@ -81,6 +84,7 @@ class _Appender:
                 batch = batch.select(fresh)
             bulk.insert_events(self._connection, first, batch)
         self._leaf_hashes += batch.leaf_hashes
+        self._counts.update(zip(batch.node_ids, batch.types, strict=True))
         self._next_seq += len(batch)
         return AppendResult(
             accepted=len(batch),
@@ -90,14 +94,16 @@ class _Appender:
             link_rows=len(batch.link_tokens),
         )
 
-    def grow_log(self) -> None:
-        """Append the transaction's leaf hashes to the log, at the indexes events got.
+    def finish(self) -> None:
+        """Append the transaction's leaf hashes to the log, at the indexes events got,
+        and add its events to the counts.
 
         The writer lock, taken when the transaction began, keeps every other writer out,
         so the log still has the size the first index was counted from.
         """
         if self._leaf_hashes:
             tiles.append(self._log, self._leaf_hashes)
+        bulk.add_event_counts(self._connection, self._counts)
 
     def _split_fresh(self, batch: EventBatch) -> tuple[list[int], list[int], list[int]]:
         """Positions of the new events, of re-sent ones and of changed ones.
@@ -168,16 +174,16 @@ class Database:
             bulk.lock_writer(connection)
             appender = _Appender(connection)
             yield appender.append
-            appender.grow_log()
+            appender.finish()
 
     def count(self) -> int:
         with self._reading() as connection:
             return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
 
     def counts_by(self, column: str) -> dict[str, int]:
-        """Number of events per ``type`` or per ``node_id``."""
-        key = events.c[column]
-        query = select(key, func.count()).group_by(key).order_by(key)
+        """Number of events per ``type`` or per ``node_id``, from ``event_counts``."""
+        key = event_counts.c[column]
+        query = select(key, func.sum(event_counts.c.events)).group_by(key).order_by(key)
         with self._reading() as connection:
             return {str(name): int(total) for name, total in connection.execute(query)}
 
