@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import sys
@@ -45,6 +44,7 @@ from cardtrace.ingest.protect import ProtectionKeys, Protector
 from cardtrace.ingest.readers import Record, discover, read_records
 from cardtrace.ingest.workers import prepare_in_workers
 from cardtrace.ledger import merkle, tiles
+from cardtrace.settings import usable_cores
 from cardtrace.store.database import Database
 from cardtrace.store.rows import EventBatch, EventRow
 from harness import OUT, make_world, run_measured
@@ -183,7 +183,7 @@ def workers_alone(world: Path) -> list[tuple[str, str]]:
     As many worker processes as an ingest of the world would start (one per core), this
     process only receiving their batches.
     """
-    workers = len(os.sched_getaffinity(0))
+    workers = usable_cores()
     keys = ProtectionKeys(KEY, KEY, "bench")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()

@@ -6,6 +6,7 @@ tests and front ends can pass their own values.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cardtrace.errors import InvalidInput
 
-__all__ = ["DEFAULT_DATABASE_FILE", "Settings", "load_settings"]
+__all__ = ["DEFAULT_DATABASE_FILE", "Settings", "load_settings", "usable_cores"]
 
 DEFAULT_DATABASE_FILE = "cardtrace.db"
 
@@ -87,3 +88,8 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "settings"
         raise InvalidInput(f"setting {field}: {first['msg']}") from None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, not the machine's count)."""
+    return len(os.sched_getaffinity(0))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from cardtrace.errors import NotFound
+from cardtrace.settings import usable_cores
 from cardtrace.store.engine import open_engine
 
 
@@ -36,5 +36,5 @@ def test_sqlite_connections_use_wal_big_pages_file_sorts_and_sort_helper_threads
             found = {name: connection.execute(text(f"PRAGMA {name}")).scalar() for name in names}
     finally:
         engine.dispose()
-    helpers = len(os.sched_getaffinity(0)) - 1
+    helpers = usable_cores() - 1
     assert found == {"journal_mode": "wal", "page_size": 16384, "temp_store": 1, "threads": helpers}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,7 +18,7 @@ from cardtrace.errors import InvalidInput, NotFound
 from cardtrace.ingest.pipeline import IngestSummary, ingest_files
 from cardtrace.ingest.protect import ProtectionKeys, card_token, pin_token
 from cardtrace.ingest.readers import discover
-from cardtrace.settings import Settings
+from cardtrace.settings import Settings, usable_cores
 from cardtrace.store.database import Database
 
 if TYPE_CHECKING:  # the synthetic world (Faker) is imported only when used
@@ -130,7 +129,7 @@ class Node:
     def _workers_for(self, files: Sequence[Path]) -> int:
         if self.settings.ingest_workers is not None:
             return self.settings.ingest_workers
-        cores = len(os.sched_getaffinity(0))
+        cores = usable_cores()
         large = sum(file.stat().st_size for file in files) > _PARALLEL_FROM_BYTES
         return cores if large and cores > 1 else 0
 

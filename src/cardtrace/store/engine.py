@@ -8,7 +8,6 @@ PostgreSQL is reached through psycopg 3 with any ``postgresql://`` URL.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from cardtrace.errors import ConfigurationError, NotFound
+from cardtrace.settings import usable_cores
 
 __all__ = ["SQLITE_CACHE_KIB", "describe", "open_engine", "write_transaction"]
 
@@ -88,7 +88,7 @@ def _sqlite_engine(url: str) -> Engine:
             # Big sorts (that merge again) may sort in helper threads, one per further
             # core: a merge ends an ingest, when the workers have left the cores idle,
             # and 3M link rows merge in ~30 % less time (docs/performance.md).
-            f"threads={len(os.sched_getaffinity(0)) - 1}",
+            f"threads={usable_cores() - 1}",
         ):
             dbapi_connection.execute(f"PRAGMA {pragma}")
 
