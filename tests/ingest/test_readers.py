@@ -177,6 +177,8 @@ def test_discover_refuses_missing_paths_and_unknown_file_types(tmp_path: Path) -
     (tmp_path / "a.txt").write_text("")
     with pytest.raises(InvalidInput, match=r"unsupported file type \.txt"):
         discover([tmp_path / "a.txt"])
+    with pytest.raises(InvalidInput, match=r"a\.txt: unsupported file type \.txt; expected"):
+        records(tmp_path / "a.txt")
     (tmp_path / "a.txt.gz").write_text("")
     with pytest.raises(
         InvalidInput, match=r"unsupported file type \.txt\.gz; expected .*\.csv\.gz"

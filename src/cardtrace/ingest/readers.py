@@ -108,6 +108,13 @@ def _file_type(path: Path) -> str | None:
     return suffix if suffix in SUFFIXES else None
 
 
+def _unsupported(path: Path) -> InvalidInput:
+    return InvalidInput(
+        f"{path}: unsupported file type {''.join(path.suffixes) or '(none)'}; "
+        f"expected one of {FILE_TYPES}"
+    )
+
+
 def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
     """The data files named by ``paths`` (folders read recursively, ground truth skipped)."""
     skipped = {path.resolve() for path in skip}
@@ -121,10 +128,7 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
                 (found if _file_type(file) else ignored).append(file)
         elif path.is_file():
             if _file_type(path) is None:
-                raise InvalidInput(
-                    f"{path}: unsupported file type {''.join(path.suffixes) or '(none)'}; "
-                    f"expected one of {FILE_TYPES}"
-                )
+                raise _unsupported(path)
             found.append(path)
         else:
             raise InvalidInput(f"{path}: no such file or folder")
@@ -135,16 +139,16 @@ def read_records(
     path: Path, progress: Progress | None = None, share: Share | None = None
 ) -> Iterator[Record]:
     """The records of ``path`` (of the blocks ``share`` keeps), by the reader of its suffix."""
-    advance = progress or _ignore
     kind = _file_type(path)
     if kind is None:
-        raise InvalidInput(f"{path}: unsupported file type {''.join(path.suffixes) or '(none)'}")
+        raise _unsupported(path)
+    reader, advance, keep = SUFFIXES[kind], progress or _ignore, share or Share()
     try:
         with path.open("rb") as handle:
             if path.suffix in _COMPRESSED:
-                yield from _read_compressed(handle, path, SUFFIXES[kind], advance, share or Share())
+                yield from _read_compressed(handle, path, reader, advance, keep)
             else:
-                yield from SUFFIXES[kind](handle, path, advance, share or Share())
+                yield from reader(handle, path, advance, keep)
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
 
