@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import gc
 import gzip
+import itertools
+import json
 import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -92,6 +94,11 @@ BAD_RECORDS: list[tuple[bytes | dict[str, Any], str | None, str]] = [
         "recorded_at is earlier than occurred_at",
     ),
     (make.card_sold(unexpected="x"), "unexpected", "Extra inputs are not permitted"),
+    (
+        orjson.dumps(make.card_sold()).replace(b'"pin":', b'"pin":"999","pin":', 1),
+        "pin",
+        "field appears twice in the record",
+    ),
 ]
 
 
@@ -247,6 +254,40 @@ def test_warnings_are_counted_not_rejected(database: Database, tmp_path: Path) -
     summary = run(database, tmp_path, write_jsonl(tmp_path / "in.jsonl", [odd]))
     assert summary.accepted == 1
     assert any(key.startswith("issuer") for key in summary.warnings)
+
+
+def render_json(members: list[tuple[str, Any]], spaces: list[str]) -> bytes:
+    """A JSON object of ``members`` in order (repeats kept), with white space as given."""
+    pad = itertools.cycle(spaces)
+    body = ",".join(
+        f"{next(pad)}{json.dumps(k)}{next(pad)}:{next(pad)}{json.dumps(v, ensure_ascii=False)}"
+        for k, v in members
+    )
+    return f"{{{body}{next(pad)}}}".encode()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    name=st.text(alphabet=' ,:"\\测试甲\t', min_size=1, max_size=12).filter(str.strip),
+    spaces=st.lists(st.sampled_from(["", " ", "\t", "\r\n"]), min_size=1, max_size=9),
+    repeat=st.none() | st.integers(min_value=0, max_value=20),
+)
+def test_a_json_record_naming_a_field_twice_is_rejected_and_only_then(
+    name: str, spaces: list[str], repeat: int | None
+) -> None:
+    # Commas, colons and quotes in a value and white space around keys must not hide a
+    # repeat from the fast count, nor make a record without one look repeated.
+    members = list(make.card_recycled(seller_name=name).items())
+    if repeat is not None:
+        members.append(members[repeat % len(members)])
+    data = render_json(members, spaces)
+    if repeat is None:
+        assert pipeline.validate(data, datetime.now(UTC)).model_dump()["seller_name"] == name
+    else:
+        with pytest.raises(pipeline.Rejected) as rejected:
+            pipeline.validate(data, datetime.now(UTC))
+        assert rejected.value.field == members[-1][0]
+        assert rejected.value.reason == "field appears twice in the record"
 
 
 @settings(

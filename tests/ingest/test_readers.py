@@ -102,6 +102,15 @@ def test_a_csv_header_naming_a_column_twice_makes_every_row_a_problem(tmp_path: 
     ]
 
 
+def test_a_parquet_schema_naming_a_column_twice_makes_every_row_a_problem(tmp_path: Path) -> None:
+    path = tmp_path / "a.parquet"
+    columns = [pa.array(["k", "k", "k"]), pa.array(["1", "2", "3"]), pa.array(["4", "5", "6"])]
+    pq.write_table(pa.Table.from_arrays(columns, names=["type", "x", "x"]), path)
+    assert [(r.line, r.data, r.field, r.problem) for r in records(path)] == [
+        (n, None, "x", "column appears twice in the schema") for n in (1, 2, 3)
+    ]
+
+
 @pytest.mark.parametrize("kind", [".jsonl", ".csv"])
 def test_gzip_files_read_as_their_plain_form_and_progress_counts_compressed_bytes(
     tmp_path: Path, kind: str

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import json
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -133,11 +134,45 @@ def validate(data: bytes | dict[str, Any], now: datetime) -> Envelope:
         # the exception it raises forms a reference cycle with its traceback, which
         # would keep the caller's whole batch alive until the next full collection.
         raise _rejection(exc, data) from None
+    if isinstance(data, bytes):
+        repeated = _repeated_key(data, len(event.model_fields_set))
+        if repeated is not None:
+            raise Rejected(repeated, "field appears twice in the record")
     latest = now + CLOCK_SKEW
     for name in ("occurred_at", "recorded_at"):
         if getattr(event, name) > latest:
             raise Rejected(name, "time is in the future")
     return event
+
+
+def _repeated_key(data: bytes, fields: int) -> str | None:
+    """The first field that the valid JSON record ``data`` names twice, or None.
+
+    JSON parsers keep the last of two equal keys (RFC 8259 leaves it open), so a line
+    naming ``pin`` twice would be stored with one value while another reader sees the
+    other; such a line is refused. ``fields`` is the number of distinct fields the
+    validator found. Usually one count of commas proves there is no repeat: n members
+    of an object take n - 1 commas, and commas in lists or strings only add to that, so
+    ``fields - 1`` commas leave no room for a repeated member. Otherwise the line is
+    parsed once more, keeping every key.
+    """
+    if data.count(b",") == fields - 1:
+        return None
+    try:
+        first: str | None = json.loads(data, object_pairs_hook=_first_repeated)
+    except ValueError:  # the validator's parser accepted it; nothing more to learn
+        return None
+    return first
+
+
+def _first_repeated(pairs: list[tuple[str, Any]]) -> str | None:
+    """As ``object_pairs_hook``: a record's first repeated key (records are flat)."""
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 def _is_utf8(data: bytes | dict[str, Any]) -> bool:

@@ -254,7 +254,7 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
     except (StopIteration, csv.Error):
         return
     lists = _list_fields()
-    repeated = next((name for name in header if header.count(name) > 1), None)
+    repeated = _repeated(header)
     position = handle.tell()
     start = rows.line_num + 1
     while True:
@@ -292,6 +292,11 @@ def _csv_record(line: int, header: list[str], cells: list[str], lists: frozenset
     return Record(line, data)
 
 
+def _repeated(columns: list[str]) -> str | None:
+    """The first column named twice: reading rows by name would keep one of the two."""
+    return next((name for name in columns if columns.count(name) > 1), None)
+
+
 @cache
 def _list_fields() -> frozenset[str]:
     """Names of the event fields that hold lists (split from one CSV cell)."""
@@ -315,16 +320,26 @@ def _read_parquet(
         raise InvalidInput(f"{path}: not a readable Parquet file: {exc}") from None
     total_rows = max(parquet.metadata.num_rows, 1)
     size = path.stat().st_size
+    repeated = _repeated(parquet.schema_arrow.names)
     number = 0
     try:
         for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH):
             if keep():
-                for offset, row in enumerate(batch.to_pylist(), number + 1):
-                    yield Record(offset, {k: v for k, v in row.items() if v is not None})
+                yield from _parquet_records(batch, number, repeated)
             number += batch.num_rows
             advance(size * batch.num_rows // total_rows)
     except (pa.ArrowException, OSError) as exc:
         raise InvalidInput(f"{path}: Parquet data unreadable after row {number}: {exc}") from None
+
+
+def _parquet_records(batch: Any, before: int, repeated: str | None) -> Iterator[Record]:
+    """The records of one batch, numbered on from ``before``."""
+    if repeated is not None:
+        for number in range(before + 1, before + batch.num_rows + 1):
+            yield Record(number, None, repeated, "column appears twice in the schema")
+        return
+    for number, row in enumerate(batch.to_pylist(), before + 1):
+        yield Record(number, {k: v for k, v in row.items() if v is not None})
 
 
 #: File suffix -> reader.
