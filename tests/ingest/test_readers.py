@@ -42,9 +42,12 @@ def test_empty_files_yield_nothing(tmp_path: Path) -> None:
         assert records(tmp_path / name) == []
 
 
-def test_progress_counts_every_byte(tmp_path: Path) -> None:
-    path = tmp_path / "a.jsonl"
-    path.write_bytes(b'{"a":1}\n' * 100)
+@pytest.mark.parametrize(
+    ("name", "content"), [("a.jsonl", b'{"a":1}\n' * 100), ("a.csv", b"type,x\n" + b"k,1\n" * 3000)]
+)
+def test_progress_counts_every_byte(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
     seen: list[int] = []
     list(read_records(path, seen.append))
     assert sum(seen) == path.stat().st_size

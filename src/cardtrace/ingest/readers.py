@@ -255,7 +255,7 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
         return
     lists = _list_fields()
     repeated = _repeated(header)
-    position = handle.tell()
+    position = 0  # the header is read: what it took counts with the first row
     start = rows.line_num + 1
     while True:
         try:
