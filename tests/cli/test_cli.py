@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -39,6 +43,30 @@ def test_ingest_json_summary_and_exit_0(
     summary = last_json(capsys.readouterr().out)
     assert (summary["accepted"], summary["duplicates"], summary["rejected"]) == (1, 0, 0)
     assert (node_home / "cardtrace.db").exists()
+
+
+def test_ingest_reads_standard_input_from_a_pipe_in_one_process(node_home: Path) -> None:
+    # A real pipe (no size, no seeking), and a setting asking for worker processes,
+    # which cannot share standard input: the run reads it itself.
+    records = [make.card_sold(source_id=str(n)) for n in range(5)]
+    path = events_file(node_home / "a.jsonl", *records, b"{oops")
+    environment = {**os.environ, "CARDTRACE_INGEST_WORKERS": "2"}
+    command = [sys.executable, "-m", "cardtrace", "ingest", "--json"]
+    piped = subprocess.run(
+        [*command, "-"],
+        input=gzip.compress(path.read_bytes()),
+        capture_output=True,
+        env=environment,
+        check=False,
+    )
+    assert piped.returncode == 1, piped.stderr
+    summary = last_json(piped.stdout.decode())
+    assert (summary["accepted"], summary["rejected"]) == (5, 1)
+    (reject,) = (node_home / "rejects.jsonl").read_bytes().splitlines()
+    assert orjson.loads(reject)["file"] == "-"
+    assert orjson.loads(reject)["line"] == 6
+    again = subprocess.run([*command, str(path)], capture_output=True, env=environment, check=False)
+    assert last_json(again.stdout.decode())["duplicates"] == 5
 
 
 def test_ingest_exit_1_when_some_records_are_rejected(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 from pathlib import Path
 
 import orjson
@@ -112,6 +113,35 @@ def test_a_parquet_schema_naming_a_column_twice_makes_every_row_a_problem(tmp_pa
     assert [(r.line, r.data, r.field, r.problem) for r in records(path)] == [
         (n, None, "x", "column appears twice in the schema") for n in (1, 2, 3)
     ]
+
+
+STREAMS = {
+    "jsonl": b'\n{"a":1}\n{"b":2}\n',
+    "csv with a byte order mark": b"\xef\xbb\xbftype,x\nk,1\nk,2\n",
+    "blank": b"\n\n",
+}
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+@pytest.mark.parametrize("name", list(STREAMS))
+def test_standard_input_is_read_as_the_file_its_first_bytes_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, compressed: bool
+) -> None:
+    plain = STREAMS[name]
+    data = gzip.compress(plain) if compressed else plain
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+    as_file = tmp_path / ("a.csv" if "csv" in name else "a.jsonl")
+    as_file.write_bytes(plain)
+    read: list[int] = []
+    assert list(read_records(readers.STDIN, read.append)) == records(as_file)
+    assert sum(read) == len(data)
+
+
+def test_standard_input_is_named_once_at_most(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").touch()
+    assert discover([readers.STDIN, tmp_path]).files == [readers.STDIN, tmp_path / "a.jsonl"]
+    with pytest.raises(InvalidInput, match="standard input can be read only once"):
+        discover([readers.STDIN, readers.STDIN])
 
 
 @pytest.mark.parametrize("kind", [".jsonl", ".csv"])

@@ -59,7 +59,10 @@ def sim(
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (read recursively).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Files or folders (read recursively); - reads standard input."),
+    ],
     db: DbOption = None,
     rejects: Annotated[
         Path, typer.Option(help="Where rejected records are described (JSON Lines).")

@@ -29,7 +29,7 @@ from cardtrace.domain.cards import CARD_FORMATS, CardFormat
 from cardtrace.domain.events import Envelope, event_adapter
 from cardtrace.errors import InvalidInput
 from cardtrace.ingest.protect import ProtectionKeys, Protector
-from cardtrace.ingest.readers import Record, Share, read_records
+from cardtrace.ingest.readers import STDIN, Record, Share, read_records
 from cardtrace.store.rows import EventBatch
 
 if TYPE_CHECKING:
@@ -296,7 +296,7 @@ def ingest_files(
     """
     summary = IngestSummary(files=len(files))
     size = min(batch_size, PREPARED_RECORDS)
-    if workers > 0:
+    if workers > 0 and STDIN not in files:  # one process can read standard input, not n
         from cardtrace.ingest.workers import prepare_in_workers
 
         batches = prepare_in_workers(files, keys, size, workers, formats)

@@ -10,7 +10,8 @@ JSON Lines records are handed on as the line's bytes (the validator parses JSON 
 which is faster than decoding twice); CSV and Parquet records as dictionaries. A UTF-8
 byte order mark at the start of a JSON Lines or CSV file (Excel's "CSV UTF-8" and
 Windows Notepad write one) is not part of the first record. JSON Lines and CSV may come
-gzip-compressed (``events.jsonl.gz``).
+gzip-compressed (``events.jsonl.gz``). Standard input, named ``-``, has no suffix to
+tell its type by, so its first bytes tell it (:func:`read_records`).
 
 Readers work in blocks (a quarter MiB of lines, some hundred CSV rows, a Parquet batch)
 and ask a :class:`Share` before each block whether to make records of it. Worker
@@ -24,6 +25,7 @@ import csv
 import gzip
 import io
 import itertools
+import sys
 import typing
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +39,7 @@ from cardtrace.errors import InvalidInput
 __all__ = [
     "FILE_TYPES",
     "MAX_RECORD_BYTES",
+    "STDIN",
     "SUFFIXES",
     "Discovered",
     "Record",
@@ -55,6 +58,11 @@ _JSONL_BLOCK = 1 << 18
 _CSV_BLOCK = 512
 _PARQUET_BATCH = 4096
 _BOM = b"\xef\xbb\xbf"
+_GZIP_MAGIC = b"\x1f\x8b"
+#: Bytes of a stream looked at to tell JSON Lines from CSV.
+_SNIFF_BYTES = 4096
+#: The path that stands for standard input (``cardtrace ingest -``).
+STDIN = Path("-")
 
 Progress = Callable[[int], None]
 
@@ -121,7 +129,11 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
     found: list[Path] = []
     ignored: list[Path] = []
     for path in paths:
-        if path.is_dir():
+        if path == STDIN:
+            if STDIN in found:
+                raise InvalidInput("-: standard input can be read only once")
+            found.append(STDIN)
+        elif path.is_dir():
             for file in sorted(path.rglob("*")):
                 if not file.is_file() or "truth" in file.name or file.resolve() in skipped:
                     continue
@@ -138,11 +150,19 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
 def read_records(
     path: Path, progress: Progress | None = None, share: Share | None = None
 ) -> Iterator[Record]:
-    """The records of ``path`` (of the blocks ``share`` keeps), by the reader of its suffix."""
+    """The records of ``path`` (of the blocks ``share`` keeps), by the reader of its suffix.
+
+    :data:`STDIN` is read as gzip if it starts as gzip does, then as JSON Lines if its
+    first character (after a byte order mark and white space) is ``{``, else as CSV.
+    """
+    advance, keep = progress or _ignore, share or Share()
+    if path == STDIN:
+        yield from _read_stream(sys.stdin.buffer, advance, keep)
+        return
     kind = _file_type(path)
     if kind is None:
         raise _unsupported(path)
-    reader, advance, keep = SUFFIXES[kind], progress or _ignore, share or Share()
+    reader = SUFFIXES[kind]
     try:
         with path.open("rb") as handle:
             if path.suffix in _COMPRESSED:
@@ -155,6 +175,48 @@ def read_records(
 
 def _ignore(_: int) -> None:
     return None
+
+
+def _read_stream(stream: IO[bytes], advance: Progress, keep: Share) -> Iterator[Record]:
+    """Records of a stream with no name to tell its type by: its first bytes tell it."""
+    handle = io.BufferedReader(_Counted(stream))
+    try:
+        if handle.peek(len(_GZIP_MAGIC)).startswith(_GZIP_MAGIC):
+            yield from _read_compressed(handle, STDIN, _read_sniffed, advance, keep)
+        else:
+            yield from _read_sniffed(handle, STDIN, advance, keep)
+    except OSError as exc:
+        raise InvalidInput(f"{STDIN}: cannot read: {exc.strerror}") from None
+
+
+def _read_sniffed(
+    handle: IO[bytes], path: Path, advance: Progress, keep: Share
+) -> Iterator[Record]:
+    """JSON Lines if the data starts with ``{`` (or is blank), else CSV."""
+    head = cast("io.BufferedReader", handle).peek(_SNIFF_BYTES).removeprefix(_BOM).lstrip()
+    reader = _read_jsonl if head[:1] in {b"{", b""} else _read_csv
+    yield from reader(handle, path, advance, keep)
+
+
+class _Counted(io.RawIOBase):
+    """A pipe as the readers need a file: it tells how far it has been read."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        super().__init__()
+        self._source = source
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._source.read(len(buffer))
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
 
 
 def _read_compressed(
