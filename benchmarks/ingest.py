@@ -6,7 +6,8 @@
 2. Profiles each stage on a sample drawn from every file, in this process, on one core,
    with the garbage collector set as during an ingest: read, parse and validate,
    protect (with its parts found by ablation: tokenise, canonical encoding, sealing),
-   leaf hashing, and the SQLite append (benchmarks/writer.py breaks the writer down);
+   leaf hashing, and the SQLite append, split by ablation into the insert and the
+   maintenance of the time and link indexes (benchmarks/writer.py breaks it down more);
    then runs the worker processes alone over the whole world, storing nothing: the
    ceiling they set whatever the store does.
 3. Runs ``cardtrace ingest`` end to end in a child process for each backend, measuring
@@ -49,6 +50,7 @@ from cardtrace.store.database import Database
 from cardtrace.store.rows import EventBatch, EventRow
 from harness import OUT, make_world, run_measured
 from pgserver import throwaway_postgres
+from writer import Variant, as_built, rows_only
 
 KEY = bytes(32)
 SAMPLE = 50_000
@@ -156,25 +158,31 @@ def _hash_all(rows: Sequence[EventRow]) -> None:
 
 
 def _insert_costs(rows: list[EventRow]) -> list[tuple[str, str]]:
-    """Append the rows into a fresh SQLite file (benchmarks/writer.py breaks this down)."""
+    """The SQLite append split by ablation (benchmarks/writer.py): the rows, their ids and
+    the log; then what the time index and the link rows (queued, then merged) add."""
+    batches = [EventBatch.of(rows[start : start + 5000]) for start in range(0, len(rows), 5000)]
+    whole, bare = _append_all(batches, as_built), _append_all(batches, rows_only)
+    return [
+        ("stage: insert (rows, event ids, log)", per_event(bare, len(rows))),
+        ("stage: index maintenance (time, links)", per_event(whole - bare, len(rows))),
+    ]
+
+
+def _append_all(batches: list[EventBatch], variant: Variant) -> float:
+    """Seconds to append ``batches`` into a fresh SQLite file and merge its queues."""
     path = OUT / "insert.db"
     for leftover in OUT.glob("insert.db*"):
         leftover.unlink()
     database = Database.open(f"sqlite:///{path}")
-    seconds = _append_all(database, rows)
+    with variant(database, batches) as replayed:
+        started = time.perf_counter()
+        for events in replayed:
+            database.append(events)
+        database.integrate_links()
+        database.integrate_ids()
+        seconds = time.perf_counter() - started
     database.close()
-    return [("stage: SQLite append and link merge", per_event(seconds, len(rows)))]
-
-
-def _append_all(database: Database, rows: list[EventRow], batch: int = 5000) -> float:
-    """Seconds to append ``rows`` in batches and merge links and ids (leaf hashing excluded)."""
-    batches = [EventBatch.of(rows[start : start + batch]) for start in range(0, len(rows), batch)]
-    started = time.perf_counter()
-    for events in batches:
-        database.append(events)
-    database.integrate_links()
-    database.integrate_ids()
-    return time.perf_counter() - started
+    return seconds
 
 
 def workers_alone(world: Path) -> list[tuple[str, str]]:

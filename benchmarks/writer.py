@@ -7,7 +7,7 @@ then replays them into a fresh SQLite file per variant, the way an ingest's writ
 does: transactions of ``CARDTRACE_BATCH_SIZE`` events, the link and event-id queues
 merged on the ingest's schedule (``QueueMerges``; merges during the run count as
 appending, the last ones as merging). The variants take one thing away at a time, so
-the difference to the first row is its cost: the time index, the link rows. Reports µs
+the difference to the first row is its cost: the time index, the link rows, both. Reports µs
 per event for the appends and the final merges, the writer's user and system CPU, and
 bytes written to disk per event (``/proc/self/io``).
 """
@@ -83,11 +83,19 @@ def without_links(_: Database, batches: list[EventBatch]) -> Iterator[list[Event
     ]
 
 
+@contextmanager
+def rows_only(database: Database, batches: list[EventBatch]) -> Iterator[list[EventBatch]]:
+    """Neither the time index nor link rows: the rows, their ids and the log."""
+    with without_time_index(database, batches), without_links(database, batches) as replayed:
+        yield replayed
+
+
 VARIANTS: list[tuple[str, int, Variant]] = [
     ("as built (20,000-event transactions)", 20_000, as_built),
     ("5,000-event transactions", 5_000, as_built),
     ("without the time index", 20_000, without_time_index),
     ("without link rows (no queue, no merge)", 20_000, without_links),
+    ("without either (rows, ids and log only)", 20_000, rows_only),
 ]
 
 

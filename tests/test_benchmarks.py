@@ -32,6 +32,8 @@ def test_ingest_benchmark_prints_every_stage_and_the_end_to_end_run(tmp_path: Pa
     for row in (
         "stage: parse and validate",
         "stage: protect (all of it)",
+        "stage: insert (rows, event ids, log)",
+        "stage: index maintenance (time, links)",
         "workers alone",
         "end to end SQLite: throughput",
         "end to end SQLite: peak memory with workers",
@@ -57,6 +59,7 @@ def test_writer_benchmark_prints_every_variant(tmp_path: Path) -> None:
     table = run_benchmark("writer.py", "--events", "3000", out=tmp_path)
     assert "as built" in table
     assert "without link rows" in table
+    assert "without either" in table
 
 
 def test_ledger_benchmark_prints_its_report(tmp_path: Path) -> None:
