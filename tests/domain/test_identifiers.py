@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 from stdnum.cn import ric
@@ -37,6 +37,7 @@ from cardtrace.domain.identifiers import (
     parse_resident_id,
     resident_id_check_digit,
 )
+from cardtrace.domain.identifiers._network import normal_ip
 from cardtrace.errors import InvalidIdentifier
 
 # -- helpers ---------------------------------------------------------------------------
@@ -538,6 +539,23 @@ def test_ip_addresses_round_trip(address: ipaddress.IPv4Address | ipaddress.IPv6
     assert parse_ip(str(address)) == expected
     assert parse_ip(address.exploded) == expected
     assert parse_ip(parse_ip(address.exploded).compressed) == expected
+
+
+@given(
+    st.ip_addresses(v=4).map(str)
+    | st.from_regex(r"\A[0-9]{1,4}(\.[0-9]{1,4}){2,4}\Z")
+    | st.text(alphabet="0123456789.: x", max_size=20)
+)
+@example("01.2.3.4")
+@example("1.2.3.4 ")
+@example("256.1.1.1")
+def test_the_fast_normal_form_agrees_with_the_parser(value: str) -> None:
+    try:
+        expected = parse_ip(value).compressed
+    except InvalidIdentifier:
+        rejected(normal_ip, value)
+    else:
+        assert normal_ip(value) == expected
 
 
 @pytest.mark.parametrize(

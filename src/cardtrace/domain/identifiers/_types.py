@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from ._network import parse_ip
+from ._network import normal_ip
 from ._payment import parse_payment_account
 from ._phone import parse_msisdn
 from ._resident import parse_resident_id
@@ -34,10 +34,6 @@ def _imsi(value: str) -> str:
 
 def _iccid(value: str) -> str:
     return parse_iccid(value).iccid
-
-
-def _ip_address(value: str) -> str:
-    return parse_ip(value).compressed
 
 
 def _payment_account(value: str) -> str:
@@ -93,7 +89,7 @@ IpAddress = Annotated[
         description="IPv4 or IPv6 address; stored in compressed form, IPv4-mapped as IPv4",
         examples=["192.0.2.1", "2001:db8::1"],
     ),
-    AfterValidator(_ip_address),
+    AfterValidator(normal_ip),
 ]
 PaymentAccount = Annotated[
     str,
