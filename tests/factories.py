@@ -93,3 +93,21 @@ def card_redeemed(source_id: str = "c-1", node: str = "cmcc", **fields: Any) -> 
         "redeem_channel": "app",
         **fields,
     }
+
+
+def usage_summarized(source_id: str = "u-1", node: str = "cmcc", **fields: Any) -> dict[str, Any]:
+    return {
+        **ENVELOPE,
+        "type": "usage.summarized",
+        "node_id": node,
+        "source_id": source_id,
+        "channel": "carrier",
+        "msisdn": "+8613900139000",
+        "period": "2025-02",
+        "calls": 31,
+        "call_seconds": 4200,
+        "distinct_contacts": 12,
+        "data_mb": 2048,
+        "top_cells": ["cell-1", "cell-2", "cell-3"],
+        **fields,
+    }

@@ -266,28 +266,48 @@ def render_json(members: list[tuple[str, Any]], spaces: list[str]) -> bytes:
     return f"{{{body}{next(pad)}}}".encode()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
-    name=st.text(alphabet=' ,:"\\测试甲\t', min_size=1, max_size=12).filter(str.strip),
+    text=st.text(alphabet=' ,:"\\[]测试甲\t', min_size=1, max_size=12).filter(str.strip),
+    cells=st.none() | st.lists(st.sampled_from(["c1", "c,2", '"c3"', "[c4]"]), max_size=4),
     spaces=st.lists(st.sampled_from(["", " ", "\t", "\r\n"]), min_size=1, max_size=9),
     repeat=st.none() | st.integers(min_value=0, max_value=20),
 )
 def test_a_json_record_naming_a_field_twice_is_rejected_and_only_then(
-    name: str, spaces: list[str], repeat: int | None
+    text: str, cells: list[str] | None, spaces: list[str], repeat: int | None
 ) -> None:
-    # Commas, colons and quotes in a value and white space around keys must not hide a
-    # repeat from the fast count, nor make a record without one look repeated.
-    members = list(make.card_recycled(seller_name=name).items())
+    # Commas, colons, brackets and quotes in values, lists of any length and white space
+    # around keys must not hide a repeat from the fast count, nor make one up.
+    if cells is None:
+        record = make.card_recycled(seller_name=text)
+    else:
+        record = make.usage_summarized(top_cells=cells)
+    members = list(record.items())
     if repeat is not None:
         members.append(members[repeat % len(members)])
     data = render_json(members, spaces)
+    now = datetime.now(UTC)
     if repeat is None:
-        assert pipeline.validate(data, datetime.now(UTC)).model_dump()["seller_name"] == name
+        assert pipeline.validate(data, now) == pipeline.validate(orjson.dumps(record), now)
     else:
         with pytest.raises(pipeline.Rejected) as rejected:
             pipeline.validate(data, datetime.now(UTC))
         assert rejected.value.field == members[-1][0]
         assert rejected.value.reason == "field appears twice in the record"
+
+
+@pytest.mark.parametrize(
+    "record", [make.card_recycled(), make.usage_summarized(), make.usage_summarized(top_cells=[])]
+)
+def test_a_record_with_no_repeat_is_not_parsed_twice(
+    record: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The comma count decides the common case; parsing again costs more than validating.
+    def parse(*_: object, **__: object) -> None:
+        raise AssertionError("the record was parsed a second time")
+
+    monkeypatch.setattr("json.loads", parse)
+    pipeline.validate(orjson.dumps(record), datetime.now(UTC))
 
 
 @settings(

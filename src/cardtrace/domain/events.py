@@ -8,6 +8,7 @@ and shares the :class:`Envelope`. Personal fields are marked :class:`Personal`, 
 
 from __future__ import annotations
 
+import typing
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from cardtrace.domain.identifiers import (
 __all__ = [
     "EVENT_MODELS",
     "EVENT_NAMESPACE",
+    "LIST_FIELDS",
     "CardEvent",
     "CardRecycled",
     "CardRedeemed",
@@ -351,6 +353,14 @@ EVENT_MODELS: dict[str, type[Envelope]] = {
     "consent.withdrawn": ConsentWithdrawn,
     "record.erased": RecordErased,
 }
+
+#: Names of the fields, of any event type, that hold lists.
+LIST_FIELDS = frozenset(
+    name
+    for model in EVENT_MODELS.values()
+    for name, info in model.model_fields.items()
+    if typing.get_origin(info.annotation) is list
+)
 
 _ADAPTER: TypeAdapter[Event] | None = None
 

@@ -26,7 +26,7 @@ import orjson
 from pydantic import ValidationError
 
 from cardtrace.domain.cards import CARD_FORMATS, CardFormat
-from cardtrace.domain.events import Envelope, event_adapter
+from cardtrace.domain.events import LIST_FIELDS, Envelope, event_adapter
 from cardtrace.errors import InvalidInput
 from cardtrace.ingest.protect import ProtectionKeys, Protector
 from cardtrace.ingest.readers import STDIN, Record, Share, read_records
@@ -135,7 +135,7 @@ def validate(data: bytes | dict[str, Any], now: datetime) -> Envelope:
         # would keep the caller's whole batch alive until the next full collection.
         raise _rejection(exc, data) from None
     if isinstance(data, bytes):
-        repeated = _repeated_key(data, len(event.model_fields_set))
+        repeated = _repeated_key(data, event)
         if repeated is not None:
             raise Rejected(repeated, "field appears twice in the record")
     latest = now + CLOCK_SKEW
@@ -145,18 +145,24 @@ def validate(data: bytes | dict[str, Any], now: datetime) -> Envelope:
     return event
 
 
-def _repeated_key(data: bytes, fields: int) -> str | None:
-    """The first field that the valid JSON record ``data`` names twice, or None.
+def _repeated_key(data: bytes, event: Envelope) -> str | None:
+    """The first field that ``data``, which ``event`` was validated from, names twice.
 
     JSON parsers keep the last of two equal keys (RFC 8259 leaves it open), so a line
     naming ``pin`` twice would be stored with one value while another reader sees the
-    other; such a line is refused. ``fields`` is the number of distinct fields the
-    validator found. Usually one count of commas proves there is no repeat: n members
-    of an object take n - 1 commas, and commas in lists or strings only add to that, so
-    ``fields - 1`` commas leave no room for a repeated member. Otherwise the line is
-    parsed once more, keeping every key.
+    other; such a line is refused. Usually one count of commas proves there is no
+    repeat: n members of an object take n - 1 commas, a list of k items k - 1, and
+    commas in strings or in a repeated member only add to that, so a line with exactly
+    the commas that ``event``'s fields and lists take names no member twice. Otherwise
+    the line is parsed once more, keeping every key.
     """
-    if data.count(b",") == fields - 1:
+    values = event.__dict__
+    commas = len(event.model_fields_set) - 1
+    for name in LIST_FIELDS:
+        items = values.get(name)
+        if items:
+            commas += len(items) - 1
+    if data.count(b",") == commas:
         return None
     try:
         first: str | None = json.loads(data, object_pairs_hook=_first_repeated)

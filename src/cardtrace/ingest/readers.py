@@ -26,14 +26,13 @@ import gzip
 import io
 import itertools
 import sys
-import typing
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
 
-from cardtrace.domain.events import EVENT_MODELS
+from cardtrace.domain.events import LIST_FIELDS
 from cardtrace.errors import InvalidInput
 
 __all__ = [
@@ -315,7 +314,7 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
         header = next(rows)
     except (StopIteration, csv.Error):
         return
-    lists = _list_fields()
+    lists = LIST_FIELDS
     repeated = _repeated(header)
     position = 0  # the header is read: what it took counts with the first row
     start = rows.line_num + 1
@@ -357,17 +356,6 @@ def _csv_record(line: int, header: list[str], cells: list[str], lists: frozenset
 def _repeated(columns: list[str]) -> str | None:
     """The first column named twice: reading rows by name would keep one of the two."""
     return next((name for name in columns if columns.count(name) > 1), None)
-
-
-@cache
-def _list_fields() -> frozenset[str]:
-    """Names of the event fields that hold lists (split from one CSV cell)."""
-    return frozenset(
-        name
-        for model in EVENT_MODELS.values()
-        for name, info in model.model_fields.items()
-        if typing.get_origin(info.annotation) is list
-    )
 
 
 def _read_parquet(
