@@ -69,6 +69,21 @@ def test_ingest_reads_standard_input_from_a_pipe_in_one_process(node_home: Path)
     assert last_json(again.stdout.decode())["duplicates"] == 5
 
 
+def test_a_dry_run_creates_nothing_and_answers_as_the_ingest_would(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"), b"{oops")
+    assert run(["ingest", "--dry-run", "--json", str(path)]) == 1
+    summary = last_json(capsys.readouterr().out)
+    assert (summary["dry_run"], summary["accepted"], summary["rejected"]) == (True, 1, 1)
+    # No database, no keys: only the input and the rejects file it describes.
+    assert sorted(p.name for p in node_home.iterdir()) == ["a.jsonl", "rejects.jsonl"]
+    assert run(["ingest", "--json", str(path)]) == 1
+    assert last_json(capsys.readouterr().out) == {**summary, "dry_run": False}
+    assert run(["ingest", "--dry-run", str(path)]) == 1
+    assert "Dry run" in capsys.readouterr().out
+
+
 def test_ingest_exit_1_when_some_records_are_rejected(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

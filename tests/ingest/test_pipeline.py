@@ -8,7 +8,7 @@ import gzip
 import itertools
 import json
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ def database(database_url: str) -> Iterator[Database]:
 KEYS = ProtectionKeys(KEY, KEY, "testkey")
 
 
-def write_jsonl(path: Path, lines: list[bytes | dict[str, Any]]) -> Path:
+def write_jsonl(path: Path, lines: Sequence[bytes | dict[str, Any]]) -> Path:
     path.write_bytes(
         b"".join(
             (line if isinstance(line, bytes) else orjson.dumps(line)) + b"\n" for line in lines
@@ -424,6 +424,41 @@ def test_a_changed_record_under_a_stored_id_is_a_conflict_not_a_duplicate(
     assert (reject["file"], reject["line"]) == (str(path), 2)
     assert "stored with different content" in reject["reason"]
     assert database.count() == 1
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_dry_run_counts_what_an_ingest_then_does_and_stores_nothing(
+    database: Database, tmp_path: Path, workers: int
+) -> None:
+    stored = [make.card_sold(source_id=f"s-{n}") for n in range(3)]
+    run(database, tmp_path, write_jsonl(tmp_path / "first.jsonl", stored))
+    before = (database.count(), database.log_size(), database.link_count())
+    new = [make.card_sold(source_id=f"n-{n}") for n in range(3)]
+    path = write_jsonl(
+        tmp_path / "second.jsonl",
+        [
+            stored[0],  # a re-send
+            {**stored[1], "price_fen": 1},  # a change to a stored record
+            *new,
+            new[0],  # repeated within the run, in a later batch
+            {**new[1], "price_fen": 1},  # changed within the run
+            b"{oops",
+        ],
+    )
+    dry = ingest_files(
+        [path],
+        database,
+        KEYS,
+        rejects=tmp_path / "dry.jsonl",
+        batch_size=2,
+        workers=workers,
+        dry_run=True,
+    )
+    assert (database.count(), database.log_size(), database.link_count()) == before
+    ingested = run(database, tmp_path, path)
+    assert {**dry.as_dict(), "dry_run": False} == ingested.as_dict()
+    assert (dry.accepted, dry.duplicates, dry.conflicts, dry.rejected) == (3, 2, 2, 3)
+    assert (tmp_path / "dry.jsonl").read_bytes() == (tmp_path / "rejects.jsonl").read_bytes()
 
 
 def test_two_different_records_with_one_id_in_one_batch(database: Database, tmp_path: Path) -> None:

@@ -67,13 +67,24 @@ def ingest(
     rejects: Annotated[
         Path, typer.Option(help="Where rejected records are described (JSON Lines).")
     ] = Path("rejects.jsonl"),
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Store nothing, create nothing: count and describe what an ingest would do.",
+        ),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
     """Store events from JSON Lines, CSV and Parquet files; exit 1 if any were rejected."""
     settings = load_settings(database_url=db)
     with service.Node(settings) as node, render.file_progress(_err) as progress:
         summary = node.ingest(
-            paths, rejects=rejects, progress=progress.advance, on_files=progress.start
+            paths,
+            rejects=rejects,
+            progress=progress.advance,
+            on_files=progress.start,
+            dry_run=dry_run,
         )
     if json:
         print(orjson.dumps(summary.as_dict()).decode())

@@ -99,7 +99,9 @@ def world(console: Console, summary: WorldSummary, out: Path) -> None:
 
 
 def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> None:
-    table = Table(title="Ingest")
+    table = Table(
+        title="Dry run: what an ingest would do (nothing stored)" if summary.dry_run else "Ingest"
+    )
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("files", f"{summary.files:,}")

@@ -98,6 +98,8 @@ class IngestSummary:
     """What a run did, for the CLI and for scripts (``--json``)."""
 
     files: int = 0
+    #: Nothing was stored: the counts say what an ingest would have done.
+    dry_run: bool = False
     #: Files in the folders read that are of no type a reader knows, so were not read.
     ignored_files: list[Path] = field(default_factory=list)
     accepted: int = 0
@@ -110,6 +112,7 @@ class IngestSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "dry_run": self.dry_run,
             "files": self.files,
             "ignored_files": len(self.ignored_files),
             "accepted": self.accepted,
@@ -294,13 +297,15 @@ def ingest_files(
     workers: int = 0,
     formats: Mapping[str, CardFormat] = CARD_FORMATS,
     progress: Callable[[Path, int], None] | None = None,
+    dry_run: bool = False,
 ) -> IngestSummary:
     """Ingest ``files`` into ``database``; see the module docstring for the guarantees.
 
     With ``workers`` > 0, that many processes read, validate and protect while this one
-    stores (:mod:`cardtrace.ingest.workers`); the result is the same either way.
+    stores (:mod:`cardtrace.ingest.workers`); the result is the same either way. With
+    ``dry_run`` nothing is stored: the summary and the rejects file say what would be.
     """
-    summary = IngestSummary(files=len(files))
+    summary = IngestSummary(files=len(files), dry_run=dry_run)
     size = min(batch_size, PREPARED_RECORDS)
     if workers > 0 and STDIN not in files:  # one process can read standard input, not n
         from cardtrace.ingest.workers import prepare_in_workers
@@ -309,6 +314,12 @@ def ingest_files(
     else:
         batches = prepare_batches(files, keys, batch_size=size, formats=formats)
     with collecting_less(), _RejectFile(rejects) as reject_file:
+        if dry_run:
+            would_append = database.would_append()
+            for prepared in batches:
+                _store(prepared, would_append, summary, reject_file)
+                _report_read(prepared, progress)
+            return summary
         merges = QueueMerges(database)
         pending = iter(batches)
         for opening in pending:  # a transaction opens once its first batch is ready
@@ -317,15 +328,19 @@ def ingest_files(
                 stored = 0
                 for prepared in itertools.chain([opening], pending):
                     queued += _store(prepared, append, summary, reject_file)
-                    if progress is not None:
-                        for path, size_read in prepared.read.items():
-                            progress(path, size_read)
+                    _report_read(prepared, progress)
                     stored += len(prepared.events)
                     if stored >= batch_size:
                         break
             merges.stored(queued, summary.accepted - accepted)
         merges.finish()
     return summary
+
+
+def _report_read(prepared: Prepared, progress: Callable[[Path, int], None] | None) -> None:
+    if progress is not None:
+        for path, size in prepared.read.items():
+            progress(path, size)
 
 
 class QueueMerges:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -96,23 +98,49 @@ class Node:
         rejects: Path | None,
         progress: Callable[[Path, int], None] | None = None,
         on_files: Callable[[list[Path]], None] | None = None,
+        dry_run: bool = False,
     ) -> IngestSummary:
-        """Ingest files and folders; ``on_files`` learns the files before reading starts."""
+        """Ingest files and folders; ``on_files`` learns the files before reading starts.
+
+        ``dry_run`` stores nothing and creates nothing, no database nor keys: the summary
+        and the rejects file say what an ingest would do now.
+        """
         files, ignored = discover(paths, skip=[rejects] if rejects else [])
         if on_files is not None:
             on_files(files)
-        summary = ingest_files(
-            files,
-            self.open_database(create=True),
-            self.protection_keys,
-            rejects=rejects,
-            batch_size=self.settings.batch_size,
-            workers=self._workers_for(files),
-            formats=self.card_formats,
-            progress=progress,
-        )
+        with contextlib.ExitStack() as stack:
+            if dry_run:
+                database, keys = self._dry_run_target(stack)
+            else:
+                database, keys = self.open_database(create=True), self.protection_keys
+            summary = ingest_files(
+                files,
+                database,
+                keys,
+                rejects=rejects,
+                batch_size=self.settings.batch_size,
+                workers=self._workers_for(files),
+                formats=self.card_formats,
+                progress=progress,
+                dry_run=dry_run,
+            )
         summary.ignored_files = ignored
         return summary
+
+    def _dry_run_target(self, stack: contextlib.ExitStack) -> tuple[Database, ProtectionKeys]:
+        """The database and keys a dry run checks against, without creating either.
+
+        With no database yet nothing is stored, so an empty one in memory answers the
+        same, and throw-away keys serve: digests are compared only within the run.
+        """
+        try:
+            database = self.open_database()
+        except NotFound:
+            empty = Database.open("sqlite://")
+            stack.callback(empty.close)
+            throwaway = secrets.token_bytes(32)
+            return empty, ProtectionKeys(throwaway, secrets.token_bytes(32), "dry-run")
+        return database, self.protection_keys
 
     @cached_property
     def card_formats(self) -> dict[str, CardFormat]:
