@@ -137,6 +137,14 @@ def test_standard_input_is_read_as_the_file_its_first_bytes_show(
     assert sum(read) == len(data)
 
 
+def test_the_input_size_is_unknown_when_standard_input_is_read(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.csv"
+    first.write_bytes(b"x" * 10)
+    second.write_bytes(b"y" * 5)
+    assert readers.input_bytes([first, second]) == 15
+    assert readers.input_bytes([first, readers.STDIN]) is None
+
+
 def test_standard_input_is_named_once_at_most(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").touch()
     assert discover([readers.STDIN, tmp_path]).files == [readers.STDIN, tmp_path / "a.jsonl"]

@@ -22,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from cardtrace.ingest.pipeline import IngestSummary
-from cardtrace.ingest.readers import FILE_TYPES, STDIN
+from cardtrace.ingest.readers import FILE_TYPES, input_bytes
 from cardtrace.service import CardEvent
 
 if TYPE_CHECKING:
@@ -68,9 +68,8 @@ class FileProgress:
         self._task: TaskID | None = None
 
     def start(self, files: Sequence[Path]) -> None:
-        # Standard input has no size to count towards: the bar shows bytes read, no end.
-        total = None if STDIN in files else sum(file.stat().st_size for file in files)
-        self._task = self._bar.add_task("ingest", total=total, file="")
+        # Without a total (standard input) the bar shows bytes read and no end.
+        self._task = self._bar.add_task("ingest", total=input_bytes(files), file="")
 
     def advance(self, path: Path, size: int) -> None:
         if self._task is not None:

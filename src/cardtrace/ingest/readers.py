@@ -27,7 +27,7 @@ import io
 import itertools
 import sys
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
@@ -44,6 +44,7 @@ __all__ = [
     "Record",
     "Share",
     "discover",
+    "input_bytes",
     "read_records",
 ]
 
@@ -146,6 +147,13 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
     return Discovered(found, ignored)
 
 
+def input_bytes(files: Sequence[Path]) -> int | None:
+    """The size of ``files`` together, or None when one is standard input (size unknown)."""
+    if STDIN in files:
+        return None
+    return sum(file.stat().st_size for file in files)
+
+
 def read_records(
     path: Path, progress: Progress | None = None, share: Share | None = None
 ) -> Iterator[Record]:
@@ -155,21 +163,24 @@ def read_records(
     first character (after a byte order mark and white space) is ``{``, else as CSV.
     """
     advance, keep = progress or _ignore, share or Share()
-    if path == STDIN:
-        yield from _read_stream(sys.stdin.buffer, advance, keep)
-        return
+    try:
+        if path == STDIN:
+            yield from _read_stream(sys.stdin.buffer, advance, keep)
+        else:
+            yield from _read_file(path, advance, keep)
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _read_file(path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
     kind = _file_type(path)
     if kind is None:
         raise _unsupported(path)
-    reader = SUFFIXES[kind]
-    try:
-        with path.open("rb") as handle:
-            if path.suffix in _COMPRESSED:
-                yield from _read_compressed(handle, path, reader, advance, keep)
-            else:
-                yield from reader(handle, path, advance, keep)
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
+    with path.open("rb") as handle:
+        if path.suffix in _COMPRESSED:
+            yield from _read_compressed(handle, path, SUFFIXES[kind], advance, keep)
+        else:
+            yield from SUFFIXES[kind](handle, path, advance, keep)
 
 
 def _ignore(_: int) -> None:
@@ -179,13 +190,10 @@ def _ignore(_: int) -> None:
 def _read_stream(stream: IO[bytes], advance: Progress, keep: Share) -> Iterator[Record]:
     """Records of a stream with no name to tell its type by: its first bytes tell it."""
     handle = io.BufferedReader(_Counted(stream))
-    try:
-        if handle.peek(len(_GZIP_MAGIC)).startswith(_GZIP_MAGIC):
-            yield from _read_compressed(handle, STDIN, _read_sniffed, advance, keep)
-        else:
-            yield from _read_sniffed(handle, STDIN, advance, keep)
-    except OSError as exc:
-        raise InvalidInput(f"{STDIN}: cannot read: {exc.strerror}") from None
+    if handle.peek(len(_GZIP_MAGIC)).startswith(_GZIP_MAGIC):
+        yield from _read_compressed(handle, STDIN, _read_sniffed, advance, keep)
+    else:
+        yield from _read_sniffed(handle, STDIN, advance, keep)
 
 
 def _read_sniffed(
@@ -314,7 +322,6 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
         header = next(rows)
     except (StopIteration, csv.Error):
         return
-    lists = LIST_FIELDS
     repeated = _repeated(header)
     position = 0  # the header is read: what it took counts with the first row
     start = rows.line_num + 1
@@ -336,10 +343,10 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
         if repeated is not None:
             yield partial(Record, line, None, repeated, "column appears twice in the header")
         else:
-            yield partial(_csv_record, line, header, cells, lists)
+            yield partial(_csv_record, line, header, cells)
 
 
-def _csv_record(line: int, header: list[str], cells: list[str], lists: frozenset[str]) -> Record:
+def _csv_record(line: int, header: list[str], cells: list[str]) -> Record:
     if len(cells) != len(header):
         return Record(line, None, None, f"row has {len(cells)} cells, header has {len(header)}")
     try:
@@ -349,7 +356,7 @@ def _csv_record(line: int, header: list[str], cells: list[str], lists: frozenset
     data: dict[str, Any] = {}
     for name, cell in zip(header, cells, strict=True):
         if cell != "":
-            data[name] = cell.split(CSV_LIST_SEPARATOR) if name in lists else cell
+            data[name] = cell.split(CSV_LIST_SEPARATOR) if name in LIST_FIELDS else cell
     return Record(line, data)
 
 

@@ -19,7 +19,7 @@ from cardtrace.domain.events import EVENT_MODELS, event_adapter
 from cardtrace.errors import InvalidInput, NotFound
 from cardtrace.ingest.pipeline import IngestSummary, ingest_files
 from cardtrace.ingest.protect import ProtectionKeys, card_token, pin_token
-from cardtrace.ingest.readers import STDIN, discover
+from cardtrace.ingest.readers import discover, input_bytes
 from cardtrace.settings import Settings, usable_cores
 from cardtrace.store.database import Database
 
@@ -158,7 +158,8 @@ class Node:
         if self.settings.ingest_workers is not None:
             return self.settings.ingest_workers
         cores = usable_cores()
-        large = sum(file.stat().st_size for file in files if file != STDIN) > _PARALLEL_FROM_BYTES
+        size = input_bytes(files)  # standard input is read by this process alone
+        large = size is not None and size > _PARALLEL_FROM_BYTES
         return cores if large and cores > 1 else 0
 
     def stats(self) -> dict[str, Any]:
