@@ -146,17 +146,17 @@ class _DryAppender:
 
     def __init__(self, lookup: Callable[[list[bytes]], _Stored], size: int) -> None:
         self._lookup = lookup
-        self._next_seq = size
-        self._run: dict[bytes, bytes | None] = {}
+        self._size = size
+        self._run: _Stored = {}
 
     def append(self, batch: EventBatch) -> AppendResult:
         stored = self._lookup(batch.event_ids)
         run = self._run
+        first = self._size + len(run)  # the run's would-be events follow the stored ones
         stored.update((event_id, run[event_id]) for event_id in batch.event_ids if event_id in run)
         fresh, duplicates, conflicts = _split(batch, stored)
         ids, contents = batch.event_ids, batch.contents
         run.update((ids[position], contents[position]) for position in fresh)
-        first, self._next_seq = self._next_seq, self._next_seq + len(fresh)
         return AppendResult(
             accepted=len(fresh),
             duplicates=tuple(duplicates),
@@ -215,7 +215,8 @@ class Database:
             appender.finish()
 
     def would_append(self) -> Callable[[EventBatch], AppendResult]:
-        """An append that stores nothing and says what :meth:`appending`'s would do.
+        """An append function that stores nothing and returns what one of
+        :meth:`appending` would.
 
         For a dry run of an ingest: it reads the stored ids and remembers the run's own,
         so duplicates and conflicts count as they would (``AppendResult.first_seq`` is
