@@ -105,6 +105,28 @@ def test_ingest_exit_2_for_unreadable_input_with_one_line(
     assert "Traceback" not in err
 
 
+def test_ingest_exit_2_when_a_file_breaks_part_way_and_the_other_files_are_stored(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = events_file(node_home / "good.jsonl", make.card_sold(source_id="g"))
+    lines = events_file(
+        node_home / "cut.jsonl", *(make.card_sold(source_id=f"c{n}") for n in range(3))
+    )
+    cut = node_home / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(lines.read_bytes())[:-12])  # the trailer is missing
+    lines.unlink()
+    assert run(["ingest", str(cut), str(good)]) == 2
+    out = capsys.readouterr().out
+    assert "files not read to the end" in out
+    assert f"Not read to the end: {cut}, line 1: the compressed data is corrupt or cut short" in (
+        " ".join(out.split())
+    )
+    assert run(["stats", "--json"]) == 0
+    assert last_json(capsys.readouterr().out)["events"] == 1
+    (entry,) = map(orjson.loads, (node_home / "rejects.jsonl").read_bytes().splitlines())
+    assert (entry["line"], entry["rest_of_file_unread"]) == (1, True)
+
+
 def test_ingest_reports_files_of_other_types_and_a_folder_with_no_data(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -359,14 +359,35 @@ def test_worker_processes_store_the_same_events_in_a_repeatable_order_from_any_f
     assert rejects(tmp_path)[0]["line"] == 8
 
 
-def test_an_unreadable_file_in_a_worker_is_one_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_files_that_break_part_way_keep_what_came_before_and_the_run_goes_on(
+    tmp_path: Path, workers: int
+) -> None:
+    lines = [orjson.dumps(make.card_sold(source_id=f"c-{n}")) + b"\n" for n in range(4000)]
+    packed = gzip.compress(b"".join(lines))
+    cut = tmp_path / "a-cut.jsonl.gz"
+    cut.write_bytes(packed[: len(packed) * 3 // 4])
+    (tmp_path / "b-bad.parquet").write_bytes(b"not parquet")
+    whole = write_jsonl(tmp_path / "c-whole.jsonl", [make.card_sold(source_id="w")])
     database = Database.open(f"sqlite:///{tmp_path / 'e.db'}")
-    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
     try:
-        with pytest.raises(InvalidInput, match=r"bad\.parquet: not a readable Parquet file"):
-            run(database, tmp_path, tmp_path / "bad.parquet", workers=1)
+        summary = run(database, tmp_path, cut, tmp_path / "b-bad.parquet", whole, workers=workers)
+        stored = database.count()
     finally:
         database.close()
+    found = sorted(rejects(tmp_path), key=lambda r: str(r["file"]))  # workers interleave
+    assert [(r["file"], r.get(pipeline.UNREAD_REST)) for r in found] == [
+        (str(cut), True),
+        (str(tmp_path / "b-bad.parquet"), True),
+    ]
+    assert found[1]["line"] == 1
+    assert sorted(entry[:2] for entry in summary.incomplete_files) == [
+        (r["file"], r["line"]) for r in found
+    ]
+    # Every line before the break is stored, and the file after the two broken ones.
+    assert summary.accepted == stored == (found[0]["line"] - 1) + 1
+    assert 0 < summary.accepted < 4000
+    assert summary.as_dict()["incomplete_files"] == 2
 
 
 @settings(

@@ -169,21 +169,51 @@ def test_gzip_files_read_as_their_plain_form_and_progress_counts_compressed_byte
     assert sum(seen) == packed.stat().st_size
 
 
-def test_corrupt_or_cut_short_gzip_data_is_invalid_input_after_the_records_before_it(
-    tmp_path: Path,
+def plain_lines(suffix: str, count: int) -> bytes:
+    if suffix == ".csv":
+        return b"type,n\n" + b"".join(b"t,%d\n" % n for n in range(count))
+    return b"".join(b'{"n":%d}\n' % n for n in range(count))
+
+
+def cut_short(record: Record) -> bool:
+    return record.unread_rest and record.data is None and "cut short" in (record.problem or "")
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_gzip_file_cut_short_yields_what_came_before_and_one_record_for_the_rest(
+    tmp_path: Path, suffix: str
 ) -> None:
-    data = gzip.compress(b"".join(b'{"n":%d}\n' % n for n in range(200_000)))
-    cut = tmp_path / "cut.jsonl.gz"
+    data = gzip.compress(plain_lines(suffix, 200_000))
+    cut = tmp_path / f"cut{suffix}.gz"
     cut.write_bytes(data[: len(data) // 2])
-    read: list[Record] = []
-    with pytest.raises(InvalidInput, match=r"cut\.jsonl\.gz: cannot read on: .*cut short"):
-        read.extend(read_records(cut))
+    *read, last = records(cut)
+    first = 1 if suffix == ".jsonl" else 2  # a CSV file's line 1 is its header
     assert 0 < len(read) < 200_000
-    assert [r.line for r in read] == list(range(1, len(read) + 1))
+    assert [r.line for r in read] == list(range(first, first + len(read)))
+    assert all(r.data is not None for r in read)
+    assert cut_short(last)
+    assert last.line == first + len(read)
+    # Each share of a split file breaks at the same read; one of them says so.
+    halves = [list(read_records(cut, share=Share(index, 2))) for index in (0, 1)]
+    assert sorted(r.line for half in halves for r in half) == [r.line for r in (*read, last)]
+    assert [r for half in halves for r in half if r.unread_rest] == [last]
+
+
+def test_data_that_is_not_gzip_at_all_is_one_record_for_the_whole_file(tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.csv.gz"
     garbage.write_bytes(b"not gzip at all")
-    with pytest.raises(InvalidInput, match=r"garbage\.csv\.gz: cannot read on"):
-        records(garbage)
+    (only,) = records(garbage)
+    assert (only.line, only.unread_rest) == (1, True)
+    assert only.problem is not None
+    assert only.problem.startswith("the compressed data is corrupt or cut short (Not a gzipped")
+
+
+def test_a_file_that_cannot_be_opened_is_one_record_for_the_whole_file(tmp_path: Path) -> None:
+    (only,) = records(tmp_path / "gone.jsonl")  # named, then removed before it is read
+    assert (only.line, only.unread_rest) == (1, True)
+    assert only.problem == (
+        "cannot read the file: No such file or directory; nothing from this line on could be read"
+    )
 
 
 def test_parquet_rows_become_dicts_without_nulls(tmp_path: Path) -> None:
@@ -195,11 +225,32 @@ def test_parquet_rows_become_dicts_without_nulls(tmp_path: Path) -> None:
     ]
 
 
-def test_a_corrupt_parquet_file_is_invalid_input(tmp_path: Path) -> None:
+def test_a_corrupt_parquet_file_is_one_record_for_the_whole_file(tmp_path: Path) -> None:
     path = tmp_path / "a.parquet"
     path.write_bytes(b"PAR1 not really")
-    with pytest.raises(InvalidInput, match=r"a\.parquet: not a readable Parquet file"):
-        records(path)
+    (only,) = records(path)
+    assert (only.line, only.unread_rest) == (1, True)
+    assert only.problem is not None
+    assert only.problem.startswith("not a readable Parquet file (")
+
+
+def test_parquet_data_corrupt_part_way_yields_the_rows_before_its_batch(tmp_path: Path) -> None:
+    path = tmp_path / "a.parquet"
+    count = 20_000
+    names = [f"value-{n:08d}-" + "x" * (n % 50) for n in range(count)]
+    pq.write_table(pa.table({"type": ["t"] * count, "n": names}), path, row_group_size=5_000)
+    column = pq.ParquetFile(path).metadata.row_group(2).column(1)
+    data = bytearray(path.read_bytes())
+    data[column.data_page_offset + 40 : column.data_page_offset + 240] = b"\xff" * 200
+    path.write_bytes(data)
+    *read, last = records(path)
+    assert [r.line for r in read] == list(range(1, len(read) + 1))
+    assert 0 < len(read) <= 10_000  # the rows of the first two row groups at most
+    assert last.line == len(read) + 1
+    assert last.unread_rest
+    assert last.problem is not None
+    assert last.problem.startswith("unreadable Parquet data (")
+    assert "\n" not in last.problem
 
 
 def test_discover_reads_folders_recursively_skips_ground_truth_and_lists_other_files(

@@ -76,7 +76,11 @@ def ingest(
     ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Store events from JSON Lines, CSV and Parquet files; exit 1 if any were rejected."""
+    """Store events from JSON Lines, CSV and Parquet files.
+
+    Exit 1 if records were rejected, 2 if a file could not be read to the end (its
+    records before the break and all other files are read all the same).
+    """
     settings = load_settings(database_url=db)
     with service.Node(settings) as node, render.file_progress(_err) as progress:
         summary = node.ingest(
@@ -90,6 +94,8 @@ def ingest(
         print(orjson.dumps(summary.as_dict()).decode())
     else:
         render.ingest_summary(_out, summary, rejects)
+    if summary.incomplete_files:
+        raise typer.Exit(2)
     if summary.rejected:
         raise typer.Exit(1)
 

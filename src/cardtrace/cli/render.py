@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -109,9 +110,13 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
     table.add_row("accepted", f"{summary.accepted:,}")
     table.add_row("duplicates (already stored)", f"{summary.duplicates:,}")
     table.add_row("rejected", f"{summary.rejected:,}")
+    if summary.incomplete_files:
+        table.add_row("files not read to the end", f"{len(summary.incomplete_files):,}")
     for message, count in summary.warnings.most_common(8):
         table.add_row(f"warning: {message}", f"{count:,}")
     console.print(table)
+    for file, line, reason in summary.incomplete_files:
+        console.print(f"Not read to the end: {escape(file)}, line {line:,}: {escape(reason)}")
     if summary.rejected:
         console.print(f"Rejected records are described in {rejects}")
     if not summary.files:

@@ -2,9 +2,10 @@
 
 A bad record never stops the run and is never half-written: it goes to the reject file
 (one JSON object per line: file, line, field, reason, never the input itself) and the
-run goes on. Good records are prepared in batches and stored in transactions of
-``batch_size`` events (several batches each), so a run killed at any point and started
-again stores every event exactly once (the event id is the idempotency key).
+run goes on. Nor does a file that breaks part-way: one reject stands for its rest. Good
+records are prepared in batches and stored in transactions of ``batch_size`` events
+(several batches each), so a run killed at any point and started again stores every
+event exactly once (the event id is the idempotency key).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOCK_SKEW",
     "PREPARED_RECORDS",
+    "UNREAD_REST",
     "IngestSummary",
     "Prepared",
     "QueueMerges",
@@ -59,6 +61,8 @@ LINK_MERGE_ROWS = 2_000_000
 ID_MERGE_ROWS = 200_000
 #: Records per prepared batch, the unit a worker sends; a transaction takes several.
 PREPARED_RECORDS = 2_500
+#: Key of a reject that stands for the rest of a file, which could not be read on.
+UNREAD_REST = "rest_of_file_unread"
 #: Allocations between young-generation collections during a run (Python's default: 700).
 _GC_YOUNG_THRESHOLD = 50_000
 
@@ -107,6 +111,9 @@ class IngestSummary:
     rejected: int = 0
     #: Of the rejected: records whose id is stored with different content.
     conflicts: int = 0
+    #: Files that could not be read to the end, each with the line where reading stopped
+    #: and why (the records before that line were read; one reject stands for the rest).
+    incomplete_files: list[tuple[str, int, str]] = field(default_factory=list)
     warnings: Counter[str] = field(default_factory=Counter)
     accepted_by_type: Counter[str] = field(default_factory=Counter)
 
@@ -119,6 +126,7 @@ class IngestSummary:
             "duplicates": self.duplicates,
             "rejected": self.rejected,
             "conflicts": self.conflicts,
+            "incomplete_files": len(self.incomplete_files),
             "warnings": dict(self.warnings.most_common()),
             "accepted_by_type": dict(sorted(self.accepted_by_type.items())),
         }
@@ -278,6 +286,8 @@ def _prepare_one(
         entry["reason"] = rejected.reason
         if rejected.more:
             entry["more_problems"] = rejected.more
+        if record.unread_rest:
+            entry[UNREAD_REST] = True
         batch.rejects.append(entry)
         return
     protector, formats = tools
@@ -433,6 +443,11 @@ def _store(
     """Store a batch, count what happened, return how many link rows it queued."""
     rejects.write(prepared.rejects)
     summary.rejected += len(prepared.rejects)
+    summary.incomplete_files.extend(
+        (entry["file"], entry["line"], entry["reason"])
+        for entry in prepared.rejects
+        if entry.get(UNREAD_REST)
+    )
     summary.warnings.update(prepared.warnings)
     events = prepared.events
     if not events:

@@ -1,10 +1,12 @@
 """Streaming readers of JSON Lines, CSV and Parquet: one record at a time, whatever the size.
 
 A reader never fails on a bad record: it yields a :class:`Record` with the problem, so
-the pipeline rejects that record and goes on. Only a file that cannot be read at all or
-on (a missing file, a corrupt Parquet footer, corrupt compressed data) raises
-``InvalidInput``. Readers report progress in bytes of the file, so a progress bar can
-show it.
+the pipeline rejects that record and goes on. Nor does it fail on a file it cannot read
+to the end (corrupt or cut-short compressed data, a corrupt Parquet file, an I/O error,
+a file that cannot be opened): the records before the break are read, and one last
+record, marked ``unread_rest``, says from which line on nothing could be read and why,
+so the run goes on with the next file. Readers report progress in bytes of the file, so
+a progress bar can show it.
 
 JSON Lines records are handed on as the line's bytes (the validator parses JSON itself,
 which is faster than decoding twice); CSV and Parquet records as dictionaries. A UTF-8
@@ -67,6 +69,11 @@ STDIN = Path("-")
 Progress = Callable[[int], None]
 
 
+#: What ends the reading of a file part-way (or before its first record): I/O errors,
+#: including a file that cannot be opened, and corrupt or cut-short compressed data.
+_BREAKS = (OSError, EOFError, zlib.error)
+
+
 class Record(NamedTuple):
     """One input record: its line (row) number, and its content or what is wrong with it."""
 
@@ -74,6 +81,22 @@ class Record(NamedTuple):
     data: bytes | dict[str, Any] | None
     field: str | None = None
     problem: str | None = None
+    #: The file could not be read from this line on: this record stands for all the rest.
+    unread_rest: bool = False
+
+
+def _unread_rest(line: int, reason: str) -> Record:
+    """The last record of a file that could be read only up to ``line`` (exclusive)."""
+    one_line = " ".join(reason.split())  # library messages may span lines; a reason does not
+    return Record(line, None, None, f"{one_line}; nothing from this line on could be read", True)
+
+
+def _break_reason(error: BaseException) -> str:
+    if isinstance(error, (EOFError, zlib.error, gzip.BadGzipFile)):
+        return f"the compressed data is corrupt or cut short ({error})"
+    if isinstance(error, OSError) and error.strerror:
+        return f"cannot read the file: {error.strerror}"
+    return f"cannot read the file: {error}"
 
 
 class Share:
@@ -168,8 +191,11 @@ def read_records(
             yield from _read_stream(sys.stdin.buffer, advance, keep)
         else:
             yield from _read_file(path, advance, keep)
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
+    except _BREAKS as error:
+        # Readers end a file themselves when it breaks after their first read; what
+        # comes here broke before it: opening the file, or sniffing standard input.
+        if keep():
+            yield _unread_rest(1, _break_reason(error))
 
 
 def _read_file(path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
@@ -231,8 +257,8 @@ def _read_compressed(
 ) -> Iterator[Record]:
     """Records of a gzip file; progress counts the compressed bytes, as the file's size does.
 
-    Corrupt or cut-short data ends the file, like a corrupt Parquet footer: nothing after
-    it can be read, which ``InvalidInput`` says (transactions already stored stay).
+    Corrupt or cut-short data surfaces as an error of a read, which the reader turns
+    into the file's last record (nothing after it can be read).
     """
     done = 0
 
@@ -242,14 +268,9 @@ def _read_compressed(
         advance(position - done)
         done = position
 
-    try:
-        with gzip.GzipFile(fileobj=raw, mode="rb") as handle:
-            # A GzipFile is a binary file in all the readers use, but not in typeshed's words.
-            yield from reader(cast("IO[bytes]", handle), path, compressed_progress, keep)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise InvalidInput(
-            f"{path}: cannot read on: the compressed data is corrupt or cut short ({exc})"
-        ) from None
+    with gzip.GzipFile(fileobj=raw, mode="rb") as handle:
+        # A GzipFile is a binary file in all the readers use, but not in typeshed's words.
+        yield from reader(cast("IO[bytes]", handle), path, compressed_progress, keep)
     compressed_progress(0)
 
 
@@ -257,27 +278,31 @@ def _read_jsonl(handle: IO[bytes], _path: Path, advance: Progress, keep: Share) 
     before = 0  # lines before the current block
     rest = b""  # the start of a line the last read cut off
     first = True
-    while data := handle.read(_JSONL_BLOCK):
-        advance(len(data))
-        if first:
-            data, first = data.removeprefix(_BOM), False
-        block = rest + data
-        end = block.rfind(b"\n") + 1
-        if not end:
-            if len(block) > MAX_RECORD_BYTES:
-                rest = b""
-                before += 1
-                skipped = _skip_rest_of_line(handle)
-                advance(skipped)
-                if keep():
-                    yield _too_long(before)
-            else:
-                rest = block
-            continue
-        rest = block[end:]
-        if keep():
-            yield from _jsonl_lines(block[:end].split(b"\n")[:-1], before)
-        before += block.count(b"\n", 0, end)
+    try:
+        while data := handle.read(_JSONL_BLOCK):
+            advance(len(data))
+            if first:
+                data, first = data.removeprefix(_BOM), False
+            block = rest + data
+            end = block.rfind(b"\n") + 1
+            if not end:
+                if len(block) > MAX_RECORD_BYTES:
+                    rest = b""
+                    advance(_skip_rest_of_line(handle))
+                    before += 1
+                    if keep():
+                        yield _too_long(before)
+                else:
+                    rest = block
+                continue
+            rest = block[end:]
+            if keep():
+                yield from _jsonl_lines(block[:end].split(b"\n")[:-1], before)
+            before += block.count(b"\n", 0, end)
+    except _BREAKS as error:
+        if keep():  # every share breaks at the same read, so one of them says so
+            yield _unread_rest(before + 1, _break_reason(error))
+        return
     if rest and keep():
         yield from _jsonl_lines([rest], before)
 
@@ -322,6 +347,9 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
         header = next(rows)
     except (StopIteration, csv.Error):
         return
+    except _BREAKS as error:
+        yield partial(_unread_rest, 1, _break_reason(error))
+        return
     repeated = _repeated(header)
     position = 0  # the header is read: what it took counts with the first row
     start = rows.line_num + 1
@@ -334,6 +362,9 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
             yield partial(Record, start, None, None, f"malformed CSV: {exc}")
             start = rows.line_num + 1
             continue
+        except _BREAKS as error:
+            yield partial(_unread_rest, start, _break_reason(error))
+            return
         now = handle.tell()
         advance(now - position)
         position = now
@@ -374,7 +405,9 @@ def _read_parquet(
     try:
         parquet = pq.ParquetFile(handle)
     except (pa.ArrowException, OSError) as exc:
-        raise InvalidInput(f"{path}: not a readable Parquet file: {exc}") from None
+        if keep():
+            yield _unread_rest(1, f"not a readable Parquet file ({exc})")
+        return
     total_rows = max(parquet.metadata.num_rows, 1)
     size = path.stat().st_size
     repeated = _repeated(parquet.schema_arrow.names)
@@ -386,7 +419,8 @@ def _read_parquet(
             number += batch.num_rows
             advance(size * batch.num_rows // total_rows)
     except (pa.ArrowException, OSError) as exc:
-        raise InvalidInput(f"{path}: Parquet data unreadable after row {number}: {exc}") from None
+        if keep():  # every share breaks at the same batch, so one of them says so
+            yield _unread_rest(number + 1, f"unreadable Parquet data ({exc})")
 
 
 def _parquet_records(batch: Any, before: int, repeated: str | None) -> Iterator[Record]:
