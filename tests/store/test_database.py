@@ -112,6 +112,30 @@ def test_a_stored_id_after_new_ones_leaves_the_new_ones_stored_once(database: Da
     assert database.log_size() == 3
 
 
+def test_a_dry_append_answers_as_appends_would_and_stores_nothing(database: Database) -> None:
+    def content(n: int, changed: bool = False) -> bytes:
+        return b"%d%s" % (n, b"!" * changed)
+
+    def batch(numbers: range, changed: int = -1) -> EventBatch:
+        return EventBatch.of([row(n)._replace(content=content(n, n == changed)) for n in numbers])
+
+    database.append(batch(range(1500)))
+    # Batches larger than one look-up of ids; repeats of stored ids, of the run's own ids
+    # from an earlier batch, and one changed record of each kind.
+    batches = [batch(range(1000, 3000), changed=1200), batch(range(2000, 4000), changed=2500)]
+    with database.would_append() as would_append:
+        dry = [would_append(b) for b in batches]
+    assert (database.count(), database.log_size()) == (1500, 1500)
+    done = [database.append(b) for b in batches]
+    for would, did in zip(dry, done, strict=True):
+        fields = ("accepted", "duplicates", "conflicts", "first_seq")
+        assert [getattr(would, f) for f in fields] == [getattr(did, f) for f in fields]
+    assert [(r.accepted, len(r.duplicates), r.conflicts) for r in dry] == [
+        (1500, 499, (200,)),
+        (1000, 999, (500,)),
+    ]
+
+
 def test_ids_are_found_before_and_after_they_are_merged(database: Database) -> None:
     database.append(EventBatch.of([row(1), row(2)]))
     assert database.event(row(1).event_id).seq == 0

@@ -325,10 +325,10 @@ def ingest_files(
         batches = prepare_batches(files, keys, batch_size=size, formats=formats)
     with collecting_less(), _RejectFile(rejects) as reject_file:
         if dry_run:
-            would_append = database.would_append()
-            for prepared in batches:
-                _store(prepared, would_append, summary, reject_file)
-                _report_read(prepared, progress)
+            with database.would_append() as would_append:
+                for prepared in batches:
+                    _store(prepared, would_append, summary, reject_file)
+                    _report_read(prepared, progress)
             return summary
         merges = QueueMerges(database)
         pending = iter(batches)

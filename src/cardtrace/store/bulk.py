@@ -14,7 +14,7 @@ copy costs (docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, text
@@ -28,6 +28,7 @@ __all__ = [
     "add_event_counts",
     "empty_queue",
     "existing_ids",
+    "in_chunks",
     "insert_events",
     "insert_if_all_new",
     "lock_writer",
@@ -110,13 +111,19 @@ def _stored_ids(
             return dict(cursor)
     found: dict[Any, Any] = {}
     cursor = driver.cursor()
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        marks = ",".join("?" * len(chunk))
+    for marks, chunk in in_chunks(ids):
         found.update(cursor.execute(f"{joined} WHERE i.event_id IN ({marks}){tail}", chunk))
         if limit and len(found) >= limit:
             break
     return found
+
+
+def in_chunks(values: Sequence[Any]) -> Iterator[tuple[str, Sequence[Any]]]:
+    """``values`` in slices small enough for one SQLite ``IN (...)`` each, with the
+    slice's placeholders (``?,?,?``)."""
+    for start in range(0, len(values), _IN_CHUNK):
+        chunk = values[start : start + _IN_CHUNK]
+        yield ",".join("?" * len(chunk)), chunk
 
 
 def insert_if_all_new(connection: Connection, first_seq: int, batch: EventBatch) -> bool:
