@@ -10,7 +10,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cardtrace.errors import InvalidInput
@@ -197,6 +197,63 @@ def test_a_gzip_file_cut_short_yields_what_came_before_and_one_record_for_the_re
     halves = [list(read_records(cut, share=Share(index, 2))) for index in (0, 1)]
     assert sorted(r.line for half in halves for r in half) == [r.line for r in (*read, last)]
     assert [r for half in halves for r in half if r.unread_rest] == [last]
+
+
+def shared_read(path: Path, shares: int) -> list[Record]:
+    """The records ``shares`` readers of ``path`` make between them, by line."""
+    found = (r for index in range(shares) for r in read_records(path, share=Share(index, shares)))
+    return sorted(found, key=lambda r: r.line)
+
+
+@settings(max_examples=40, deadline=None)
+@given(suffix=st.sampled_from([".jsonl", ".csv"]), keep=st.floats(0, 1), shares=st.integers(1, 3))
+def test_gzip_data_cut_anywhere_yields_a_prefix_of_the_records_then_one_for_the_rest(
+    tmp_path_factory: pytest.TempPathFactory, suffix: str, keep: float, shares: int
+) -> None:
+    folder = tmp_path_factory.mktemp("cut")
+    whole = folder / f"whole{suffix}"
+    whole.write_bytes(plain_lines(suffix, 20_000))
+    data = gzip.compress(whole.read_bytes())
+    cut = folder / f"cut{suffix}.gz"
+    cut.write_bytes(data[: 1 + int(keep * (len(data) - 2))])  # empty is an empty file
+    *read, last = shared_read(cut, shares)
+    assert read == records(whole)[: len(read)]
+    assert last.unread_rest
+    assert last.line == (read[-1].line + 1 if read else 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    suffix=st.sampled_from([".jsonl", ".csv"]),
+    damage=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 255)), min_size=1, max_size=4),
+    shares=st.integers(1, 3),
+)
+def test_damaged_gzip_data_never_crashes_and_ends_in_one_record_for_the_rest(
+    tmp_path_factory: pytest.TempPathFactory,
+    suffix: str,
+    damage: list[tuple[float, int]],
+    shares: int,
+) -> None:
+    folder = tmp_path_factory.mktemp("damaged")
+    whole = folder / f"whole{suffix}"
+    whole.write_bytes(plain_lines(suffix, 20_000))
+    packed = gzip.compress(whole.read_bytes())
+    data = bytearray(packed)
+    for where, mask in damage:
+        data[int(where * (len(data) - 1))] ^= mask
+    assume(data != packed)  # two flips of one byte may undo each other
+    path = folder / f"a{suffix}.gz"
+    path.write_bytes(bytes(data))
+    found = shared_read(path, shares)
+    # Damage to the data is caught by the end at the latest (gzip's CRC), and then the
+    # last record says the rest could not be read. Damage to header fields that gzip
+    # does not check (the time, the OS) reads as the whole file.
+    ends = [r for r in found if r.unread_rest]
+    if ends:
+        assert ends == found[-1:]
+    else:
+        assert found == records(whole)
+    assert all(r.line >= 1 for r in found)
 
 
 def test_data_that_is_not_gzip_at_all_is_one_record_for_the_whole_file(tmp_path: Path) -> None:
