@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import io
+from datetime import UTC, datetime
 from pathlib import Path
+from random import Random
 
 import orjson
 import pyarrow as pa
@@ -308,6 +310,56 @@ def test_parquet_data_corrupt_part_way_yields_the_rows_before_its_batch(tmp_path
     assert last.problem is not None
     assert last.problem.startswith("unreadable Parquet data (")
     assert "\n" not in last.problem
+
+
+def test_a_parquet_value_python_cannot_hold_is_a_problem_of_its_row_only(tmp_path: Path) -> None:
+    valid = pa.array(["ok", "ab-x", "fine"])
+    offsets, data = valid.buffers()[1:]
+    broken = data.to_pybytes().replace(b"ab-x", b"\xff\xfe-x")  # same length, not UTF-8
+    names = pa.Array.from_buffers(pa.string(), 3, [None, offsets, pa.py_buffer(broken)])
+    times = pa.array([0, 0, 400_000_000_000_000_000], pa.timestamp("us", tz="UTC"))  # ~14645
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"type": ["t"] * 3, "name": names, "at": times}), path)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert [(r.line, r.data, r.field, r.problem) for r in records(path)] == [
+        (1, {"type": "t", "name": "ok", "at": epoch}, None, None),
+        (2, None, "name", "value is not valid UTF-8"),
+        (3, None, "at", "value is out of range"),
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    compression=st.sampled_from(["snappy", "zstd", "none"]),
+    rng=st.randoms(use_true_random=False),  # damage anywhere alike, not at simple offsets
+    shares=st.integers(1, 2),
+)
+def test_damaged_parquet_files_never_crash_and_end_in_one_record_at_most_for_the_rest(
+    tmp_path_factory: pytest.TempPathFactory, compression: str, rng: Random, shares: int
+) -> None:
+    count = 3_000
+    table = pa.table(
+        {
+            "type": ["card.sold"] * count,
+            "name": [f"v{n}-" + "x" * (n % 40) for n in range(count)],
+            "n": list(range(count)),
+            "at": pa.array([n * 10**9 for n in range(count)], pa.timestamp("ns", tz="UTC")),
+            "cells": [["a", "b"]] * count,
+        }
+    )
+    path = tmp_path_factory.mktemp("damaged") / "a.parquet"
+    pq.write_table(table, path, row_group_size=700, compression=compression)
+    data = bytearray(path.read_bytes())
+    for _ in range(rng.randint(1, 4)):
+        data[rng.randrange(len(data))] ^= rng.randint(1, 255)
+    if rng.random() < 0.2:
+        del data[rng.randrange(1, len(data)) :]
+    path.write_bytes(bytes(data))
+    found = shared_read(path, shares)  # Parquet keeps no checksum: damage may go unseen
+    lines = [r.line for r in found]
+    assert lines == sorted(set(lines))
+    assert all(not r.unread_rest for r in found[:-1])
+    assert all((r.data is None) == (r.problem is not None) for r in found)
 
 
 def test_discover_reads_folders_recursively_skips_ground_truth_and_lists_other_files(

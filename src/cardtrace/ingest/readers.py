@@ -402,15 +402,17 @@ def _read_parquet(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    # A damaged file may also hold names that are not UTF-8 (``UnicodeDecodeError``).
+    breaks = (pa.ArrowException, OSError, ValueError)
     try:
         parquet = pq.ParquetFile(handle)
-    except (pa.ArrowException, OSError) as exc:
+        total_rows = max(parquet.metadata.num_rows, 1)
+        repeated = _repeated(parquet.schema_arrow.names)
+    except breaks as exc:
         if keep():
             yield _unread_rest(1, f"not a readable Parquet file ({exc})")
         return
-    total_rows = max(parquet.metadata.num_rows, 1)
     size = path.stat().st_size
-    repeated = _repeated(parquet.schema_arrow.names)
     number = 0
     try:
         for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH):
@@ -418,7 +420,7 @@ def _read_parquet(
                 yield from _parquet_records(batch, number, repeated)
             number += batch.num_rows
             advance(size * batch.num_rows // total_rows)
-    except (pa.ArrowException, OSError) as exc:
+    except breaks as exc:
         if keep():  # every share breaks at the same batch, so one of them says so
             yield _unread_rest(number + 1, f"unreadable Parquet data ({exc})")
 
@@ -429,8 +431,38 @@ def _parquet_records(batch: Any, before: int, repeated: str | None) -> Iterator[
         for number in range(before + 1, before + batch.num_rows + 1):
             yield Record(number, None, repeated, "column appears twice in the schema")
         return
-    for number, row in enumerate(batch.to_pylist(), before + 1):
+    try:
+        rows = batch.to_pylist()
+    except _PARQUET_VALUE_ERRORS:  # a value Python cannot hold: find its row, and the next
+        yield from (_parquet_row(batch, at, before + 1 + at) for at in range(batch.num_rows))
+        return
+    for number, row in enumerate(rows, before + 1):
         yield Record(number, {k: v for k, v in row.items() if v is not None})
+
+
+#: What a Parquet value may raise on its way into Python: bytes in a string column that
+#: are not UTF-8 (a ``UnicodeDecodeError``), a time beyond Python's years, ...
+_PARQUET_VALUE_ERRORS = (ValueError, ArithmeticError)
+
+
+def _parquet_row(batch: Any, position: int, number: int) -> Record:
+    """One row of ``batch``, value by value, so a value that cannot be read is named."""
+    row: dict[str, Any] = {}
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        try:
+            value = column[position].as_py()
+        except _PARQUET_VALUE_ERRORS as error:
+            # The error's own message may quote the value: it is not repeated.
+            if isinstance(error, UnicodeDecodeError):
+                reason = "value is not valid UTF-8"
+            elif isinstance(error, OverflowError):
+                reason = "value is out of range"
+            else:
+                reason = f"value cannot be read ({type(error).__name__})"
+            return Record(number, None, name, reason)
+        if value is not None:
+            row[name] = value
+    return Record(number, row)
 
 
 #: File suffix -> reader.
