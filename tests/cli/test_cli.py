@@ -13,6 +13,8 @@ import pytest
 
 import factories as make
 from cardtrace.cli.main import run
+from cardtrace.store import migrate
+from cardtrace.store.engine import open_engine
 
 
 @pytest.fixture(autouse=True)
@@ -82,6 +84,29 @@ def test_a_dry_run_creates_nothing_and_answers_as_the_ingest_would(
     assert last_json(capsys.readouterr().out) == {**summary, "dry_run": False}
     assert run(["ingest", "--dry-run", str(path)]) == 1
     assert "Dry run" in capsys.readouterr().out
+
+
+def test_a_dry_run_leaves_an_old_schema_alone_and_migrate_brings_it_up_to_date(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = open_engine("sqlite:///cardtrace.db")
+    migrate.upgrade(engine, "0004")
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
+    assert run(["ingest", "--dry-run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "schema is at revision 0004" in err
+    assert "'cardtrace migrate'" in err
+    current, head = migrate.revisions(engine)
+    assert current == "0004"
+    assert run(["migrate", "--json"]) == 0
+    assert last_json(capsys.readouterr().out) == {"before": "0004", "after": head}
+    assert migrate.revisions(engine) == (head, head)
+    assert run(["migrate"]) == 0
+    assert f"up to date: revision {head}" in capsys.readouterr().out
+    assert run(["ingest", "--dry-run", "--json", str(path)]) == 0
+    assert last_json(capsys.readouterr().out)["accepted"] == 1
+    engine.dispose()
 
 
 def test_ingest_exit_1_when_some_records_are_rejected(

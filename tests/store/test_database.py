@@ -64,6 +64,21 @@ def test_opening_twice_migrates_once(database_url: str) -> None:
     again.close()
 
 
+def test_opening_without_upgrade_leaves_an_older_schema_as_it_is(database_url: str) -> None:
+    engine = open_engine(database_url)
+    migrate.upgrade(engine, "0003")
+    engine.dispose()
+    old = Database.open(database_url, upgrade=False)
+    try:
+        current, head = old.schema_revisions()
+        assert current == "0003"
+        assert head > current
+        old.upgrade()
+        assert old.schema_revisions() == (head, head)
+    finally:
+        old.close()
+
+
 def test_migration_0004_moves_stored_ids_into_the_id_index(database_url: str) -> None:
     engine = open_engine(database_url)
     migrate.upgrade(engine, "0003")

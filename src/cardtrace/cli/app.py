@@ -101,6 +101,20 @@ def ingest(
 
 
 @app.command()
+def migrate(db: DbOption = None, json: JsonOption = False) -> None:
+    """Bring the database's schema up to date (every command that opens it does so, but a
+    dry run)."""
+    with service.Node(load_settings(database_url=db)) as node:
+        before, after = node.migrate()
+    if json:
+        print(orjson.dumps({"before": before, "after": after}).decode())
+    elif before == after:
+        _out.print(f"The schema is up to date: revision {after}.")
+    else:
+        _out.print(f"Schema brought up to date: revision {before or 'none'} -> {after}.")
+
+
+@app.command()
 def stats(db: DbOption = None, json: JsonOption = False) -> None:
     """Counts of stored events by type and by node; the log and its latest checkpoint."""
     with service.Node(load_settings(database_url=db)) as node:

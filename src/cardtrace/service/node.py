@@ -16,7 +16,7 @@ from cardtrace.crypto.keystore import KeyStore
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.domain.cards import CARD_FORMATS, CardFormat, load_card_formats
 from cardtrace.domain.events import EVENT_MODELS, event_adapter
-from cardtrace.errors import InvalidInput, NotFound
+from cardtrace.errors import ConfigurationError, InvalidInput, NotFound
 from cardtrace.ingest.pipeline import IngestSummary, ingest_files
 from cardtrace.ingest.protect import ProtectionKeys, card_token, pin_token
 from cardtrace.ingest.readers import discover, input_bytes
@@ -67,16 +67,25 @@ class Node:
         """The node's database, which must exist already (see :meth:`open_database`)."""
         return self.open_database()
 
-    def open_database(self, *, create: bool = False) -> Database:
+    def open_database(self, *, create: bool = False, upgrade: bool = True) -> Database:
         """The node's database, opened once; ``create`` makes it if it does not exist.
 
         Only the operations that store (ingest, witness) create it. Everything else
         refuses a missing SQLite file rather than answer from a new empty one, which a
-        mistyped path would otherwise give.
+        mistyped path would otherwise give. Opening brings the schema up to date unless
+        ``upgrade`` is false.
         """
         if self._database is None:
-            self._database = Database.open(self.settings.database_url, create=create)
+            url = self.settings.database_url
+            self._database = Database.open(url, create=create, upgrade=upgrade)
         return self._database
+
+    def migrate(self) -> tuple[str | None, str]:
+        """Bring the database's schema up to date: its revision before (None: none) and now."""
+        database = self.open_database(upgrade=False)
+        before, head = database.schema_revisions()
+        database.upgrade()
+        return before, head
 
     @cached_property
     def tokenizer(self) -> Tokenizer:
@@ -131,15 +140,23 @@ class Node:
         """The database and keys a dry run checks against, without creating either.
 
         With no database yet nothing is stored, so an empty one in memory answers the
-        same, and throw-away keys serve: digests are compared only within the run.
+        same, and throw-away keys serve: digests are compared only within the run. An
+        older schema is not brought up to date (that is a change too): the run refuses.
         """
         try:
-            database = self.open_database()
+            database = self.open_database(upgrade=False)
         except NotFound:
             empty = Database.open("sqlite://")
             stack.callback(empty.close)
             throwaway = secrets.token_bytes(32)
             return empty, ProtectionKeys(throwaway, secrets.token_bytes(32), "dry-run")
+        current, needed = database.schema_revisions()
+        if current != needed:
+            raise ConfigurationError(
+                f"the database's schema is at revision {current or 'none'} and this "
+                f"cardtrace works with {needed}; a dry run changes nothing, so run "
+                "'cardtrace migrate' first"
+            )
         return database, self.protection_keys
 
     @cached_property

@@ -205,11 +205,21 @@ class Database:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str, *, create: bool = True) -> Database:
-        """Open ``url`` and bring its schema up to date (``create``: see ``open_engine``)."""
+    def open(cls, url: str, *, create: bool = True, upgrade: bool = True) -> Database:
+        """Open ``url`` and, with ``upgrade``, bring its schema up to date (``create``: see
+        ``open_engine``)."""
         engine = open_engine(url, create=create)
-        migrate.upgrade(engine)
+        if upgrade:
+            migrate.upgrade(engine)
         return cls(engine)
+
+    def schema_revisions(self) -> tuple[str | None, str]:
+        """The schema revision of the database (None: none yet) and the one this code needs."""
+        return migrate.revisions(self.engine)
+
+    def upgrade(self) -> None:
+        """Bring the schema up to date (what :meth:`open` does unless told not to)."""
+        migrate.upgrade(self.engine)
 
     @property
     def backend(self) -> str:
