@@ -119,6 +119,7 @@ def test_a_bad_record_is_rejected_with_field_and_reason_and_the_rest_stored(
     assert reject["line"] == 2
     assert reject["field"] == field
     assert reason in reject["reason"]
+    assert summary.rejected_by_field == {field or pipeline.WHOLE_RECORD: 1}
     assert database.count() == 3
 
 
@@ -479,6 +480,7 @@ def test_a_dry_run_counts_what_an_ingest_then_does_and_stores_nothing(
     ingested = run(database, tmp_path, path)
     assert {**dry.as_dict(), "dry_run": False} == ingested.as_dict()
     assert (dry.accepted, dry.duplicates, dry.conflicts, dry.rejected) == (3, 2, 2, 3)
+    assert dry.rejected_by_field == {pipeline.WHOLE_RECORD: 3}  # two conflicts, one bad line
     assert (tmp_path / "dry.jsonl").read_bytes() == (tmp_path / "rejects.jsonl").read_bytes()
 
 

@@ -110,6 +110,8 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
     table.add_row("accepted", f"{summary.accepted:,}")
     table.add_row("duplicates (already stored)", f"{summary.duplicates:,}")
     table.add_row("rejected", f"{summary.rejected:,}")
+    for name, count in summary.rejected_by_field.most_common(8):
+        table.add_row(f"  of which {name}", f"{count:,}")
     if summary.incomplete_files:
         table.add_row("files not read to the end", f"{len(summary.incomplete_files):,}")
     for message, count in summary.warnings.most_common(8):

@@ -40,6 +40,7 @@ __all__ = [
     "CLOCK_SKEW",
     "PREPARED_RECORDS",
     "UNREAD_REST",
+    "WHOLE_RECORD",
     "IngestSummary",
     "Prepared",
     "QueueMerges",
@@ -61,6 +62,8 @@ LINK_MERGE_ROWS = 2_000_000
 ID_MERGE_ROWS = 200_000
 #: Records per prepared batch, the unit a worker sends; a transaction takes several.
 PREPARED_RECORDS = 2_500
+#: How ``IngestSummary.rejected_by_field`` names "the record as a whole".
+WHOLE_RECORD = "(whole record)"
 #: Key of a reject that stands for the rest of a file, which could not be read on.
 UNREAD_REST = "rest_of_file_unread"
 #: Allocations between young-generation collections during a run (Python's default: 700).
@@ -114,6 +117,8 @@ class IngestSummary:
     #: Files that could not be read to the end, each with the line where reading stopped
     #: and why (the records before that line were read; one reject stands for the rest).
     incomplete_files: list[tuple[str, int, str]] = field(default_factory=list)
+    #: The rejected by the field at fault (``WHOLE_RECORD`` when the record as a whole is).
+    rejected_by_field: Counter[str] = field(default_factory=Counter)
     warnings: Counter[str] = field(default_factory=Counter)
     accepted_by_type: Counter[str] = field(default_factory=Counter)
 
@@ -127,6 +132,7 @@ class IngestSummary:
             "rejected": self.rejected,
             "conflicts": self.conflicts,
             "incomplete_files": len(self.incomplete_files),
+            "rejected_by_field": dict(self.rejected_by_field.most_common()),
             "warnings": dict(self.warnings.most_common()),
             "accepted_by_type": dict(sorted(self.accepted_by_type.items())),
         }
@@ -443,6 +449,7 @@ def _store(
     """Store a batch, count what happened, return how many link rows it queued."""
     rejects.write(prepared.rejects)
     summary.rejected += len(prepared.rejects)
+    summary.rejected_by_field.update(entry["field"] or WHOLE_RECORD for entry in prepared.rejects)
     summary.incomplete_files.extend(
         (entry["file"], entry["line"], entry["reason"])
         for entry in prepared.rejects
@@ -457,6 +464,8 @@ def _store(
     summary.duplicates += len(result.duplicates)
     summary.conflicts += len(result.conflicts)
     summary.rejected += len(result.conflicts)
+    if result.conflicts:
+        summary.rejected_by_field[WHOLE_RECORD] += len(result.conflicts)
     rejects.write([_conflict(*prepared.origins[index]) for index in result.conflicts])
     types = events.types
     if skipped := set(result.duplicates) | set(result.conflicts):
