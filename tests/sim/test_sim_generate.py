@@ -54,3 +54,23 @@ def test_progress_reports_cards_done(tmp_path: Path) -> None:
 def test_refuses_an_empty_world(tmp_path: Path, cards: int) -> None:
     with pytest.raises(InvalidInput):
         generate(1, cards, tmp_path)
+
+
+def test_an_earlier_world_in_the_folder_is_replaced(tmp_path: Path) -> None:
+    generate(4, 900, tmp_path / "a")
+    generate(3, 600, tmp_path / "a")
+    generate(3, 600, tmp_path / "b")
+    assert _contents(tmp_path / "a") == _contents(tmp_path / "b")
+
+
+def test_refuses_a_folder_holding_other_files_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "export.csv").write_text("type\n")
+    with pytest.raises(InvalidInput, match=r"holds files that are not a synthetic world's"):
+        generate(1, 10, tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["export.csv"]
+
+
+def test_refuses_a_file_as_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "a").write_text("")
+    with pytest.raises(InvalidInput, match=r"a is a file; a world is written to a folder"):
+        generate(1, 10, tmp_path / "a")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cardtrace.errors import InvalidInput
 from cardtrace.sim._flows import Flows
 from cardtrace.sim._steps import Steps
-from cardtrace.sim._world import build_world
+from cardtrace.sim._world import World, build_world
 from cardtrace.sim._writer import NodeFiles
 
 __all__ = ["TRUTH_FILE", "WorldSummary", "generate"]
@@ -51,6 +51,37 @@ def generate(
     if not 1 <= cards <= _MAX_CARDS:
         raise InvalidInput(f"cards must be between 1 and {_MAX_CARDS}, got {cards}")
     world = build_world(seed, cards)
+    _check_out(out, {f"{node_id}.jsonl" for node_id in world.nodes} | {TRUTH_FILE})
+    try:
+        return _write(seed, cards, out, world, progress)
+    except OSError as exc:  # a full disk, say: what was written is not a whole world
+        raise InvalidInput(f"cannot write the world to {out}: {exc.strerror or exc}") from None
+
+
+def _check_out(out: Path, names: set[str]) -> None:
+    """Make ``out`` if it is missing; refuse it if it holds anything but a world's files.
+
+    ``cardtrace ingest`` reads a folder whole, so a world written among other files would
+    be read with them. An earlier world's files are replaced (their names are the same).
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        others = sorted(entry.name for entry in out.iterdir() if entry.name not in names)
+    except FileExistsError:
+        raise InvalidInput(f"{out} is a file; a world is written to a folder") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the world to {out}: {exc.strerror or exc}") from None
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise InvalidInput(
+            f"{out} holds files that are not a synthetic world's ({shown}); write the world "
+            "to a new or empty folder"
+        )
+
+
+def _write(
+    seed: int, cards: int, out: Path, world: World, progress: Callable[[int], None] | None
+) -> WorldSummary:
     files = NodeFiles(out, list(world.nodes.values()))
     steps = Steps(world, files)
     flows = Flows(steps)
