@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -23,11 +24,16 @@ TOTAL = 30_000
 
 
 def stored(db: Path) -> int:
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as connection:
-            return int(connection.execute("SELECT count(*) FROM events").fetchone()[0])
-    except sqlite3.OperationalError:  # not created yet
+    """Events committed so far: 0 before the ingest has made the database and its schema."""
+    if not db.exists():
         return 0
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as connection:
+            return int(connection.execute("SELECT count(*) FROM events").fetchone()[0])
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return 0
+        raise
 
 
 def ingest(folder: Path, data: Path, batch: str, workers: int = 0) -> subprocess.Popen[bytes]:
@@ -81,8 +87,9 @@ def test_stopped_half_way_then_rerun_stores_each_event_once(
     # Ctrl-C in a terminal signals the whole process group, worker processes included.
     first = ingest(tmp_path, data, batch, workers=2 if stop == signal.SIGINT else 0)
     deadline = time.monotonic() + 120
-    while stored(db) < 2000 and time.monotonic() < deadline and first.poll() is None:
+    while (seen := stored(db)) < 2000 and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.05)
+    assert first.poll() is None, f"the ingest ended before it was stopped ({seen} events seen)"
     if stop == signal.SIGINT:
         assert all(ignores_sigint(child) for child in children(first.pid))
     os.killpg(first.pid, stop)
