@@ -254,6 +254,22 @@ def test_history_by_pin_reads_it_from_stdin(
     assert leaf["source_id"] == "1"
 
 
+def test_a_card_printed_in_groups_is_one_card_whichever_way_it_is_typed(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    grouped = make.card_sold(source_id="1", serial="1234-5678-9012-3456-7", pin="9876 5432 1098")
+    plain = make.card_sold(source_id="2", serial="12345678901234567", pin="987654321098")
+    assert run(["ingest", str(events_file(node_home / "a.jsonl", grouped, plain))]) == 0
+    capsys.readouterr()
+    assert run(["history", "--issuer", "cmcc", "--serial", "12345 67890 12345 67", "--json"]) == 0
+    assert [leaf["source_id"] for leaf in orjson.loads(capsys.readouterr().out)] == ["1", "2"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("9876-5432-1098\n"))
+    assert run(["history", "--issuer", "cmcc", "--pin-stdin", "--json"]) == 0
+    assert [leaf["source_id"] for leaf in orjson.loads(capsys.readouterr().out)] == ["1", "2"]
+
+
 def test_schema_is_a_json_schema_of_every_event_type(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["schema"]) == 0
     schema = orjson.loads(capsys.readouterr().out)

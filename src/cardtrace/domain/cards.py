@@ -133,7 +133,8 @@ CARD_FORMATS: dict[str, CardFormat] = _by_issuer(
 def clean_card_code(value: str) -> str:
     """Drop the spaces and hyphens printed between groups (``1234-5678-…``).
 
-    Readers call it before ``check_card``, so a PIN has one form before it is digested.
+    The card event models call it before ``check_card``, so a PIN has one form before it
+    is digested, and so do look-ups by serial or PIN.
     """
     return "".join(value.split()).replace("-", "")
 

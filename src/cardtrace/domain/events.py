@@ -16,9 +16,23 @@ from enum import StrEnum
 from hashlib import sha1
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    model_validator,
+)
 
-from cardtrace.domain.cards import CARD_FORMATS, CardFormat, card_format_warnings, check_card
+from cardtrace.domain.cards import (
+    CARD_FORMATS,
+    CardFormat,
+    card_format_warnings,
+    check_card,
+    clean_card_code,
+)
 from cardtrace.domain.handling import Party, Personal, Secret
 from cardtrace.domain.identifiers import (
     Iccid,
@@ -168,12 +182,19 @@ class Envelope(BaseModel):
         return []
 
 
+def _card_code(value: object) -> object:
+    """A serial or PIN without the spaces and hyphens printed between its groups."""
+    if isinstance(value, str) and not value.isalnum():  # isalnum: the common case, at once
+        return clean_card_code(value)
+    return value
+
+
 class CardEvent(Envelope):
     """An event about one card: by issuer + serial, or by PIN when no serial is known."""
 
     issuer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
-    serial: Annotated[str | None, Field(max_length=32)] = None
-    pin: Annotated[str | None, Field(max_length=32), Secret()] = None
+    serial: Annotated[str | None, BeforeValidator(_card_code), Field(max_length=32)] = None
+    pin: Annotated[str | None, BeforeValidator(_card_code), Field(max_length=32), Secret()] = None
     face_value: Annotated[int, Field(gt=0, le=100_000, description="yuan")]
 
     @model_validator(mode="after")
