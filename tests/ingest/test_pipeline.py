@@ -26,6 +26,7 @@ from cardtrace.errors import InvalidInput
 from cardtrace.ingest import pipeline
 from cardtrace.ingest.pipeline import IngestSummary, ingest_files, prepare_batches
 from cardtrace.ingest.protect import ProtectionKeys
+from cardtrace.sim import generate
 from cardtrace.store.database import Database
 
 KEY = bytes(range(32))
@@ -100,6 +101,35 @@ BAD_RECORDS: list[tuple[bytes | dict[str, Any], str | None, str]] = [
         "field appears twice in the record",
     ),
 ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        ({"serial": None}, None, None),  # a card known by its PIN alone
+        ({"pin": None}, None, None),
+        ({"serial": "1234-5678 9012"}, None, None),
+        ({"serial": None, "pin": None}, None, "a card needs a serial or a pin"),
+        ({"serial": "1" * 33}, "serial", "at most 32 characters"),
+        ({"pin": "9" * 40}, "pin", "at most 32 characters"),
+        ({"serial": "12_34"}, "serial", "card serial may contain only letters A-Z and digits"),
+        ({"pin": "--"}, "pin", "card PIN is empty"),
+        ({"serial": 12345}, "serial", "valid string"),
+    ],
+)
+@pytest.mark.parametrize("as_json", [False, True])
+def test_card_serials_and_pins_are_checked_field_by_field(
+    fields: dict[str, Any], field: str | None, reason: str | None, as_json: bool
+) -> None:
+    record = make.card_sold(**fields)
+    data: bytes | dict[str, Any] = orjson.dumps(record) if as_json else record
+    if reason is None:
+        pipeline.validate(data, datetime.now(UTC))
+        return
+    with pytest.raises(pipeline.Rejected) as rejected:
+        pipeline.validate(data, datetime.now(UTC))
+    assert rejected.value.field == field
+    assert reason in rejected.value.reason
 
 
 @pytest.mark.parametrize(("record", "field", "reason"), BAD_RECORDS)
@@ -309,6 +339,58 @@ def test_a_record_with_no_repeat_is_not_parsed_twice(
 
     monkeypatch.setattr("json.loads", parse)
     pipeline.validate(orjson.dumps(record), datetime.now(UTC))
+
+
+@pytest.fixture(scope="module")
+def one_record_per_type(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """A valid record of every event type a synthetic world writes."""
+    out = tmp_path_factory.mktemp("world")
+    generate(seed=5, cards=150, out=out)
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted(out.glob("*.jsonl")):
+        for line in path.read_bytes().splitlines():
+            record = orjson.loads(line)
+            if isinstance(record, dict) and "card_id" not in record:
+                found.setdefault(str(record.get("type")), record)
+    valid = [r for r in found.values() if _accepted(r)]
+    assert len(valid) >= 8
+    return valid
+
+
+def _accepted(record: dict[str, Any]) -> bool:
+    try:
+        pipeline.validate(record, datetime.now(UTC))
+    except pipeline.Rejected:
+        return False
+    return True
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), as_json=st.booleans())
+def test_any_json_value_in_any_field_is_an_event_or_a_rejection_never_a_crash(
+    one_record_per_type: list[dict[str, Any]], data: st.DataObject, as_json: bool
+) -> None:
+    record = dict(data.draw(st.sampled_from(one_record_per_type)))
+    for name in data.draw(st.lists(st.sampled_from(sorted(record)), min_size=1, max_size=3)):
+        record[name] = data.draw(JSON_VALUES)
+    payload: bytes | dict[str, Any] = json.dumps(record).encode() if as_json else record
+    try:
+        event = pipeline.validate(payload, datetime.now(UTC))
+    except pipeline.Rejected as rejected:
+        at_fault = rejected.field
+    else:
+        at_fault = None
+        KEYS.protector().protect(event)  # and what validates, protects
+        event.warnings()
+    # A rejection names a field of the record (or a part of one), or the record itself.
+    assert at_fault is None or at_fault.split(".")[0] in record
 
 
 @settings(

@@ -23,6 +23,8 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -193,15 +195,29 @@ class CardEvent(Envelope):
     """An event about one card: by issuer + serial, or by PIN when no serial is known."""
 
     issuer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
-    serial: Annotated[str | None, BeforeValidator(_card_code), Field(max_length=32)] = None
-    pin: Annotated[str | None, BeforeValidator(_card_code), Field(max_length=32), Secret()] = None
+    # ``Field`` is listed before the cleaning so that pydantic gives its length limit to
+    # the string alone (listed after, the limit meets ``None`` too and raises a
+    # TypeError); the cleaning still runs first, the limit on the cleaned string.
+    serial: Annotated[str | None, Field(max_length=32), BeforeValidator(_card_code)] = None
+    pin: Annotated[str | None, Field(max_length=32), BeforeValidator(_card_code), Secret()] = None
     face_value: Annotated[int, Field(gt=0, le=100_000, description="yuan")]
+
+    @field_validator("serial", "pin")
+    @classmethod
+    def _card_code_checked(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Checked per field, so a reject names the field at fault."""
+        if value is not None:
+            issuer = info.data.get("issuer", "")
+            if info.field_name == "serial":
+                check_card(issuer, value, None)
+            else:
+                check_card(issuer, None, value)
+        return value
 
     @model_validator(mode="after")
     def _card_known(self) -> Self:
         if self.serial is None and self.pin is None:
             raise ValueError("a card needs a serial or a pin")
-        check_card(self.issuer, self.serial, self.pin)
         return self
 
     def warnings(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> list[tuple[str, str]]:
