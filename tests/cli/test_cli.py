@@ -268,6 +268,10 @@ def test_a_card_printed_in_groups_is_one_card_whichever_way_it_is_typed(
     monkeypatch.setattr("sys.stdin", io.StringIO("9876-5432-1098\n"))
     assert run(["history", "--issuer", "cmcc", "--pin-stdin", "--json"]) == 0
     assert [leaf["source_id"] for leaf in orjson.loads(capsys.readouterr().out)] == ["1", "2"]
+    assert run(["history", "--issuer", "cmcc", "--serial", "1234_5678"]) == 2
+    assert capsys.readouterr().err == (
+        "cardtrace: card serial may contain only letters A-Z and digits\n"
+    )
 
 
 def test_schema_is_a_json_schema_of_every_event_type(capsys: pytest.CaptureFixture[str]) -> None:

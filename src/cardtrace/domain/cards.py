@@ -22,8 +22,8 @@ __all__ = [
     "Alphabet",
     "CardFormat",
     "Confidence",
+    "card_code",
     "card_format_warnings",
-    "check_card",
     "clean_card_code",
     "load_card_formats",
 ]
@@ -131,27 +131,24 @@ CARD_FORMATS: dict[str, CardFormat] = _by_issuer(
 
 
 def clean_card_code(value: str) -> str:
-    """Drop the spaces and hyphens printed between groups (``1234-5678-…``).
-
-    The card event models call it before ``check_card``, so a PIN has one form before it
-    is digested, and so do look-ups by serial or PIN.
-    """
+    """Drop the spaces and hyphens printed between groups (``1234-5678-…``)."""
     return "".join(value.split()).replace("-", "")
 
 
-def check_card(issuer: str, serial: str | None, pin: str | None) -> None:
-    """Refuse a serial or PIN that is empty or holds characters no card uses.
+def card_code(kind: str, value: str) -> str:
+    """A serial or PIN (``kind``) in its one form, so it is digested and looked up alike.
 
-    ``issuer`` is not checked: an unknown issuer is a warning, not an error.
+    The separators printed between groups are dropped (:func:`clean_card_code`); what is
+    left must not be empty nor hold characters no card uses. The issuer is not checked:
+    an unknown issuer is a warning (:func:`card_format_warnings`), not an error.
     """
-    del issuer  # part of the signature so callers need not change when a rule per issuer comes
-    for field, value in (("serial", serial), ("PIN", pin)):
-        if value is None:
-            continue
+    if not value.isalnum():  # a C-level test that passes the common case at once
+        value = clean_card_code(value)
         if not value:
-            raise InvalidIdentifier(f"card {field} is empty")
-        if not _CARD_CODE.fullmatch(value):
-            raise InvalidIdentifier(f"card {field} may contain only letters A-Z and digits")
+            raise InvalidIdentifier(f"card {kind} is empty")
+    if not _CARD_CODE.fullmatch(value):
+        raise InvalidIdentifier(f"card {kind} may contain only letters A-Z and digits")
+    return value
 
 
 def card_format_warnings(

@@ -23,17 +23,14 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
-    ValidationInfo,
-    field_validator,
     model_validator,
 )
 
 from cardtrace.domain.cards import (
     CARD_FORMATS,
     CardFormat,
+    card_code,
     card_format_warnings,
-    check_card,
-    clean_card_code,
 )
 from cardtrace.domain.handling import Party, Personal, Secret
 from cardtrace.domain.identifiers import (
@@ -184,11 +181,13 @@ class Envelope(BaseModel):
         return []
 
 
-def _card_code(value: object) -> object:
-    """A serial or PIN without the spaces and hyphens printed between its groups."""
-    if isinstance(value, str) and not value.isalnum():  # isalnum: the common case, at once
-        return clean_card_code(value)
-    return value
+def _card_code(kind: str) -> BeforeValidator:
+    """A serial's or PIN's one form (:func:`card_code`); errors name its field."""
+
+    def normal(value: object) -> object:
+        return card_code(kind, value) if isinstance(value, str) else value
+
+    return BeforeValidator(normal)
 
 
 class CardEvent(Envelope):
@@ -198,21 +197,9 @@ class CardEvent(Envelope):
     # ``Field`` is listed before the cleaning so that pydantic gives its length limit to
     # the string alone (listed after, the limit meets ``None`` too and raises a
     # TypeError); the cleaning still runs first, the limit on the cleaned string.
-    serial: Annotated[str | None, Field(max_length=32), BeforeValidator(_card_code)] = None
-    pin: Annotated[str | None, Field(max_length=32), BeforeValidator(_card_code), Secret()] = None
+    serial: Annotated[str | None, Field(max_length=32), _card_code("serial")] = None
+    pin: Annotated[str | None, Field(max_length=32), _card_code("PIN"), Secret()] = None
     face_value: Annotated[int, Field(gt=0, le=100_000, description="yuan")]
-
-    @field_validator("serial", "pin")
-    @classmethod
-    def _card_code_checked(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """Checked per field, so a reject names the field at fault."""
-        if value is not None:
-            issuer = info.data.get("issuer", "")
-            if info.field_name == "serial":
-                check_card(issuer, value, None)
-            else:
-                check_card(issuer, None, value)
-        return value
 
     @model_validator(mode="after")
     def _card_known(self) -> Self:

@@ -14,7 +14,7 @@ import orjson
 
 from cardtrace.crypto.keystore import KeyStore
 from cardtrace.crypto.tokens import Tokenizer
-from cardtrace.domain.cards import CARD_FORMATS, CardFormat, clean_card_code, load_card_formats
+from cardtrace.domain.cards import CARD_FORMATS, CardFormat, card_code, load_card_formats
 from cardtrace.domain.events import EVENT_MODELS, event_adapter
 from cardtrace.errors import ConfigurationError, InvalidInput, NotFound
 from cardtrace.ingest.pipeline import IngestSummary, ingest_files
@@ -204,9 +204,9 @@ class Node:
         if (serial is None) == (pin is None):
             raise InvalidInput("name the card by exactly one of serial or pin")
         if serial is not None:
-            start = card_token(self.tokenizer, issuer, clean_card_code(serial))
+            start = card_token(self.tokenizer, issuer, card_code("serial", serial))
         else:
-            start = pin_token(self.tokenizer, issuer, clean_card_code(pin or ""))
+            start = pin_token(self.tokenizer, issuer, card_code("PIN", pin or ""))
         found: dict[int, CardEvent] = {}
         pending, seen = [start], {start}
         while pending:
