@@ -440,6 +440,18 @@ def _conflict(file: str, line: int) -> dict[str, Any]:
     }
 
 
+def _reject(entries: list[dict[str, Any]], summary: IngestSummary, rejects: _RejectFile) -> None:
+    """Describe rejected records in the rejects file and count them."""
+    rejects.write(entries)
+    summary.rejected += len(entries)
+    summary.rejected_by_field.update(entry["field"] or WHOLE_RECORD for entry in entries)
+    summary.incomplete_files.extend(
+        (entry["file"], entry["line"], entry["reason"])
+        for entry in entries
+        if entry.get(UNREAD_REST)
+    )
+
+
 def _store(
     prepared: Prepared,
     append: Callable[[EventBatch], AppendResult],
@@ -447,14 +459,7 @@ def _store(
     rejects: _RejectFile,
 ) -> int:
     """Store a batch, count what happened, return how many link rows it queued."""
-    rejects.write(prepared.rejects)
-    summary.rejected += len(prepared.rejects)
-    summary.rejected_by_field.update(entry["field"] or WHOLE_RECORD for entry in prepared.rejects)
-    summary.incomplete_files.extend(
-        (entry["file"], entry["line"], entry["reason"])
-        for entry in prepared.rejects
-        if entry.get(UNREAD_REST)
-    )
+    _reject(prepared.rejects, summary, rejects)
     summary.warnings.update(prepared.warnings)
     events = prepared.events
     if not events:
@@ -463,10 +468,7 @@ def _store(
     summary.accepted += result.accepted
     summary.duplicates += len(result.duplicates)
     summary.conflicts += len(result.conflicts)
-    summary.rejected += len(result.conflicts)
-    if result.conflicts:
-        summary.rejected_by_field[WHOLE_RECORD] += len(result.conflicts)
-    rejects.write([_conflict(*prepared.origins[index]) for index in result.conflicts])
+    _reject([_conflict(*prepared.origins[index]) for index in result.conflicts], summary, rejects)
     types = events.types
     if skipped := set(result.duplicates) | set(result.conflicts):
         types = [kind for position, kind in enumerate(types) if position not in skipped]
