@@ -51,9 +51,10 @@ def generate(
     if not 1 <= cards <= _MAX_CARDS:
         raise InvalidInput(f"cards must be between 1 and {_MAX_CARDS}, got {cards}")
     world = build_world(seed, cards)
-    _check_out(out, {f"{node_id}.jsonl" for node_id in world.nodes} | {TRUTH_FILE})
+    files = NodeFiles(out, list(world.nodes.values()))
+    _check_out(out, {*files.names, TRUTH_FILE})
     try:
-        return _write(seed, cards, out, world, progress)
+        return _write(seed, cards, world, files, progress)
     except OSError as exc:  # a full disk, say: what was written is not a whole world
         raise InvalidInput(f"cannot write the world to {out}: {exc.strerror or exc}") from None
 
@@ -80,9 +81,12 @@ def _check_out(out: Path, names: set[str]) -> None:
 
 
 def _write(
-    seed: int, cards: int, out: Path, world: World, progress: Callable[[int], None] | None
+    seed: int,
+    cards: int,
+    world: World,
+    files: NodeFiles,
+    progress: Callable[[int], None] | None,
 ) -> WorldSummary:
-    files = NodeFiles(out, list(world.nodes.values()))
     steps = Steps(world, files)
     flows = Flows(steps)
     typologies: Counter[str] = Counter()
@@ -91,7 +95,7 @@ def _write(
     made = 0
     files.open()
     try:
-        with (out / TRUTH_FILE).open("wb", buffering=1 << 20) as truth:
+        with (files.out / TRUTH_FILE).open("wb", buffering=1 << 20) as truth:
             while made < cards:
                 for record in flows.next_scenario(cards - made):
                     made += 1
@@ -116,7 +120,7 @@ def _write(
         cards_by_typology=dict(sorted(typologies.items())),
         breakpoints=dict(sorted(reasons.items())),
         rejected=rejected,
-        files=[f"{node.node_id}.jsonl" for node in files.nodes] + [TRUTH_FILE],
+        files=[*files.names, TRUTH_FILE],
     )
 
 

@@ -50,12 +50,15 @@ class NodeFiles:
     _files: dict[str, BinaryIO] = field(default_factory=dict)
     _pending: dict[str, list[bytes]] = field(default_factory=dict)
 
+    @property
+    def names(self) -> list[str]:
+        """The node files' names, in node order."""
+        return [f"{node.node_id}.jsonl" for node in self.nodes]
+
     def open(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        for node in self.nodes:
-            self._files[node.node_id] = (self.out / f"{node.node_id}.jsonl").open(
-                "wb", buffering=1 << 20
-            )
+        """Open (replace) every node file in ``out``, a folder that exists."""
+        for node, name in zip(self.nodes, self.names, strict=True):
+            self._files[node.node_id] = (self.out / name).open("wb", buffering=1 << 20)
             self._pending[node.node_id] = []
 
     def close(self) -> None:
