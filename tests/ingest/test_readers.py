@@ -258,21 +258,28 @@ def test_damaged_gzip_data_never_crashes_and_ends_in_one_record_for_the_rest(
     assert all(r.line >= 1 for r in found)
 
 
-def test_data_that_is_not_gzip_at_all_is_one_record_for_the_whole_file(tmp_path: Path) -> None:
-    garbage = tmp_path / "garbage.csv.gz"
-    garbage.write_bytes(b"not gzip at all")
-    (only,) = records(garbage)
-    assert (only.line, only.unread_rest) == (1, True)
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        (
+            "garbage.csv.gz",
+            b"not gzip at all",
+            "the compressed data is corrupt or cut short (Not a",
+        ),
+        ("a.parquet", b"PAR1 not really", "not a readable Parquet file ("),
+        ("gone.jsonl", None, "cannot read the file: No such file or directory;"),  # removed
+    ],
+)
+def test_a_file_that_cannot_be_read_at_all_is_one_record_for_the_whole_file(
+    tmp_path: Path, name: str, content: bytes | None, problem: str
+) -> None:
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    (only,) = records(tmp_path / name)
+    assert (only.line, only.data, only.unread_rest) == (1, None, True)
     assert only.problem is not None
-    assert only.problem.startswith("the compressed data is corrupt or cut short (Not a gzipped")
-
-
-def test_a_file_that_cannot_be_opened_is_one_record_for_the_whole_file(tmp_path: Path) -> None:
-    (only,) = records(tmp_path / "gone.jsonl")  # named, then removed before it is read
-    assert (only.line, only.unread_rest) == (1, True)
-    assert only.problem == (
-        "cannot read the file: No such file or directory; nothing from this line on could be read"
-    )
+    assert only.problem.startswith(problem)
+    assert only.problem.endswith("; nothing from this line on could be read")
 
 
 def test_parquet_rows_become_dicts_without_nulls(tmp_path: Path) -> None:
@@ -282,15 +289,6 @@ def test_parquet_rows_become_dicts_without_nulls(tmp_path: Path) -> None:
         (1, {"type": "a", "x": 1}),
         (2, {"type": "b"}),
     ]
-
-
-def test_a_corrupt_parquet_file_is_one_record_for_the_whole_file(tmp_path: Path) -> None:
-    path = tmp_path / "a.parquet"
-    path.write_bytes(b"PAR1 not really")
-    (only,) = records(path)
-    assert (only.line, only.unread_rest) == (1, True)
-    assert only.problem is not None
-    assert only.problem.startswith("not a readable Parquet file (")
 
 
 def test_parquet_data_corrupt_part_way_yields_the_rows_before_its_batch(tmp_path: Path) -> None:
