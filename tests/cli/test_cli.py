@@ -274,6 +274,39 @@ def test_a_card_printed_in_groups_is_one_card_whichever_way_it_is_typed(
     )
 
 
+def test_codes_with_letters_and_issuer_codes_are_one_card_in_either_case(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    upper = make.card_sold(source_id="1", issuer="JD-ECARD", serial=None, pin="AB12-CD34-EF56-0789")
+    lower = make.card_sold(source_id="2", issuer="jd-ecard", serial=None, pin="ab12cd34ef560789")
+    assert run(["ingest", "--json", str(events_file(node_home / "a.jsonl", upper, lower))]) == 0
+    assert last_json(capsys.readouterr().out)["accepted"] == 2
+    monkeypatch.setattr("sys.stdin", io.StringIO("ab12-cd34-EF56-0789\n"))
+    assert run(["history", "--issuer", "Jd-eCard", "--pin-stdin", "--json"]) == 0
+    leaves = orjson.loads(capsys.readouterr().out)
+    assert [(leaf["source_id"], leaf["issuer"]) for leaf in leaves] == [
+        ("1", "jd-ecard"),
+        ("2", "jd-ecard"),
+    ]
+
+
+def test_history_of_an_unknown_issuer_says_the_code_may_be_wrong(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sold = make.card_sold(source_id="1", serial="12345678901234567")
+    run(["ingest", str(events_file(node_home / "a.jsonl", sold))])
+    capsys.readouterr()
+    assert run(["history", "--issuer", "cmcc", "--serial", "12345678901234568"]) == 0
+    assert capsys.readouterr().out == "No stored event of this card.\n"
+    assert run(["history", "--issuer", "cmc", "--serial", "12345678901234567"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("No stored event of this card.\nThe issuer 'cmc' has no known card")
+    assert run(["history", "--issuer", "cm cc", "--serial", "12345678901234567"]) == 2
+    assert capsys.readouterr().err.startswith("cardtrace: issuer 'cm cc' is not an issuer code")
+
+
 def test_schema_is_a_json_schema_of_every_event_type(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["schema"]) == 0
     schema = orjson.loads(capsys.readouterr().out)

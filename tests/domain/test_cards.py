@@ -18,6 +18,7 @@ from cardtrace.domain.cards import (
     card_code,
     card_format_warnings,
     clean_card_code,
+    issuer_code,
 )
 from cardtrace.errors import InvalidIdentifier
 
@@ -43,7 +44,8 @@ def test_all_lists_the_public_names() -> None:
         for name, obj in vars(cards).items()
         if not name.startswith("_") and getattr(obj, "__module__", None) == cards.__name__
     }
-    assert defined_here | {"CARD_FORMATS", "Alphabet", "Confidence"} == set(cards.__all__)
+    aliases = {"CARD_FORMATS", "Alphabet", "Confidence", "IssuerCode"}
+    assert defined_here | aliases == set(cards.__all__)
 
 
 @pytest.mark.parametrize(("issuer", "serial_lengths", "pin_lengths"), DOMAIN_FIGURES)
@@ -90,7 +92,7 @@ def fitting_cards(draw: st.DrawFn) -> tuple[str, str | None, str | None]:
 def test_fitting_cards_pass_without_warnings(card: tuple[str, str | None, str | None]) -> None:
     _, serial, pin = card
     for kind, code in (("serial", serial), ("PIN", pin)):
-        assert code is None or card_code(kind, code) == code
+        assert code is None or card_code(kind, code) == code.upper()
     assert card_format_warnings(*card) == []
 
 
@@ -168,5 +170,31 @@ def test_no_serial_and_no_pin_is_left_to_the_event_model() -> None:
 
 def test_clean_card_code_drops_group_separators() -> None:
     assert clean_card_code(" AB12-cd34-EF56-gh78 ") == "AB12cd34EF56gh78"
-    assert card_code("PIN", "AB12-cd34 EF56\tgh78") == "AB12cd34EF56gh78"
+    assert card_code("PIN", "AB12-cd34 EF56\tgh78") == "AB12CD34EF56GH78"
     assert card_format_warnings("jd-ecard", None, clean_card_code("AB12-cd34-EF56-gh78")) == []
+
+
+@given(st.sampled_from(["serial", "PIN"]), st.text(alphabet=ALNUM, min_size=1, max_size=32))
+def test_a_code_with_letters_is_one_code_in_either_case(kind: str, code: str) -> None:
+    normal = card_code(kind, code)
+    assert normal == code.upper()
+    assert card_code(kind, code.lower()) == card_code(kind, code.swapcase()) == normal
+
+
+@pytest.mark.parametrize("digits", ["\u0661\u0662\u0663", "12\u00b2", "\uff11\uff12"])
+def test_digits_of_other_scripts_are_not_card_digits(digits: str) -> None:
+    with pytest.raises(InvalidIdentifier, match="only letters A-Z and digits"):
+        card_code("PIN", digits)
+
+
+@pytest.mark.parametrize(
+    ("typed", "code"), [("cmcc", "cmcc"), ("CMCC", "cmcc"), (" Jd-ECard ", "jd-ecard")]
+)
+def test_issuer_codes_are_kept_in_lower_case(typed: str, code: str) -> None:
+    assert issuer_code(typed) == code
+
+
+@pytest.mark.parametrize("typed", ["", "-cmcc", "cm cc", "中国移动", "x" * 33])
+def test_a_malformed_issuer_code_is_refused(typed: str) -> None:
+    with pytest.raises(InvalidIdentifier, match="is not an issuer code"):
+        issuer_code(typed)

@@ -148,11 +148,11 @@ def history(
     """Every stored event of one card in time order (PINs are read from stdin, never argv)."""
     pin = sys.stdin.readline().strip() if pin_stdin else None
     with service.Node(load_settings(database_url=db)) as node:
-        events = node.card_history(issuer, serial=serial, pin=pin)
+        walk = node.card_history(issuer, serial=serial, pin=pin)
     if json:
-        print(orjson.dumps([event.leaf for event in events]).decode())
+        print(orjson.dumps([event.leaf for event in walk.events]).decode())
     else:
-        render.card_history(_out, events)
+        render.card_history(_out, walk)
 
 
 @app.command()

@@ -51,12 +51,12 @@ def run_demo(out: Console, err: Console, *, folder: Path, cards: int, seed: int)
             f"issuer {card.issuer}, serial {card.serial}, face value {card.face_value} yuan, "
             f"typology {card.typology}"
         )
-        events = node.card_history(card.issuer, serial=card.serial)
-        render.card_history(out, events)
+        walk = node.card_history(card.issuer, serial=card.serial)
+        render.card_history(out, walk)
         render.truth(out, card)
 
         out.rule("4. Sign a checkpoint, prove one of the card's events, verify it offline")
-        _prove_and_verify(out, node, folder, events)
+        _prove_and_verify(out, node, folder, walk.events)
     out.print(f"Database: {folder / 'cardtrace.db'}   world: {world}   keys: {folder / 'keys'}")
 
 

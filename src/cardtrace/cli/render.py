@@ -24,7 +24,7 @@ from rich.table import Table
 
 from cardtrace.ingest.pipeline import IngestSummary
 from cardtrace.ingest.readers import FILE_TYPES, input_bytes
-from cardtrace.service import CardEvent
+from cardtrace.service import CardWalk
 
 if TYPE_CHECKING:
     from cardtrace.sim import TruthRecord, WorldSummary
@@ -153,14 +153,19 @@ def stats(console: Console, figures: dict[str, Any]) -> None:
         )
 
 
-def card_history(console: Console, events: Sequence[CardEvent]) -> None:
-    if not events:
+def card_history(console: Console, walk: CardWalk) -> None:
+    if not walk.events:
         console.print("No stored event of this card.")
+        if not walk.issuer_known:
+            console.print(
+                f"[yellow]The issuer {walk.issuer!r} has no known card format: "
+                "check the issuer code (cmcc, ctcc, cucc, ...).[/]"
+            )
         return
     table = Table(title="Events of the card, in time order", box=box.SIMPLE_HEAD)
     for column in ("leaf", "when (UTC)", "event", "recorded by", "clear facts"):
         table.add_column(column)
-    for event in events:
+    for event in walk.events:
         table.add_row(
             str(event.seq),
             event.occurred_at[:16].replace("T", " "),

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from cardtrace.errors import InvalidIdentifier, InvalidInput
 
@@ -22,9 +22,11 @@ __all__ = [
     "Alphabet",
     "CardFormat",
     "Confidence",
+    "IssuerCode",
     "card_code",
     "card_format_warnings",
     "clean_card_code",
+    "issuer_code",
     "load_card_formats",
 ]
 
@@ -33,6 +35,13 @@ Alphabet = Literal["digits", "alnum"]
 Confidence = Literal["secondary", "unconfirmed"]
 
 _CARD_CODE = re.compile(r"[0-9A-Za-z]+", re.ASCII)
+
+#: An issuer's code (``cmcc``, ``jd``): letters, digits, ``-`` and ``_``, in any case;
+#: kept in lower case, so ``CMCC`` and ``cmcc`` are one issuer (and give one card token).
+IssuerCode = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", to_lower=True)
+]
+_ISSUER_CODE = TypeAdapter(IssuerCode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,16 +148,31 @@ def card_code(kind: str, value: str) -> str:
     """A serial or PIN (``kind``) in its one form, so it is digested and looked up alike.
 
     The separators printed between groups are dropped (:func:`clean_card_code`); what is
-    left must not be empty nor hold characters no card uses. The issuer is not checked:
-    an unknown issuer is a warning (:func:`card_format_warnings`), not an error.
+    left must not be empty nor hold characters no card uses. Letters are kept in upper
+    case: codes with letters (a JD E-card's hex groups) are printed either way and name
+    one card. The issuer is not checked: an unknown issuer is a warning
+    (:func:`card_format_warnings`), not an error.
     """
-    if not value.isalnum():  # a C-level test that passes the common case at once
-        value = clean_card_code(value)
-        if not value:
-            raise InvalidIdentifier(f"card {kind} is empty")
-    if not _CARD_CODE.fullmatch(value):
-        raise InvalidIdentifier(f"card {kind} may contain only letters A-Z and digits")
+    if not (value.isdigit() and value.isascii()):  # C-level tests: the common case passes
+        if not value.isalnum():
+            value = clean_card_code(value)
+            if not value:
+                raise InvalidIdentifier(f"card {kind} is empty")
+        if not _CARD_CODE.fullmatch(value):
+            raise InvalidIdentifier(f"card {kind} may contain only letters A-Z and digits")
+        value = value.upper()
     return value
+
+
+def issuer_code(value: str) -> str:
+    """An issuer code as typed by a user, in its one form, or ``InvalidIdentifier``."""
+    try:
+        code: str = _ISSUER_CODE.validate_python(value.strip())
+    except ValidationError:
+        raise InvalidIdentifier(
+            f"issuer {value!r} is not an issuer code: letters, digits, '-' and '_', e.g. cmcc"
+        ) from None
+    return code
 
 
 def card_format_warnings(
@@ -190,7 +214,7 @@ class _FormatEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    issuer: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    issuer: IssuerCode
     product: str = ""
     serial_lengths: list[int] = Field(default_factory=list)
     pin_lengths: list[int] = Field(default_factory=list)

@@ -29,6 +29,7 @@ from pydantic import (
 from cardtrace.domain.cards import (
     CARD_FORMATS,
     CardFormat,
+    IssuerCode,
     card_code,
     card_format_warnings,
 )
@@ -193,7 +194,7 @@ def _card_code(kind: str) -> BeforeValidator:
 class CardEvent(Envelope):
     """An event about one card: by issuer + serial, or by PIN when no serial is known."""
 
-    issuer: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
+    issuer: IssuerCode
     # ``Field`` is listed before the cleaning so that pydantic gives its length limit to
     # the string alone (listed after, the limit meets ``None`` too and raises a
     # TypeError); the cleaning still runs first, the limit on the cleaned string.

@@ -16,13 +16,14 @@ from cardtrace.service.ledger import (
     verifier_key,
     verify_bundle_file,
 )
-from cardtrace.service.node import CardEvent, Node, event_schema, fraud_card, simulate
+from cardtrace.service.node import CardEvent, CardWalk, Node, event_schema, fraud_card, simulate
 from cardtrace.service.witness import Cosigned, StaleCheckpoint, consistency_request, witness
 
 __all__ = [
     "AddedCosignature",
     "AuditReport",
     "CardEvent",
+    "CardWalk",
     "CheckpointInfo",
     "Cosigned",
     "Node",

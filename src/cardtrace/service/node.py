@@ -14,7 +14,13 @@ import orjson
 
 from cardtrace.crypto.keystore import KeyStore
 from cardtrace.crypto.tokens import Tokenizer
-from cardtrace.domain.cards import CARD_FORMATS, CardFormat, card_code, load_card_formats
+from cardtrace.domain.cards import (
+    CARD_FORMATS,
+    CardFormat,
+    card_code,
+    issuer_code,
+    load_card_formats,
+)
 from cardtrace.domain.events import EVENT_MODELS, event_adapter
 from cardtrace.errors import ConfigurationError, InvalidInput, NotFound
 from cardtrace.ingest.pipeline import IngestSummary, ingest_files
@@ -26,7 +32,7 @@ from cardtrace.store.database import Database
 if TYPE_CHECKING:  # the synthetic world (Faker) is imported only when used
     from cardtrace.sim import TruthRecord, WorldSummary
 
-__all__ = ["CardEvent", "Node", "event_schema", "fraud_card", "simulate"]
+__all__ = ["CardEvent", "CardWalk", "Node", "event_schema", "fraud_card", "simulate"]
 
 #: Inputs larger than this are validated in worker processes (see settings).
 _PARALLEL_FROM_BYTES = 32 * 1024 * 1024
@@ -42,6 +48,17 @@ class CardEvent:
     node_id: str
     field: str | None
     leaf: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CardWalk:
+    """A card's stored events in time order, and whether its issuer is a known one."""
+
+    issuer: str
+    events: list[CardEvent]
+    #: False when the issuer has no card-format hint (built in or the node's file): with
+    #: no events found, a mistyped issuer code is then the likelier reason.
+    issuer_known: bool
 
 
 class Node:
@@ -194,7 +211,7 @@ class Node:
 
     def card_history(
         self, issuer: str, serial: str | None = None, pin: str | None = None
-    ) -> list[CardEvent]:
+    ) -> CardWalk:
         """Every stored event of one card in time order: a plain walk, not yet a trace.
 
         A card is found by its serial or its PIN; events that name it only the other way
@@ -203,6 +220,7 @@ class Node:
         """
         if (serial is None) == (pin is None):
             raise InvalidInput("name the card by exactly one of serial or pin")
+        issuer = issuer_code(issuer)
         if serial is not None:
             start = card_token(self.tokenizer, issuer, card_code("serial", serial))
         else:
@@ -219,7 +237,8 @@ class Node:
                     if token and token not in seen:
                         seen.add(token)
                         pending.append(token)
-        return sorted(found.values(), key=lambda event: (event.occurred_at, event.seq))
+        events = sorted(found.values(), key=lambda event: (event.occurred_at, event.seq))
+        return CardWalk(issuer, events, issuer in self.card_formats)
 
 
 def _card_event(seq: int, leaf_bytes: bytes, field: str | None) -> CardEvent:
