@@ -102,8 +102,10 @@ def ingest(
 
 @app.command()
 def migrate(db: DbOption = None, json: JsonOption = False) -> None:
-    """Bring the database's schema up to date (as every command that opens the database
-    does, except a dry run)."""
+    """Bring the database's schema up to date.
+
+    Every other command that opens the database does so too, except a dry run.
+    """
     with service.Node(load_settings(database_url=db)) as node:
         before, after = node.migrate()
     if json:
