@@ -219,6 +219,23 @@ def test_commands_that_read_refuse_a_missing_database_instead_of_making_one(
     assert not typo.exists()
 
 
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+@pytest.mark.parametrize("rejects", [[], ["--rejects", "mine.jsonl"]])
+def test_an_input_that_is_the_rejects_file_is_refused_and_left_alone(
+    node_home: Path, capsys: pytest.CaptureFixture[str], dry_run: list[str], rejects: list[str]
+) -> None:
+    name = rejects[-1] if rejects else "rejects.jsonl"
+    path = events_file(node_home / name, make.card_sold(source_id="1"), b"{oops")
+    before = path.read_bytes()
+    assert run(["ingest", *dry_run, *rejects, name]) == 2
+    assert capsys.readouterr().err == (
+        f"cardtrace: {name} is where this run writes its rejects; name another file with "
+        "--rejects\n"
+    )
+    assert path.read_bytes() == before
+    assert not (node_home / "cardtrace.db").exists()
+
+
 def test_stats_and_history(node_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sold = make.card_sold(source_id="1", serial="12345678901234567")
     redeemed = make.card_redeemed(source_id="2", serial="12345678901234567")

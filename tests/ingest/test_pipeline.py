@@ -172,6 +172,27 @@ def test_an_unwritable_rejects_file_stops_the_run_before_anything_is_stored(
     assert database.count() == 0
 
 
+def test_a_rejects_file_that_is_not_a_regular_file_is_written_to_never_removed(
+    database: Database, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [make.card_sold(), b"{oops"])
+    null = Path("/dev/null")
+    summary = ingest_files([path], database, KEYS, rejects=null, batch_size=2)
+    assert (summary.accepted, summary.rejected) == (1, 1)
+    assert null.is_char_device()
+
+
+def test_rejects_that_cannot_be_written_stop_the_run_before_their_batch_is_stored(
+    database: Database, tmp_path: Path
+) -> None:
+    full = Path("/dev/full")  # every write fails: no space left on device
+    path = write_jsonl(tmp_path / "in.jsonl", [make.card_sold(), b"{oops"])
+    with pytest.raises(InvalidInput, match="cannot write the rejects file /dev/full: No space"):
+        ingest_files([path], database, KEYS, rejects=full, batch_size=2)
+    assert database.count() == 0
+    assert full.is_char_device()
+
+
 def test_a_rejects_file_of_an_earlier_run_never_describes_this_one(
     database: Database, tmp_path: Path
 ) -> None:

@@ -394,7 +394,10 @@ class _RejectFile:
     """The reject file, created on the first reject so a clean run leaves none behind.
 
     Checked before anything is stored: a run whose rejects could not be written would
-    lose them. A file left by an earlier run is removed, so it never describes this one.
+    lose them. A file left by an earlier run is removed, so it never describes this one;
+    what is not a regular file (``/dev/null``, a pipe) is written to, never removed.
+    Each batch's rejects are flushed before its events are stored, so a failed write
+    (a full disk) stops the run before it stores records that are described nowhere.
     """
 
     def __init__(self, path: Path | None) -> None:
@@ -408,10 +411,12 @@ class _RejectFile:
             if self._handle is None:
                 self._handle = self._path.open("wb")
             self._handle.writelines(orjson.dumps(entry) + b"\n" for entry in entries)
+            self._handle.flush()
         except OSError as exc:
-            raise InvalidInput(
-                f"cannot write the rejects file {self._path}: {exc.strerror}"
-            ) from None
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: OSError) -> InvalidInput:
+        return InvalidInput(f"cannot write the rejects file {self._path}: {exc.strerror}")
 
     def __enter__(self) -> Self:
         path = self._path
@@ -422,12 +427,16 @@ class _RejectFile:
             raise InvalidInput(f"the rejects file {path} is a folder")
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise InvalidInput(f"cannot write the rejects file {path}: no writable folder {folder}")
-        path.unlink(missing_ok=True)
+        if path.is_symlink() or path.is_file():
+            path.unlink()
         return self
 
     def __exit__(self, *_: object) -> None:
         if self._handle is not None:
-            self._handle.close()
+            try:
+                self._handle.close()
+            except OSError as exc:
+                raise self._failed(exc) from None
 
 
 def _conflict(file: str, line: int) -> dict[str, Any]:

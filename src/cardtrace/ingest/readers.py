@@ -147,7 +147,11 @@ def _unsupported(path: Path) -> InvalidInput:
 
 
 def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
-    """The data files named by ``paths`` (folders read recursively, ground truth skipped)."""
+    """The data files named by ``paths`` (folders read recursively, ground truth skipped).
+
+    ``skip`` are files of the run's own (its rejects file): skipped in a folder, refused
+    when named, since the run would overwrite them.
+    """
     skipped = {path.resolve() for path in skip}
     found: list[Path] = []
     ignored: list[Path] = []
@@ -162,6 +166,10 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
                     continue
                 (found if _file_type(file) else ignored).append(file)
         elif path.is_file():
+            if path.resolve() in skipped:
+                raise InvalidInput(
+                    f"{path} is where this run writes its rejects; name another file with --rejects"
+                )
             if _file_type(path) is None:
                 raise _unsupported(path)
             found.append(path)
