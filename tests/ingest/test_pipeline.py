@@ -95,6 +95,22 @@ BAD_RECORDS: list[tuple[bytes | dict[str, Any], str | None, str]] = [
         "recorded_at is earlier than occurred_at",
     ),
     (make.card_sold(unexpected="x"), "unexpected", "Extra inputs are not permitted"),
+    # JSON values must have their field's JSON type: no true for 1, no text for a number.
+    (make.card_sold(price_fen=True), "price_fen", "valid integer"),
+    (make.card_sold(price_fen="10000"), "price_fen", "valid integer"),
+    (make.card_sold(face_value=100.0), "face_value", "valid integer"),
+    # Times are ISO 8601 text: a count of seconds would be read as seconds or ms by size.
+    (make.card_sold(occurred_at=1740794400), "occurred_at", "time must be ISO 8601 text"),
+    (make.card_sold(occurred_at="1740794400"), "occurred_at", "time must be ISO 8601 text"),
+    (make.card_sold(occurred_at="2025-13-01T00:00:00+08:00"), "occurred_at", "not a valid"),
+    (make.card_sold(occurred_at="2025-03-01T10:00:00"), "occurred_at", "carry a UTC offset"),
+    # Times that exist where they are written but not in UTC (they used to crash the run).
+    (make.card_sold(occurred_at="0001-01-01T00:00:00+08:00"), "occurred_at", "out of range"),
+    (
+        make.card_sold(recorded_at="9999-12-31T23:59:59-08:00"),
+        "recorded_at",
+        "time is out of range in UTC",
+    ),
     (
         orjson.dumps(make.card_sold()).replace(b'"pin":', b'"pin":"999","pin":', 1),
         "pin",
@@ -291,6 +307,33 @@ def test_csv_and_parquet_carry_the_same_events_as_jsonl(database: Database, tmp_
     pq.write_table(pa.Table.from_pylist(parquet), tmp_path / "in.parquet")
     summary = run(database, tmp_path, tmp_path / "in.csv", tmp_path / "in.parquet")
     assert (summary.accepted, summary.rejected) == (6, 0), rejects(tmp_path)
+
+
+def test_csv_and_parquet_refuse_flags_for_numbers_and_numbers_for_times(
+    database: Database, tmp_path: Path
+) -> None:
+    good = make.card_sold(source_id="ok", order_ref=None)
+    with (tmp_path / "in.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, sorted(good))
+        writer.writeheader()
+        writer.writerow(good)
+        writer.writerow({**good, "source_id": "epoch", "occurred_at": "1740794400"})
+        writer.writerow({**good, "source_id": "flag", "price_fen": "true"})
+    flags = [{**good, "source_id": f"pq-{flag}", "price_fen": flag} for flag in (False, True)]
+    pq.write_table(pa.Table.from_pylist(flags), tmp_path / "flags.parquet")
+    epoch = pa.Table.from_pylist([{**good, "source_id": "pq-epoch", "occurred_at": 1740794400}])
+    pq.write_table(epoch, tmp_path / "epoch.parquet")
+    files = [tmp_path / name for name in ("in.csv", "flags.parquet", "epoch.parquet")]
+    summary = run(database, tmp_path, *files)
+    assert (summary.accepted, summary.rejected) == (1, 5)
+    found = {(Path(r["file"]).name, r["line"], r["field"]) for r in rejects(tmp_path)}
+    assert found == {
+        ("in.csv", 3, "occurred_at"),
+        ("in.csv", 4, "price_fen"),
+        ("flags.parquet", 1, "price_fen"),
+        ("flags.parquet", 2, "price_fen"),
+        ("epoch.parquet", 1, "occurred_at"),
+    }
 
 
 def test_a_csv_row_with_wrong_cell_count_is_rejected(database: Database, tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from hashlib import sha1
 from typing import Annotated, Literal, Self
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -129,13 +128,34 @@ class LegalBasis(StrEnum):
     OTHER_LAW = "other_law"
 
 
-def _aware(value: datetime) -> datetime:
+_TIME_FORM = "e.g. 2026-01-02T03:04:05+08:00"
+
+
+def _aware(value: object) -> object:
+    """A time written as ISO 8601 text with a UTC offset (or an aware datetime), in UTC.
+
+    Parsed here, not by pydantic, which would also read a number, or text of digits
+    alone, as seconds or milliseconds since 1970 (guessing which from its size), and
+    whose strict mode, used for JSON, takes no text for a datetime.
+    """
+    if isinstance(value, str):
+        if value[4:5] != "-":  # every ISO 8601 date starts YYYY-
+            raise ValueError(f"time must be ISO 8601 text, {_TIME_FORM}")
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"time is not a valid ISO 8601 time, {_TIME_FORM}") from None
+    elif not isinstance(value, datetime):
+        raise ValueError(f"time must be ISO 8601 text, {_TIME_FORM}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("time must carry a UTC offset, e.g. 2026-01-02T03:04:05+08:00")
-    return value.astimezone(UTC)
+        raise ValueError(f"time must carry a UTC offset, {_TIME_FORM}")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+08:00 is a year before the first
+        raise ValueError("time is out of range in UTC") from None
 
 
-AwareTime = Annotated[datetime, AfterValidator(_aware)]
+AwareTime = Annotated[datetime, BeforeValidator(_aware)]
 NodeId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 SourceId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Ref = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]

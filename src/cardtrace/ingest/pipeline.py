@@ -143,7 +143,9 @@ def validate(data: bytes | dict[str, Any], now: datetime) -> Envelope:
     adapter = event_adapter()
     try:
         if isinstance(data, bytes):
-            event: Envelope = adapter.validate_json(data)
+            # Strict: a JSON value must have the field's JSON type (no ``true`` for 1 and
+            # no ``"100"`` for 100). Text cells of CSV are converted, as they must be.
+            event: Envelope = adapter.validate_json(data, strict=True)
         else:
             event = adapter.validate_python(data)
     except ValidationError as exc:

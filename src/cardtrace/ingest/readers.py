@@ -439,6 +439,7 @@ def _parquet_records(batch: Any, before: int, repeated: str | None) -> Iterator[
         for number in range(before + 1, before + batch.num_rows + 1):
             yield Record(number, None, repeated, "column appears twice in the schema")
         return
+    batch = _flags_as_text(batch)
     try:
         rows = batch.to_pylist()
     except _PARQUET_VALUE_ERRORS:  # a value Python cannot hold: find its row, and the next
@@ -446,6 +447,26 @@ def _parquet_records(batch: Any, before: int, repeated: str | None) -> Iterator[
         return
     for number, row in enumerate(rows, before + 1):
         yield Record(number, {k: v for k, v in row.items() if v is not None})
+
+
+def _flags_as_text(batch: Any) -> Any:
+    """``batch`` with boolean columns as the text ``true``/``false``.
+
+    No event field is a flag, and the validator would read ``True`` as the integer 1
+    (an amount of 1 fen); as text it is refused like the same value in a CSV file.
+    """
+    import pyarrow as pa
+
+    columns = batch.columns
+    if not any(pa.types.is_boolean(column.type) for column in columns):
+        return batch
+    return pa.RecordBatch.from_arrays(
+        [
+            column.cast(pa.string()) if pa.types.is_boolean(column.type) else column
+            for column in columns
+        ],
+        names=batch.schema.names,
+    )
 
 
 #: What a Parquet value may raise on its way into Python: bytes in a string column that
