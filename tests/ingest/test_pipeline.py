@@ -344,6 +344,17 @@ def test_a_csv_row_with_wrong_cell_count_is_rejected(database: Database, tmp_pat
     assert rejects(tmp_path)[0]["reason"] == "row has 3 cells, header has 2"
 
 
+def test_a_rejected_csv_record_over_several_lines_names_its_last_line(
+    database: Database, tmp_path: Path
+) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text('type,node_id\ncard.sold,"a\ncard.sold,b\ncard.sold,c\n')
+    summary = run(database, tmp_path, path)
+    assert summary.rejected == 1
+    (reject,) = rejects(tmp_path)
+    assert (reject["line"], reject["last_line"]) == (2, 4)
+
+
 def test_warnings_are_counted_not_rejected(database: Database, tmp_path: Path) -> None:
     odd = make.card_sold(issuer="newcarrier", serial="123")
     summary = run(database, tmp_path, write_jsonl(tmp_path / "in.jsonl", [odd]))

@@ -82,6 +82,36 @@ def test_csv_rows_with_missing_or_extra_cells_are_problems(
     assert (good.line, good.data) == (3, {"type": "k", "x": "l", "y": "m"})
 
 
+def test_a_csv_record_over_several_lines_says_where_it_ends(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text('type,x,y\nk,"two\nlines",m\nk,"open,m\nk,l,m\nk,l,m\n')
+    quoted, left_open = records(path)
+    assert (quoted.line, quoted.last_line, quoted.data) == (
+        2,
+        3,
+        {"type": "k", "x": "two\nlines", "y": "m"},
+    )
+    # The quote left open on line 4 takes the rest of the file into one cell.
+    assert (left_open.line, left_open.last_line) == (4, 6)
+    assert left_open.problem == "row has 2 cells, header has 3"
+
+
+def test_a_quote_left_open_past_the_size_limit_accounts_for_every_line(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    body = "".join(f"k,{n},{'v' * 400}\n" for n in range(3000))  # ~1.2 MB
+    path.write_text(f'type,x,y\nk,"open,m\n{body}k,last,m\n')
+    found = records(path)
+    bad = found[0]
+    assert "field larger than field limit" in str(bad.problem)
+    assert bad.line == 2
+    assert bad.last_line is not None
+    rest = found[1:]
+    # Every line is in the reject's range or a record of its own, up to the last one.
+    assert rest[0].line == bad.last_line + 1
+    assert rest[-1].data == {"type": "k", "x": "last", "y": "m"}
+    assert rest[-1].line == 3 + 3000
+
+
 def test_csv_with_invalid_utf8_is_a_problem_for_that_row_only(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_bytes(b"type,x\nk,\xff\xfe\nk,ok\n")

@@ -296,6 +296,8 @@ def _prepare_one(
             entry["more_problems"] = rejected.more
         if record.unread_rest:
             entry[UNREAD_REST] = True
+        if record.last_line is not None:
+            entry["last_line"] = record.last_line
         batch.rejects.append(entry)
         return
     protector, formats = tools

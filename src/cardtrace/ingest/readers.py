@@ -83,6 +83,9 @@ class Record(NamedTuple):
     problem: str | None = None
     #: The file could not be read from this line on: this record stands for all the rest.
     unread_rest: bool = False
+    #: The last line of a CSV record that runs over several lines (a quoted line break,
+    #: or a quote left open, which takes the lines after it into one cell).
+    last_line: int | None = None
 
 
 def _unread_rest(line: int, reason: str) -> Record:
@@ -367,7 +370,8 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
         except StopIteration:
             return
         except csv.Error as exc:
-            yield partial(Record, start, None, None, f"malformed CSV: {exc}")
+            problem = f"malformed CSV: {exc}"
+            yield partial(Record, start, None, None, problem, last_line=_last(start, rows))
             start = rows.line_num + 1
             continue
         except _BREAKS as error:
@@ -379,24 +383,32 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
         line, start = start, rows.line_num + 1
         if not cells:
             continue
+        last = _last(line, rows)
         if repeated is not None:
-            yield partial(Record, line, None, repeated, "column appears twice in the header")
+            problem = "column appears twice in the header"
+            yield partial(Record, line, None, repeated, problem, last_line=last)
         else:
-            yield partial(_csv_record, line, header, cells)
+            yield partial(_csv_record, line, last, header, cells)
 
 
-def _csv_record(line: int, header: list[str], cells: list[str]) -> Record:
+def _last(line: int, rows: Any) -> int | None:
+    """The last line of the CSV record that starts at ``line``, if it is not ``line``."""
+    return rows.line_num if rows.line_num > line else None
+
+
+def _csv_record(line: int, last: int | None, header: list[str], cells: list[str]) -> Record:
     if len(cells) != len(header):
-        return Record(line, None, None, f"row has {len(cells)} cells, header has {len(header)}")
+        problem = f"row has {len(cells)} cells, header has {len(header)}"
+        return Record(line, None, None, problem, last_line=last)
     try:
         "".join(cells).encode()
     except UnicodeEncodeError:
-        return Record(line, None, None, "row is not valid UTF-8")
+        return Record(line, None, None, "row is not valid UTF-8", last_line=last)
     data: dict[str, Any] = {}
     for name, cell in zip(header, cells, strict=True):
         if cell != "":
             data[name] = cell.split(CSV_LIST_SEPARATOR) if name in LIST_FIELDS else cell
-    return Record(line, data)
+    return Record(line, data, last_line=last)
 
 
 def _repeated(columns: list[str]) -> str | None:
