@@ -180,10 +180,35 @@ def test_ingest_exit_2_when_the_rejects_file_cannot_be_written(
     )
 
 
-def test_ingest_exit_2_for_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["ingest"]) == 2
-    assert run(["ingest", "--no-such-option", "x"]) == 2
-    assert "Traceback" not in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest"], "Missing argument 'paths' (see 'cardtrace ingest --help')"),
+        (
+            ["ingest", "--no-such-option", "x"],
+            "No such option: --no-such-option (see 'cardtrace ingest --help')",
+        ),
+        (
+            ["sim", "--cards", "0", "--out", "w"],
+            "Invalid value for '--cards': Input should be greater than or equal to 1 "
+            "(see 'cardtrace sim --help')",
+        ),
+        (["frobnicate"], "No such command 'frobnicate' (see 'cardtrace --help')"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert run(args) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", f"cardtrace: {message}\n")
+
+
+def test_no_arguments_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run([]) == 2
+    captured = capsys.readouterr()
+    assert "Usage: cardtrace [OPTIONS] COMMAND" in captured.out
+    assert captured.err == ""
 
 
 def test_db_option_beats_setting_beats_default(

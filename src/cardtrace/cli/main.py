@@ -10,6 +10,7 @@ import os
 import sys
 
 import click
+import typer
 
 from cardtrace.cli.app import app
 from cardtrace.errors import (
@@ -33,6 +34,7 @@ EXIT_CODES: list[tuple[type[CardtraceError], int]] = [
     (TamperDetected, 4),
     (CardtraceError, 2),
 ]
+USAGE = 2
 INTERNAL_ERROR = 70
 #: Typer's exit code for Ctrl-C (SIGINT), as a shell gives it: 128 + 2.
 INTERRUPTED = 130
@@ -46,21 +48,22 @@ def main() -> None:
 def run(args: list[str] | None = None) -> int:
     """Run the app and return the exit code instead of exiting.
 
-    Typer itself reports usage errors (exit 2) and ``--help``, and turns Ctrl-C into
-    exit 130, which gets its one line here; everything the commands raise comes out here
-    and is mapped by :data:`EXIT_CODES`.
+    Typer prints ``--help`` and turns Ctrl-C into exit 130, which gets its one line here;
+    a usage error gets its one line here too (Typer would print a usage box), and
+    everything the commands raise is mapped by :data:`EXIT_CODES`.
     """
     try:
-        app(args=args, prog_name="cardtrace")
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
-        if code == INTERRUPTED:
-            # Every write is a transaction: what had committed stays, the rest is undone.
-            _say(
-                "interrupted; finished transactions are kept, the rest is undone "
-                "(an ingest run again stores only what is missing)"
-            )
-        return code
+        result = app(args=args, prog_name="cardtrace", standalone_mode=False)
+    except SystemExit as exc:  # a command that exits by itself
+        return exc.code if isinstance(exc.code, int) else 0
+    except typer.TyperException as exc:  # bad usage: a missing or malformed argument
+        message = _usage_line(exc)
+        if message:  # no arguments at all: Typer has printed the help, which says it all
+            _say(message)
+        return int(getattr(exc, "exit_code", USAGE))
+    except typer.Abort:  # end of input at a prompt
+        _say("aborted")
+        return USAGE
     except CardtraceError as exc:
         _say(str(exc))
         return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
@@ -69,7 +72,25 @@ def run(args: list[str] | None = None) -> int:
             raise
         _say(f"internal error ({type(exc).__name__}); set CARDTRACE_DEBUG=1 for details")
         return INTERNAL_ERROR
-    return 0
+    code = result if isinstance(result, int) else 0  # a command's typer.Exit(code)
+    if code == INTERRUPTED:
+        # Every write is a transaction: what had committed stays, the rest is undone.
+        _say(
+            "interrupted; finished transactions are kept, the rest is undone "
+            "(an ingest run again stores only what is missing)"
+        )
+    return code
+
+
+def _usage_line(exc: typer.TyperException) -> str:
+    """A usage error in one line, with the command it concerns and where help is."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    message = " ".join(message.split()).removesuffix(".")
+    if not message:
+        return ""
+    context = getattr(exc, "ctx", None)
+    command = context.command_path if context is not None else "cardtrace"
+    return f"{message} (see '{command} --help')"
 
 
 def _say(message: str) -> None:
