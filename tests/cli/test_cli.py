@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -259,6 +261,70 @@ def test_an_input_that_is_the_rejects_file_is_refused_and_left_alone(
     )
     assert path.read_bytes() == before
     assert not (node_home / "cardtrace.db").exists()
+
+
+def test_a_database_of_another_program_is_refused_and_left_as_it_was(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = node_home / "other.db"
+    with closing(sqlite3.connect(other)) as connection:
+        connection.execute("CREATE TABLE customers (id INTEGER)")
+        connection.commit()
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
+    for command in (["stats"], ["ingest", str(path)], ["ingest", "--dry-run", str(path)]):
+        assert run([*command, "--db", f"sqlite:///{other}"]) == 2
+        assert capsys.readouterr().err == (
+            "cardtrace: not a cardtrace database: it holds other tables (customers) and no "
+            "cardtrace schema; name an empty or a cardtrace database\n"
+        )
+    with closing(sqlite3.connect(other)) as connection:
+        tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        assert [name for (name,) in tables] == ["customers"]
+
+
+def test_a_database_of_a_newer_cardtrace_is_refused_by_every_command(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
+    assert run(["ingest", str(path)]) == 0
+    with closing(sqlite3.connect(node_home / "cardtrace.db")) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+        connection.commit()
+    capsys.readouterr()
+    for command in (
+        ["stats"],
+        ["migrate"],
+        ["ingest", str(path)],
+        ["ingest", "--dry-run", str(path)],
+    ):
+        assert run(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("cardtrace: the database's schema is at revision 9999, which ")
+        assert err.endswith("it was made by a newer cardtrace; use that one\n")
+
+
+def test_an_in_memory_database_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["stats", "--db", "sqlite://"]) == 2
+    assert capsys.readouterr().err == (
+        "cardtrace: an in-memory SQLite database keeps nothing after the command; "
+        "name a file (sqlite:///FILE)\n"
+    )
+
+
+def test_a_read_only_database_is_one_line_and_exit_2(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
+    assert run(["ingest", str(path)]) == 0
+    second = events_file(node_home / "b.jsonl", make.card_sold(source_id="2"))
+    read_only = f"sqlite:///file:{node_home / 'cardtrace.db'}?mode=ro&uri=true"
+    capsys.readouterr()
+    assert run(["ingest", "--db", read_only, str(second)]) == 2
+    assert capsys.readouterr().err == (
+        "cardtrace: database error: attempt to write a readonly database\n"
+    )
+    assert run(["stats", "--db", read_only, "--json"]) == 0
+    assert last_json(capsys.readouterr().out)["events"] == 1
 
 
 def test_stats_and_history(node_home: Path, capsys: pytest.CaptureFixture[str]) -> None:

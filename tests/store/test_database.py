@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
+from cardtrace.errors import ConfigurationError
 from cardtrace.ledger import merkle, tiles
 from cardtrace.store import migrate
 from cardtrace.store.database import Database
@@ -77,6 +78,36 @@ def test_opening_without_upgrade_leaves_an_older_schema_as_it_is(database_url: s
         assert old.schema_revisions() == (head, head)
     finally:
         old.close()
+
+
+def test_a_database_holding_other_tables_gets_none_of_ours(database_url: str) -> None:
+    engine = open_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE customers (id INTEGER)"))
+    engine.dispose()
+    with pytest.raises(ConfigurationError, match=r"not a cardtrace database: .* \(customers\)"):
+        Database.open(database_url)
+    engine = open_engine(database_url)
+    try:
+        assert inspect(engine).get_table_names() == ["customers"]
+    finally:
+        engine.dispose()
+
+
+def test_a_schema_newer_than_the_code_is_refused_not_migrated(database_url: str) -> None:
+    Database.open(database_url).close()
+    engine = open_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(ConfigurationError, match="revision 9999, which this cardtrace"):
+        Database.open(database_url)
+    unchanged = Database.open(database_url, upgrade=False)
+    try:
+        with pytest.raises(ConfigurationError, match="revision 9999, which this cardtrace"):
+            unchanged.schema_revisions()
+    finally:
+        unchanged.close()
 
 
 def test_migration_0004_moves_stored_ids_into_the_id_index(database_url: str) -> None:

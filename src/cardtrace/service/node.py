@@ -28,6 +28,7 @@ from cardtrace.ingest.protect import ProtectionKeys, card_token, pin_token
 from cardtrace.ingest.readers import discover, input_bytes
 from cardtrace.settings import Settings, usable_cores
 from cardtrace.store.database import Database
+from cardtrace.store.engine import in_memory
 
 if TYPE_CHECKING:  # the synthetic world (Faker) is imported only when used
     from cardtrace.sim import TruthRecord, WorldSummary
@@ -94,6 +95,11 @@ class Node:
         """
         if self._database is None:
             url = self.settings.database_url
+            if in_memory(url):
+                raise ConfigurationError(
+                    "an in-memory SQLite database keeps nothing after the command; "
+                    "name a file (sqlite:///FILE)"
+                )
             self._database = Database.open(url, create=create, upgrade=upgrade)
         return self._database
 

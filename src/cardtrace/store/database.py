@@ -16,12 +16,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, union_all
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError, NotFound
 from cardtrace.ledger import tiles
 from cardtrace.store import bulk, migrate
-from cardtrace.store.engine import describe, open_engine, write_transaction
+from cardtrace.store.engine import OPERATIONAL_ERRORS, describe, open_engine, write_transaction
 from cardtrace.store.ledger_sql import SqlTileStore
 from cardtrace.store.rows import EventBatch
 from cardtrace.store.schema import (
@@ -210,7 +210,11 @@ class Database:
         ``open_engine``)."""
         engine = open_engine(url, create=create)
         if upgrade:
-            migrate.upgrade(engine)
+            try:
+                migrate.upgrade(engine)
+            except BaseException:
+                engine.dispose()  # a refused database leaves no connection open
+                raise
         return cls(engine)
 
     def schema_revisions(self) -> tuple[str | None, str]:
@@ -234,7 +238,7 @@ class Database:
         try:
             with write_transaction(self.engine) as connection:
                 yield connection
-        except OperationalError as exc:
+        except OPERATIONAL_ERRORS as exc:
             raise ConfigurationError(f"database error: {describe(exc)}") from None
 
     def append(self, batch: EventBatch) -> AppendResult:

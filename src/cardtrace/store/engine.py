@@ -14,18 +14,40 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from cardtrace.errors import ConfigurationError, NotFound
 from cardtrace.settings import usable_cores
 
-__all__ = ["SQLITE_CACHE_KIB", "describe", "open_engine", "write_transaction"]
+__all__ = [
+    "OPERATIONAL_ERRORS",
+    "SQLITE_CACHE_KIB",
+    "describe",
+    "in_memory",
+    "open_engine",
+    "write_transaction",
+]
+
+#: What a database raises when it cannot do what is asked for reasons outside the
+#: statement (read-only file, full disk, lost connection, lock timeout), through
+#: SQLAlchemy or straight from the driver (the bulk inserts use the driver's cursor).
+OPERATIONAL_ERRORS = (OperationalError, sqlite3.OperationalError, psycopg.OperationalError)
 
 #: Page cache of a SQLite connection. Random-key index pages stay hot in it between
 #: transactions, which is what keeps ingest fast once the indexes outgrow memory.
 SQLITE_CACHE_KIB = 64 * 1024
+
+
+def in_memory(url: str) -> bool:
+    """Whether ``url`` names a SQLite database in memory, gone when the process ends."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False
+    return parsed.get_backend_name() == "sqlite" and parsed.database in {None, "", ":memory:"}
 
 
 def open_engine(url: str, *, create: bool = True) -> Engine:
