@@ -327,6 +327,20 @@ def test_a_read_only_database_is_one_line_and_exit_2(
     assert last_json(capsys.readouterr().out)["events"] == 1
 
 
+def test_the_ingest_table_counts_types_and_conflicts(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sold = make.card_sold(source_id="1")
+    assert run(["ingest", str(events_file(node_home / "a.jsonl", sold))]) == 0
+    changed = {**sold, "price_fen": sold["price_fen"] + 1}
+    new = make.card_sold(source_id="2")
+    assert run(["ingest", str(events_file(node_home / "b.jsonl", changed, new))]) == 1
+    rows = [" ".join(line.strip("│ ").split()) for line in capsys.readouterr().out.splitlines()]
+    assert "accepted │ 1" in rows
+    assert "of which card.sold │ 1" in rows
+    assert "of which conflicts (changed after sending) │ 1" in rows
+
+
 def test_stats_and_history(node_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sold = make.card_sold(source_id="1", serial="12345678901234567")
     redeemed = make.card_redeemed(source_id="2", serial="12345678901234567")

@@ -145,7 +145,9 @@ def history(
         bool, typer.Option("--pin-stdin", help="Read the PIN from standard input instead.")
     ] = False,
     db: DbOption = None,
-    json: JsonOption = False,
+    json: Annotated[
+        bool, typer.Option("--json", help="Print the events' leaves as one JSON array.")
+    ] = False,
 ) -> None:
     """Every stored event of one card in time order (PINs are read from stdin, never argv)."""
     pin = sys.stdin.readline().strip() if pin_stdin else None

@@ -89,7 +89,7 @@ def world(console: Console, summary: WorldSummary, out: Path) -> None:
     table.add_column("count", justify="right")
     table.add_row("cards", f"{summary.cards:,}")
     table.add_row("events in node files", f"{summary.events:,}")
-    table.add_row("node files", f"{len(summary.files):,}")
+    table.add_row("node files (and the ground truth)", f"{len(summary.node_files):,}")
     for typology, count in sorted(summary.cards_by_typology.items()):
         table.add_row(f"cards: {typology}", f"{count:,}")
     for reason, count in sorted(summary.breakpoints.items()):
@@ -99,17 +99,19 @@ def world(console: Console, summary: WorldSummary, out: Path) -> None:
 
 
 def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> None:
-    table = Table(
-        title="Dry run: what an ingest would do (nothing stored)" if summary.dry_run else "Ingest"
-    )
+    table = Table(title="Dry run: nothing stored" if summary.dry_run else "Ingest")
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("files", f"{summary.files:,}")
     if summary.ignored_files:
         table.add_row("files of other types, not read", f"{len(summary.ignored_files):,}")
     table.add_row("accepted", f"{summary.accepted:,}")
+    for kind, count in sorted(summary.accepted_by_type.items()):
+        table.add_row(f"  of which {kind}", f"{count:,}")
     table.add_row("duplicates (already stored)", f"{summary.duplicates:,}")
     table.add_row("rejected", f"{summary.rejected:,}")
+    if summary.conflicts:
+        table.add_row("  of which conflicts (changed after sending)", f"{summary.conflicts:,}")
     for name, count in summary.rejected_by_field.most_common(8):
         table.add_row(f"  of which {name}", f"{count:,}")
     if summary.incomplete_files:

@@ -39,6 +39,11 @@ class WorldSummary(BaseModel):
     rejected: int = Field(description="Events written deliberately invalid (listed in the truth).")
     files: list[str] = Field(description="Files written, relative to the output directory.")
 
+    @property
+    def node_files(self) -> list[str]:
+        """The files of the nodes' events: all but the ground truth."""
+        return [name for name in self.files if name != TRUTH_FILE]
+
 
 def generate(
     seed: int, cards: int, out: Path, progress: Callable[[int], None] | None = None
