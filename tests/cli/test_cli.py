@@ -161,9 +161,9 @@ def test_ingest_reports_files_of_other_types_and_a_folder_with_no_data(
     folder.mkdir()
     (folder / "events.json").write_bytes(b"[]")
     assert run(["ingest", str(folder)]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # long paths wrap
     assert "No data files found: cardtrace reads .csv, .jsonl, .ndjson, .parquet, .csv.gz" in out
-    assert f"Not read (no known type): {folder / 'events.json'}" in out
+    assert f"Not read (another type, or not a file): {folder / 'events.json'}" in out
     events_file(folder / "a.jsonl", make.card_sold(source_id="1"))
     assert run(["ingest", "--json", str(folder)]) == 0
     summary = last_json(capsys.readouterr().out)

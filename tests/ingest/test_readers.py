@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from random import Random
@@ -407,6 +408,20 @@ def test_discover_reads_folders_recursively_skips_ground_truth_and_lists_other_f
         "sub/c.parquet",
     ]
     assert ignored == [tmp_path / name for name in ("e.txt.gz", "f.parquet.gz", "notes.txt")]
+
+
+def test_discover_names_what_in_a_folder_is_not_a_regular_file(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "sub" / "a.jsonl").write_bytes(b"")
+    os.mkfifo(data / "pipe.jsonl")
+    (data / "broken.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    (data / "linked").symlink_to(data / "sub", target_is_directory=True)
+    found, ignored = discover([data])
+    assert found == [data / "sub" / "a.jsonl"]
+    assert ignored == [data / "broken.jsonl", data / "linked", data / "pipe.jsonl"]
+    with pytest.raises(InvalidInput, match=r"pipe\.jsonl: not a regular file or a folder"):
+        discover([data / "pipe.jsonl"])
 
 
 def test_discover_refuses_missing_paths_and_unknown_file_types(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
     table.add_column("count", justify="right")
     table.add_row("files", f"{summary.files:,}")
     if summary.ignored_files:
-        table.add_row("files of other types, not read", f"{len(summary.ignored_files):,}")
+        table.add_row("files in the folders not read", f"{len(summary.ignored_files):,}")
     table.add_row("accepted", f"{summary.accepted:,}")
     for kind, count in sorted(summary.accepted_by_type.items()):
         table.add_row(f"  of which {kind}", f"{count:,}")
@@ -129,7 +129,8 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
         shown = ", ".join(str(path) for path in summary.ignored_files[:3])
         more = len(summary.ignored_files) - 3
         console.print(
-            f"Not read (no known type): {shown}" + (f" and {more} more" if more > 0 else "")
+            f"Not read (another type, or not a file): {shown}"
+            + (f" and {more} more" if more > 0 else "")
         )
 
 

@@ -127,7 +127,7 @@ Reader = Callable[[IO[bytes], Path, Progress, Share], Iterator[Record]]
 
 
 class Discovered(NamedTuple):
-    """The data files found, and the files in the folders that are of no known type."""
+    """The data files found, and what the folders hold that is not read (named to the user)."""
 
     files: list[Path]
     ignored: list[Path]
@@ -165,9 +165,14 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
             found.append(STDIN)
         elif path.is_dir():
             for file in sorted(path.rglob("*")):
-                if not file.is_file() or "truth" in file.name or file.resolve() in skipped:
+                if file.is_dir() and not file.is_symlink():
+                    continue  # its files come in their turn
+                if "truth" in file.name or file.resolve() in skipped:
                     continue
-                (found if _file_type(file) else ignored).append(file)
+                # Named, not read: other types, and what is not a regular file (a pipe,
+                # a broken link, a link to a folder, which is not followed).
+                readable = file.is_file() and _file_type(file) is not None
+                (found if readable else ignored).append(file)
         elif path.is_file():
             if path.resolve() in skipped:
                 raise InvalidInput(
@@ -176,6 +181,8 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
             if _file_type(path) is None:
                 raise _unsupported(path)
             found.append(path)
+        elif path.exists():
+            raise InvalidInput(f"{path}: not a regular file or a folder (name - for a stream)")
         else:
             raise InvalidInput(f"{path}: no such file or folder")
     return Discovered(found, ignored)
