@@ -206,6 +206,41 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert (captured.out, captured.err) == ("", f"cardtrace: {message}\n")
 
 
+def test_output_that_cannot_be_written_is_one_line_and_a_closed_pipe_is_quiet(
+    node_home: Path,
+) -> None:
+    command = [sys.executable, "-m", "cardtrace", "schema"]
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, check=False)
+    assert (done.returncode, done.stderr) == (
+        2,
+        b"cardtrace: input/output error: No space left on device\n",
+    )
+    reader = subprocess.Popen(["true"], stdin=subprocess.PIPE)  # leaves without reading
+    reader.wait()
+    done = subprocess.run(command, stdout=reader.stdin, stderr=subprocess.PIPE, check=False)
+    assert reader.stdin is not None
+    reader.stdin.close()
+    assert (done.returncode, done.stderr) == (1, b"")
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("cardtrace.service.event_schema", broken)
+    monkeypatch.delenv("CARDTRACE_DEBUG", raising=False)
+    assert run(["schema"]) == 70
+    assert capsys.readouterr().err == (
+        "cardtrace: internal error (RuntimeError); set CARDTRACE_DEBUG=1 for details\n"
+    )
+    monkeypatch.setenv("CARDTRACE_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="a bug"):
+        run(["schema"])
+
+
 def test_no_arguments_prints_the_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert run([]) == 2
     captured = capsys.readouterr()

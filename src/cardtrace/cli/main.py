@@ -35,6 +35,8 @@ EXIT_CODES: list[tuple[type[CardtraceError], int]] = [
     (CardtraceError, 2),
 ]
 USAGE = 2
+#: As Typer exits when standard output is a pipe closed by its reader.
+BROKEN_PIPE = 1
 INTERNAL_ERROR = 70
 #: Typer's exit code for Ctrl-C (SIGINT), as a shell gives it: 128 + 2.
 INTERRUPTED = 130
@@ -54,24 +56,11 @@ def run(args: list[str] | None = None) -> int:
     """
     try:
         result = app(args=args, prog_name="cardtrace", standalone_mode=False)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
     except SystemExit as exc:  # a command that exits by itself
         return exc.code if isinstance(exc.code, int) else 0
-    except typer.TyperException as exc:  # bad usage: a missing or malformed argument
-        message = _usage_line(exc)
-        if message:  # no arguments at all: Typer has printed the help, which says it all
-            _say(message)
-        return int(getattr(exc, "exit_code", USAGE))
-    except typer.Abort:  # end of input at a prompt
-        _say("aborted")
-        return USAGE
-    except CardtraceError as exc:
-        _say(str(exc))
-        return next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
     except Exception as exc:
-        if os.environ.get("CARDTRACE_DEBUG"):
-            raise
-        _say(f"internal error ({type(exc).__name__}); set CARDTRACE_DEBUG=1 for details")
-        return INTERNAL_ERROR
+        return _failure(exc)
     code = result if isinstance(result, int) else 0  # a command's typer.Exit(code)
     if code == INTERRUPTED:
         # Every write is a transaction: what had committed stays, the rest is undone.
@@ -79,6 +68,33 @@ def run(args: list[str] | None = None) -> int:
             "interrupted; finished transactions are kept, the rest is undone "
             "(an ingest run again stores only what is missing)"
         )
+    return code
+
+
+def _failure(exc: Exception) -> int:
+    """Say in one line what stopped the command, and give its exit code."""
+    if isinstance(exc, CardtraceError):
+        _say(str(exc))
+        code = next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
+    elif isinstance(exc, typer.TyperException):  # bad usage: a missing or bad argument
+        message = _usage_line(exc)
+        if message:  # no arguments at all: Typer has printed the help, which says it all
+            _say(message)
+        code = int(getattr(exc, "exit_code", USAGE))
+    elif isinstance(exc, typer.Abort):  # end of input at a prompt
+        _say("aborted")
+        code = USAGE
+    elif isinstance(exc, BrokenPipeError):  # the reader left (`cardtrace schema | head`)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so exiting does not flush again
+        code = BROKEN_PIPE
+    elif isinstance(exc, OSError):  # an I/O error no command expects: output that fails
+        _say(f"input/output error: {exc.strerror or exc}")
+        code = USAGE
+    else:
+        if os.environ.get("CARDTRACE_DEBUG"):
+            raise exc
+        _say(f"internal error ({type(exc).__name__}); set CARDTRACE_DEBUG=1 for details")
+        code = INTERNAL_ERROR
     return code
 
 
