@@ -180,6 +180,7 @@ def test_ingest_exit_2_when_the_rejects_file_cannot_be_written(
         f"cardtrace: cannot write the rejects file {node_home / 'no' / 'r.jsonl'}: "
         f"no writable folder {node_home / 'no'}\n"
     )
+    assert not (node_home / "cardtrace.db").exists()  # a refused run makes no database
 
 
 @pytest.mark.parametrize(

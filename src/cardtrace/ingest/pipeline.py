@@ -45,6 +45,7 @@ __all__ = [
     "Prepared",
     "QueueMerges",
     "Rejected",
+    "check_rejects_file",
     "collecting_less",
     "ingest_files",
     "prepare_batches",
@@ -394,6 +395,15 @@ class QueueMerges:
         self._database.integrate_ids()
 
 
+def check_rejects_file(path: Path) -> None:
+    """Refuse a rejects file that cannot be written, before anything is opened or stored."""
+    folder = path.parent
+    if path.is_dir():
+        raise InvalidInput(f"the rejects file {path} is a folder")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InvalidInput(f"cannot write the rejects file {path}: no writable folder {folder}")
+
+
 class _RejectFile:
     """The reject file, created on the first reject so a clean run leaves none behind.
 
@@ -426,11 +436,7 @@ class _RejectFile:
         path = self._path
         if path is None:
             return self
-        folder = path.parent
-        if path.is_dir():
-            raise InvalidInput(f"the rejects file {path} is a folder")
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise InvalidInput(f"cannot write the rejects file {path}: no writable folder {folder}")
+        check_rejects_file(path)
         if path.is_symlink() or path.is_file():
             path.unlink()
         return self

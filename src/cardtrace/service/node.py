@@ -23,7 +23,7 @@ from cardtrace.domain.cards import (
 )
 from cardtrace.domain.events import EVENT_MODELS, event_adapter
 from cardtrace.errors import ConfigurationError, InvalidInput, NotFound
-from cardtrace.ingest.pipeline import IngestSummary, ingest_files
+from cardtrace.ingest.pipeline import IngestSummary, check_rejects_file, ingest_files
 from cardtrace.ingest.protect import ProtectionKeys, card_token, pin_token
 from cardtrace.ingest.readers import discover, input_bytes
 from cardtrace.settings import Settings, usable_cores
@@ -138,6 +138,8 @@ class Node:
         and the rejects file say what an ingest would do now.
         """
         files, ignored = discover(paths, skip=[rejects] if rejects else [])
+        if rejects is not None:  # before the database is made: a refused run leaves none
+            check_rejects_file(rejects)
         if on_files is not None:
             on_files(files)
         with contextlib.ExitStack() as stack:
