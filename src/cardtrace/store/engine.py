@@ -41,13 +41,17 @@ OPERATIONAL_ERRORS = (OperationalError, sqlite3.OperationalError, psycopg.Operat
 SQLITE_CACHE_KIB = 64 * 1024
 
 
+#: What a SQLite URL names as its database to mean one in memory (``sqlite://``).
+_IN_MEMORY = frozenset({None, "", ":memory:"})
+
+
 def in_memory(url: str) -> bool:
     """Whether ``url`` names a SQLite database in memory, gone when the process ends."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         return False
-    return parsed.get_backend_name() == "sqlite" and parsed.database in {None, "", ":memory:"}
+    return parsed.get_backend_name() == "sqlite" and parsed.database in _IN_MEMORY
 
 
 def open_engine(url: str, *, create: bool = True) -> Engine:
@@ -65,7 +69,7 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         file = parsed.database
-        named_file = file not in {None, "", ":memory:"} and "uri" not in parsed.query
+        named_file = file not in _IN_MEMORY and "uri" not in parsed.query
         if not create and named_file and not Path(str(file)).exists():
             raise NotFound(
                 f"no database at {file}; 'cardtrace ingest' creates one, or name another "
