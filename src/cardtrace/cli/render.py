@@ -89,7 +89,7 @@ def world(console: Console, summary: WorldSummary, out: Path) -> None:
     table.add_column("count", justify="right")
     table.add_row("cards", f"{summary.cards:,}")
     table.add_row("events in node files", f"{summary.events:,}")
-    table.add_row("node files (and the ground truth)", f"{len(summary.node_files):,}")
+    table.add_row("node files (besides the ground truth)", f"{len(summary.node_files):,}")
     for typology, count in sorted(summary.cards_by_typology.items()):
         table.add_row(f"cards: {typology}", f"{count:,}")
     for reason, count in sorted(summary.breakpoints.items()):

@@ -108,7 +108,8 @@ class IngestSummary:
     files: int = 0
     #: Nothing was stored: the counts say what an ingest would have done.
     dry_run: bool = False
-    #: Files in the folders read that are of no type a reader knows, so were not read.
+    #: What the folders held that was not read: files of no type a reader knows, and
+    #: what is not a regular file (a pipe, a broken link, a link to a folder).
     ignored_files: list[Path] = field(default_factory=list)
     accepted: int = 0
     duplicates: int = 0
