@@ -306,6 +306,7 @@ def test_a_database_of_another_program_is_refused_and_left_as_it_was(
     with closing(sqlite3.connect(other)) as connection:
         connection.execute("CREATE TABLE customers (id INTEGER)")
         connection.commit()
+    before = other.read_bytes()
     path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
     for command in (["stats"], ["ingest", str(path)], ["ingest", "--dry-run", str(path)]):
         assert run([*command, "--db", f"sqlite:///{other}"]) == 2
@@ -316,6 +317,9 @@ def test_a_database_of_another_program_is_refused_and_left_as_it_was(
     with closing(sqlite3.connect(other)) as connection:
         tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         assert [name for (name,) in tables] == ["customers"]
+    # Not a byte changed: no WAL mode (which is kept in the file), no other page size.
+    assert other.read_bytes() == before
+    assert not other.with_name("other.db-wal").exists()
 
 
 def test_a_database_of_a_newer_cardtrace_is_refused_by_every_command(

@@ -94,12 +94,15 @@ def _sqlite_engine(url: str) -> Engine:
     def _configure(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
         dbapi_connection.isolation_level = None
+        if _ours_or_empty(dbapi_connection):
+            # Both are kept in the file, so another program's database (refused when its
+            # schema is read) is left as it is. 16 KiB pages for new files: an event row
+            # is ~1 KiB and a tile 8 KiB, and bigger pages cut ingest time by ~8%
+            # (docs/performance.md). Before WAL, because a WAL database's page size can
+            # no longer change.
+            dbapi_connection.execute("PRAGMA page_size=16384")
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
         for pragma in (
-            # 16 KiB pages for new files: an event row is ~1 KiB and a tile 8 KiB, and
-            # bigger pages cut ingest time by ~8% (docs/performance.md). Before WAL,
-            # because a WAL database's page size can no longer change.
-            "page_size=16384",
-            "journal_mode=WAL",
             "synchronous=NORMAL",
             "busy_timeout=30000",
             "foreign_keys=ON",
@@ -124,6 +127,15 @@ def _sqlite_engine(url: str) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
+
+
+def _ours_or_empty(connection: sqlite3.Connection) -> bool:
+    """Whether a SQLite file holds no tables, or cardtrace's (its migration record)."""
+    tables, ours = connection.execute(
+        "SELECT count(*), count(*) FILTER (WHERE name = 'alembic_version') "
+        "FROM sqlite_master WHERE type = 'table'"
+    ).fetchone()
+    return tables == 0 or ours > 0
 
 
 @contextmanager
