@@ -131,6 +131,8 @@ def _sqlite_engine(url: str) -> Engine:
 
 def _ours_or_empty(connection: sqlite3.Connection) -> bool:
     """Whether a SQLite file holds no tables, or cardtrace's (its migration record)."""
+    tables: int
+    ours: int
     tables, ours = connection.execute(
         "SELECT count(*), count(*) FILTER (WHERE name = 'alembic_version') "
         "FROM sqlite_master WHERE type = 'table'"
