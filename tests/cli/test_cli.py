@@ -268,7 +268,14 @@ def test_a_bad_database_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> N
 
 @pytest.mark.parametrize(
     "command",
-    [["stats"], ["history", "--issuer", "cmcc", "--serial", "1"], ["checkpoint"], ["verify"]],
+    [
+        ["stats"],
+        ["history", "--issuer", "cmcc", "--serial", "1"],
+        ["checkpoint"],
+        ["verify"],
+        ["prove", "--event", "00000000-0000-4000-8000-000000000000"],
+        ["consistency", "--from", "0"],
+    ],
 )
 def test_commands_that_read_refuse_a_missing_database_instead_of_making_one(
     node_home: Path, capsys: pytest.CaptureFixture[str], command: list[str]
@@ -279,7 +286,7 @@ def test_commands_that_read_refuse_a_missing_database_instead_of_making_one(
     assert err == f"cardtrace: no database at {typo}; 'cardtrace ingest' creates one, " + (
         "or name another with --db or CARDTRACE_DATABASE_URL\n"
     )
-    assert not typo.exists()
+    assert list(node_home.iterdir()) == []  # no database, and no keys made for nothing
 
 
 @pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])

@@ -57,6 +57,17 @@ def one_line_error(err: str, *needles: str) -> None:
 # --- keys and checkpoints -------------------------------------------------------------------
 
 
+def test_a_production_node_without_keys_stores_nothing_and_makes_no_database(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARDTRACE_ENVIRONMENT", "production")
+    (node_home / "a.jsonl").write_bytes(orjson.dumps(make.card_sold(source_id="1")) + b"\n")
+    code, _, err = output(capsys, "ingest", "a.jsonl")
+    assert code == 2
+    one_line_error(err, "key link.key not found")
+    assert sorted(p.name for p in node_home.iterdir()) == ["a.jsonl"]
+
+
 def test_keys_init_then_verifier(
     node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -114,9 +114,10 @@ class _Signed:
 
 def verify_node(node: Node) -> AuditReport:
     """Audit the whole node; the report lists every problem found (none: clean)."""
+    database = node.database  # before the key: no database, no key made for nothing
     verifier = node_signer(node).verifier()
     problems = _Problems()
-    with records.snapshot(node.database) as connection:
+    with records.snapshot(database) as connection:
         store = SqlTileStore(connection)
         stored_state = store.read_state()
         log_size = stored_state[0] if stored_state else 0

@@ -138,8 +138,9 @@ def make_checkpoint(node: Node) -> tuple[CheckpointInfo, bool]:
     smaller than its latest checkpoint, or with another root at the same size, is
     refused: the node never signs over a log that was altered.
     """
+    database = node.database  # before the key: no database, no key made for nothing
     signer = node_signer(node)
-    with node.database.transaction() as connection:
+    with database.transaction() as connection:
         bulk.lock_writer(connection)
         store = SqlTileStore(connection)
         tiles.check_state(store)

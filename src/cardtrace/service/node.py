@@ -145,8 +145,9 @@ class Node:
         with contextlib.ExitStack() as stack:
             if dry_run:
                 database, keys = self._dry_run_target(stack)
-            else:
-                database, keys = self.open_database(create=True), self.protection_keys
+            else:  # keys first: a node missing its keys (production) makes no database
+                keys = self.protection_keys
+                database = self.open_database(create=True)
             summary = ingest_files(
                 files,
                 database,
@@ -229,6 +230,7 @@ class Node:
         if (serial is None) == (pin is None):
             raise InvalidInput("name the card by exactly one of serial or pin")
         issuer = issuer_code(issuer)
+        database = self.database  # before the key: no database, no key made for nothing
         if serial is not None:
             start = card_token(self.tokenizer, issuer, card_code("serial", serial))
         else:
@@ -236,7 +238,7 @@ class Node:
         found: dict[int, CardEvent] = {}
         pending, seen = [start], {start}
         while pending:
-            for stored in self.database.events_by_token(pending.pop()):
+            for stored in database.events_by_token(pending.pop()):
                 event = found.setdefault(
                     stored.seq, _card_event(stored.seq, stored.leaf, stored.field)
                 )
