@@ -13,7 +13,6 @@ from cardtrace import service
 from cardtrace.cli import render
 from cardtrace.cli.ledger_commands import show_bundle_report
 from cardtrace.errors import InvalidInput
-from cardtrace.ledger.bundle import dump_bundle
 from cardtrace.settings import load_settings
 
 __all__ = ["run_demo"]
@@ -80,7 +79,7 @@ def _prove_and_verify(
     for number, digest in enumerate(bundle.inclusion_proof):
         out.print(f"  {number:2d}  {digest.hex()[:16]}…")
     path = folder / "evidence.json"
-    data = dump_bundle(bundle)
+    data = service.dump_bundle(bundle)
     path.write_bytes(data)
     key = service.verifier_key(node)
     out.print(f"Bundle written to {path}; verifying it with the node's key alone:")

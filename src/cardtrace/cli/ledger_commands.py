@@ -22,7 +22,6 @@ from rich.table import Table
 
 from cardtrace import service
 from cardtrace.errors import InvalidInput, TamperDetected
-from cardtrace.ledger.bundle import Bundle, BundleReport, dump_bundle
 from cardtrace.settings import load_settings
 
 __all__ = ["register"]
@@ -197,7 +196,7 @@ def prove(
     with _node(db) as node:
         bundle = service.prove(node, event)
     target = out or Path(f"evidence-{event.strip().lower()}.json")
-    _write(target, dump_bundle(bundle), "bundle")
+    _write(target, service.dump_bundle(bundle), "bundle")
     _out.print(
         f"event {event}: leaf {bundle.leaf_index} of a tree of {bundle.tree_size:,} leaves, "
         f"{len(bundle.inclusion_proof)} proof hashes, {len(bundle.cosignatures)} cosignatures"
@@ -232,7 +231,9 @@ def verify_bundle(
         raise TamperDetected(f"the bundle does not verify ({failed})")
 
 
-def show_bundle_report(console: Console, bundle: Bundle, report: BundleReport) -> None:
+def show_bundle_report(
+    console: Console, bundle: service.Bundle, report: service.BundleReport
+) -> None:
     """Each check with its outcome, then what was proven (only when all hold)."""
     colours = {"ok": "green", "failed": "red", "skipped": "red", "ignored": "dim"}
     for check in report.checks:

@@ -22,9 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from cardtrace.ingest.pipeline import IngestSummary
-from cardtrace.ingest.readers import FILE_TYPES, input_bytes
-from cardtrace.service import CardWalk
+from cardtrace.service import FILE_TYPES, CardWalk, IngestSummary, input_bytes
 
 if TYPE_CHECKING:
     from cardtrace.sim import TruthRecord, WorldSummary

@@ -2,8 +2,13 @@
 
 :class:`Node` is one running node (settings, keys, database) and owns transactions and
 the order of steps; front ends parse arguments, call one function and render its answer.
+The few types and helpers from lower layers that front ends render are passed on here,
+so a front end imports nothing else of cardtrace (an import-linter contract holds it).
 """
 
+from cardtrace.ingest.pipeline import IngestSummary
+from cardtrace.ingest.readers import FILE_TYPES, input_bytes
+from cardtrace.ledger.bundle import Bundle, BundleReport, dump_bundle
 from cardtrace.service.audit import AuditReport, Problem, verify_node
 from cardtrace.service.ledger import (
     AddedCosignature,
@@ -20,20 +25,26 @@ from cardtrace.service.node import CardEvent, CardWalk, Node, event_schema, frau
 from cardtrace.service.witness import Cosigned, StaleCheckpoint, consistency_request, witness
 
 __all__ = [
+    "FILE_TYPES",
     "AddedCosignature",
     "AuditReport",
+    "Bundle",
+    "BundleReport",
     "CardEvent",
     "CardWalk",
     "CheckpointInfo",
     "Cosigned",
+    "IngestSummary",
     "Node",
     "Problem",
     "StaleCheckpoint",
     "add_cosignatures",
     "consistency_request",
+    "dump_bundle",
     "event_schema",
     "fraud_card",
     "init_keys",
+    "input_bytes",
     "list_checkpoints",
     "make_checkpoint",
     "prove",
