@@ -165,9 +165,15 @@ def test_ingest_reports_files_of_other_types_and_a_folder_with_no_data(
     assert "No data files found: cardtrace reads .csv, .jsonl, .ndjson, .parquet, .csv.gz" in out
     assert f"Not read (another type, or not a file): {folder / 'events.json'}" in out
     events_file(folder / "a.jsonl", make.card_sold(source_id="1"))
+    events_file(folder / "truth.jsonl", make.card_sold(source_id="2"))
+    assert run(["ingest", str(folder)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "│ ground-truth files skipped │ 1 │" in out
+    assert f"Skipped as ground truth (name contains 'truth'): {folder / 'truth.jsonl'}" in out
     assert run(["ingest", "--json", str(folder)]) == 0
     summary = last_json(capsys.readouterr().out)
-    assert (summary["files"], summary["ignored_files"], summary["accepted"]) == (1, 1, 1)
+    counts = ("files", "ignored_files", "ground_truth_files", "accepted", "duplicates")
+    assert [summary[name] for name in counts] == [1, 1, 1, 0, 1]
 
 
 def test_ingest_exit_2_when_the_rejects_file_cannot_be_written(

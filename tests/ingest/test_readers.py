@@ -400,7 +400,7 @@ def test_discover_reads_folders_recursively_skips_ground_truth_and_lists_other_f
         (tmp_path / name).write_bytes(orjson.dumps({}))
     skipped = tmp_path / "rejects.jsonl"
     skipped.write_bytes(b"")
-    found, ignored = discover([tmp_path], skip=[skipped])
+    found, ignored, truth = discover([tmp_path], skip=[skipped])
     assert [p.relative_to(tmp_path).as_posix() for p in found] == [
         "a.jsonl",
         "d.csv.gz",
@@ -408,6 +408,9 @@ def test_discover_reads_folders_recursively_skips_ground_truth_and_lists_other_f
         "sub/c.parquet",
     ]
     assert ignored == [tmp_path / name for name in ("e.txt.gz", "f.parquet.gz", "notes.txt")]
+    assert truth == [tmp_path / "truth.jsonl"]
+    # Named as a path, a file is read whatever its name.
+    assert discover([tmp_path / "truth.jsonl"]) == ([tmp_path / "truth.jsonl"], [], [])
 
 
 def test_discover_names_what_in_a_folder_is_not_a_regular_file(tmp_path: Path) -> None:
@@ -417,7 +420,7 @@ def test_discover_names_what_in_a_folder_is_not_a_regular_file(tmp_path: Path) -
     os.mkfifo(data / "pipe.jsonl")
     (data / "broken.jsonl").symlink_to(tmp_path / "gone.jsonl")
     (data / "linked").symlink_to(data / "sub", target_is_directory=True)
-    found, ignored = discover([data])
+    found, ignored, _ = discover([data])
     assert found == [data / "sub" / "a.jsonl"]
     assert ignored == [data / "broken.jsonl", data / "linked", data / "pipe.jsonl"]
     with pytest.raises(InvalidInput, match=r"pipe\.jsonl: not a regular file or a folder"):

@@ -103,6 +103,8 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
     table.add_row("files", f"{summary.files:,}")
     if summary.ignored_files:
         table.add_row("files in the folders not read", f"{len(summary.ignored_files):,}")
+    if summary.ground_truth_files:
+        table.add_row("ground-truth files skipped", f"{len(summary.ground_truth_files):,}")
     table.add_row("accepted", f"{summary.accepted:,}")
     for kind, count in sorted(summary.accepted_by_type.items()):
         table.add_row(f"  of which {kind}", f"{count:,}")
@@ -129,6 +131,12 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
         console.print(
             f"Not read (another type, or not a file): {shown}"
             + (f" and {more} more" if more > 0 else "")
+        )
+    if summary.ground_truth_files:
+        shown = ", ".join(str(path) for path in summary.ground_truth_files[:3])
+        console.print(
+            f"Skipped as ground truth (name contains 'truth'): {shown}; "
+            "name a file as a PATH to read it"
         )
 
 

@@ -111,6 +111,8 @@ class IngestSummary:
     #: What the folders held that was not read: files of no type a reader knows, and
     #: what is not a regular file (a pipe, a broken link, a link to a folder).
     ignored_files: list[Path] = field(default_factory=list)
+    #: Ground-truth files in the folders (name containing ``truth``), skipped.
+    ground_truth_files: list[Path] = field(default_factory=list)
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
@@ -129,6 +131,7 @@ class IngestSummary:
             "dry_run": self.dry_run,
             "files": self.files,
             "ignored_files": len(self.ignored_files),
+            "ground_truth_files": len(self.ground_truth_files),
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": self.rejected,

@@ -131,6 +131,9 @@ class Discovered(NamedTuple):
 
     files: list[Path]
     ignored: list[Path]
+    #: Files in the folders whose name contains ``truth``: a synthetic world's answers,
+    #: which are not events (a file named as a ``PATH`` is read whatever its name).
+    ground_truth: list[Path]
 
 
 def _file_type(path: Path) -> str | None:
@@ -156,23 +159,15 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
     when named, since the run would overwrite them.
     """
     skipped = {path.resolve() for path in skip}
-    found: list[Path] = []
-    ignored: list[Path] = []
+    discovered = Discovered([], [], [])
+    found = discovered.files
     for path in paths:
         if path == STDIN:
             if STDIN in found:
                 raise InvalidInput("-: standard input can be read only once")
             found.append(STDIN)
         elif path.is_dir():
-            for file in sorted(path.rglob("*")):
-                if file.is_dir() and not file.is_symlink():
-                    continue  # its files come in their turn
-                if "truth" in file.name or file.resolve() in skipped:
-                    continue
-                # Named, not read: other types, and what is not a regular file (a pipe,
-                # a broken link, a link to a folder, which is not followed).
-                readable = file.is_file() and _file_type(file) is not None
-                (found if readable else ignored).append(file)
+            _discover_in(path, skipped, discovered)
         elif path.is_file():
             if path.resolve() in skipped:
                 raise InvalidInput(
@@ -185,7 +180,22 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
             raise InvalidInput(f"{path}: not a regular file or a folder (name - for a stream)")
         else:
             raise InvalidInput(f"{path}: no such file or folder")
-    return Discovered(found, ignored)
+    return discovered
+
+
+def _discover_in(folder: Path, skipped: set[Path], discovered: Discovered) -> None:
+    for file in sorted(folder.rglob("*")):
+        if file.is_dir() and not file.is_symlink():
+            continue  # its files come in their turn
+        if file.resolve() in skipped:
+            continue
+        if "truth" in file.name:
+            discovered.ground_truth.append(file)
+            continue
+        # Named, not read: other types, and what is not a regular file (a pipe, a broken
+        # link, a link to a folder, which is not followed).
+        readable = file.is_file() and _file_type(file) is not None
+        (discovered.files if readable else discovered.ignored).append(file)
 
 
 def input_bytes(files: Sequence[Path]) -> int | None:

@@ -137,7 +137,7 @@ class Node:
         ``dry_run`` stores nothing and creates nothing, no database nor keys: the summary
         and the rejects file say what an ingest would do now.
         """
-        files, ignored = discover(paths, skip=[rejects] if rejects else [])
+        files, ignored, truth = discover(paths, skip=[rejects] if rejects else [])
         if rejects is not None:  # before the database is made: a refused run leaves none
             check_rejects_file(rejects)
         if on_files is not None:
@@ -159,7 +159,7 @@ class Node:
                 progress=progress,
                 dry_run=dry_run,
             )
-        summary.ignored_files = ignored
+        summary.ignored_files, summary.ground_truth_files = ignored, truth
         return summary
 
     def _dry_run_target(self, stack: contextlib.ExitStack) -> tuple[Database, ProtectionKeys]:
