@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -228,6 +229,10 @@ def test_bad_keys_and_missing_files_exit_2(
         code, _, err = output(capsys, *args)
         assert code == 2, args
         one_line_error(err)
+    assert "Missing option '--key'" in err  # the last: required, and its help says so
+    code, out, _ = output(capsys, "verify-bundle", "--help")
+    assert code == 0
+    assert re.search(r"\*\s+--key\b", out)
 
 
 # --- verify (the audit) ---------------------------------------------------------------------

@@ -207,8 +207,9 @@ def prove(
 def verify_bundle(
     file: Annotated[Path, typer.Argument(help="The bundle file (JSON).")],
     key: Annotated[
-        list[str] | None, typer.Option("--key", help="The node's verifier key (name+id+key).")
-    ] = None,
+        list[str],
+        typer.Option("--key", help="The node's verifier key (name+id+key); repeatable."),
+    ],
     witness_key: Annotated[
         list[str] | None,
         typer.Option("--witness-key", help="A trusted witness's cosignature key; repeatable."),
@@ -220,7 +221,7 @@ def verify_bundle(
 ) -> None:
     """Check a bundle offline with nothing but public keys; exit 4 if any check fails."""
     data = _read(file, "bundle")
-    bundle, report = service.verify_bundle_file(data, key or [], witness_key or [], min_witnesses)
+    bundle, report = service.verify_bundle_file(data, key, witness_key or [], min_witnesses)
     if json:
         checks = [{"check": c.name, "status": c.status, "reason": c.reason} for c in report.checks]
         _json({"valid": report.valid, "checks": checks})

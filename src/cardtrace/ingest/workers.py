@@ -3,9 +3,10 @@
 Validation and protection cost several times more than storing (docs/performance.md),
 and the GIL keeps them on one core. Each of n workers reads every file but prepares
 only its share of the records (every n-th block of them, see ``readers.Share``) and
-sends the prepared batches back through its own bounded queue; the parent takes one batch from each worker in turn, so the order
-of storage, and therefore of the log, is the same on every run. The parent alone writes
-to the database, so the transactional guarantees do not change.
+sends the prepared batches back through its own bounded queue; the parent takes one
+batch from each worker in turn, so the order of storage, and therefore of the log, is
+the same on every run. The parent alone writes to the database, so the transactional
+guarantees do not change.
 """
 
 from __future__ import annotations
