@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 
 from cardtrace.cli.app import app
@@ -110,4 +109,4 @@ def _usage_line(exc: typer.TyperException) -> str:
 
 
 def _say(message: str) -> None:
-    click.echo(f"cardtrace: {message}", err=True)
+    typer.echo(f"cardtrace: {message}", err=True)
