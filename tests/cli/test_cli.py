@@ -312,6 +312,37 @@ def test_an_input_that_is_the_rejects_file_is_refused_and_left_alone(
     assert not (node_home / "cardtrace.db").exists()
 
 
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_a_rejects_path_naming_a_file_that_holds_no_rejects_is_refused_and_left_alone(
+    node_home: Path, capsys: pytest.CaptureFixture[str], dry_run: list[str]
+) -> None:
+    folder = node_home / "in"
+    folder.mkdir()
+    events_file(folder / "a.jsonl", make.card_sold(source_id="1"), b"{oops")
+    events_file(folder / "b.jsonl", make.card_sold(source_id="2"))
+    assert run(["ingest", str(folder / "a.jsonl")]) == 1  # makes the database and keys
+    assert run(["ingest", "--rejects", "earlier.jsonl", str(folder / "a.jsonl")]) == 1
+    capsys.readouterr()
+    victims = [
+        node_home / "cardtrace.db",
+        node_home / ".cardtrace" / "keys" / "link.key",
+        folder / "b.jsonl",  # an input in a folder being read
+    ]
+    before = {victim: victim.read_bytes() for victim in victims}
+    for victim in victims:
+        assert run(["ingest", *dry_run, "--rejects", str(victim), str(folder)]) == 2
+        assert capsys.readouterr().err == (
+            f"cardtrace: {victim} exists and is not a rejects file, which the run would "
+            "overwrite; name another file with --rejects\n"
+        )
+    assert {victim: victim.read_bytes() for victim in victims} == before
+    # An earlier run's rejects file, or an empty file, is replaced as before.
+    (node_home / "empty.jsonl").write_bytes(b"")
+    for rejects in ("earlier.jsonl", "empty.jsonl"):
+        assert run(["ingest", *dry_run, "--rejects", rejects, str(folder)]) == 1
+        assert len((node_home / rejects).read_bytes().splitlines()) == 1
+
+
 def test_a_database_of_another_program_is_refused_and_left_as_it_was(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -400,20 +400,52 @@ class QueueMerges:
 
 
 def check_rejects_file(path: Path) -> None:
-    """Refuse a rejects file that cannot be written, before anything is opened or stored."""
+    """Refuse a rejects file that cannot be written, before anything is opened or stored.
+
+    An existing file is replaced only if it is empty or a rejects file (an earlier run's):
+    a mistyped ``--rejects`` naming the database, a key or an input file must not wipe it.
+    """
     folder = path.parent
     if path.is_dir():
         raise InvalidInput(f"the rejects file {path} is a folder")
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise InvalidInput(f"cannot write the rejects file {path}: no writable folder {folder}")
+    if path.is_file() and not _holds_rejects(path):
+        raise InvalidInput(
+            f"{path} exists and is not a rejects file, which the run would overwrite; "
+            "name another file with --rejects"
+        )
+
+
+#: A rejects line is short (it never carries the input), so its first line ends early.
+_FIRST_LINE_BYTES = 64 * 1024
+_REJECT_KEYS = frozenset({"file", "line", "field", "reason"})
+
+
+def _holds_rejects(path: Path) -> bool:
+    """Whether a regular file is empty or starts with a line this module writes."""
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(_FIRST_LINE_BYTES)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the rejects file {path}: {exc.strerror}") from None
+    if not start:
+        return True
+    line, newline, _ = start.partition(b"\n")
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return bool(newline) and isinstance(entry, dict) and entry.keys() >= _REJECT_KEYS
 
 
 class _RejectFile:
     """The reject file, created on the first reject so a clean run leaves none behind.
 
     Checked before anything is stored: a run whose rejects could not be written would
-    lose them. A file left by an earlier run is removed, so it never describes this one;
-    what is not a regular file (``/dev/null``, a pipe) is written to, never removed.
+    lose them. A rejects file left by an earlier run is removed, so it never describes
+    this one; any other file is refused (:func:`check_rejects_file`); what is not a
+    regular file (``/dev/null``, a pipe) is written to, never removed.
     Each batch's rejects are flushed before its events are stored, so a failed write
     (a full disk) stops the run before it stores records that are described nowhere.
     """
