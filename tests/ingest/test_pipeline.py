@@ -7,6 +7,7 @@ import gc
 import gzip
 import itertools
 import json
+import os
 import weakref
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -167,6 +168,21 @@ def test_a_bad_record_is_rejected_with_field_and_reason_and_the_rest_stored(
     assert reason in reject["reason"]
     assert summary.rejected_by_field == {field or pipeline.WHOLE_RECORD: 1}
     assert database.count() == 3
+
+
+def test_a_file_name_that_is_not_utf8_is_written_escaped_in_rejects(
+    database: Database, tmp_path: Path
+) -> None:
+    name = b"shop-\xb5\xea.jsonl"  # GBK for a shop, as a Windows archive unpacks it
+    path = write_jsonl(tmp_path / os.fsdecode(name), [make.card_sold(source_id="1"), b"{oops"])
+    summary = run(database, tmp_path, path)
+    assert (summary.accepted, summary.rejected) == (1, 1)
+    (reject,) = rejects(tmp_path)
+    assert reject["file"] == str(tmp_path / "shop-\\xb5\\xea.jsonl")
+    # A conflict (the same record changed) is described the same way.
+    write_jsonl(path, [make.card_sold(source_id="1", price_fen=1)])
+    assert run(database, tmp_path, path).conflicts == 1
+    assert rejects(tmp_path)[0]["file"] == reject["file"]
 
 
 def test_reject_lines_never_carry_the_input(database: Database, tmp_path: Path) -> None:

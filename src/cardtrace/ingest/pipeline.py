@@ -46,6 +46,7 @@ __all__ = [
     "QueueMerges",
     "Rejected",
     "check_rejects_file",
+    "path_text",
     "collecting_less",
     "ingest_files",
     "prepare_batches",
@@ -269,13 +270,19 @@ def prepare_batches(
     batches = [batch]  # the current batch, where reading progress is counted
     for path in files:
         advance = partial(_count_read, batches, path) if index == 0 else None
-        file = str(path)  # one string per file: pickled once per batch, not once per row
+        file = path_text(path)  # once per file: pickled once per batch, not once per row
         for record in read_records(path, advance, keep):
             _prepare_one(record, file, now, (protector, formats), batch)
             if batch.records >= batch_size:
                 yield batch
                 batch = batches[0] = Prepared()
     yield batch
+
+
+def path_text(path: Path) -> str:
+    """``path`` as text that can be written anywhere: bytes of a file name that are not
+    UTF-8 (a GBK name from a Windows archive) become ``\\xNN`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _count_read(batches: list[Prepared], path: Path, size: int) -> None:
