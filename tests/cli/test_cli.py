@@ -343,6 +343,36 @@ def test_a_rejects_path_naming_a_file_that_holds_no_rejects_is_refused_and_left_
         assert len((node_home / rejects).read_bytes().splitlines()) == 1
 
 
+def test_a_database_with_events_never_gets_new_keys(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
+    assert run(["ingest", str(path)]) == 0
+    database = f"sqlite:///{node_home / 'cardtrace.db'}"
+    elsewhere = node_home / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # its relative key folder, .cardtrace/keys, is not there
+    capsys.readouterr()
+    commands = (
+        ["ingest", str(path)],
+        ["ingest", "--dry-run", str(path)],
+        ["history", "--issuer", "cmcc", "--serial", "1"],
+    )
+    for command in commands:
+        assert run([*command, "--db", database]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("cardtrace: the database holds events protected under link key ")
+        assert "has no link.key; set CARDTRACE_KEY_DIR to this node's key folder" in err
+    assert list(elsewhere.iterdir()) == []  # no keys made
+    (elsewhere / ".cardtrace" / "keys").mkdir(parents=True)
+    (elsewhere / ".cardtrace" / "keys" / "link.key").write_text("ab" * 32 + "\n")
+    assert run(["ingest", str(path), "--db", database]) == 2
+    assert "holds link key " in capsys.readouterr().err
+    monkeypatch.setenv("CARDTRACE_KEY_DIR", str(node_home / ".cardtrace" / "keys"))
+    assert run(["ingest", "--json", str(path), "--db", database]) == 0
+    assert last_json(capsys.readouterr().out)["duplicates"] == 1  # a re-send, not a conflict
+
+
 def test_a_database_of_another_program_is_refused_and_left_as_it_was(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -111,10 +111,6 @@ class Node:
         return before, head
 
     @cached_property
-    def tokenizer(self) -> Tokenizer:
-        return Tokenizer(self.keys.secret("link.key"))
-
-    @cached_property
     def protection_keys(self) -> ProtectionKeys:
         link_key = self.keys.secret("link.key")
         return ProtectionKeys(link_key, self.keys.secret("vault.key"), KeyStore.key_id(link_key))
@@ -146,8 +142,12 @@ class Node:
             if dry_run:
                 database, keys = self._dry_run_target(stack)
             else:  # keys first: a node missing its keys (production) makes no database
-                keys = self.protection_keys
-                database = self.open_database(create=True)
+                try:
+                    existing: Database | None = self.open_database()
+                except NotFound:
+                    existing = None
+                keys = self._keys_for(existing)
+                database = existing or self.open_database(create=True)
             summary = ingest_files(
                 files,
                 database,
@@ -174,8 +174,7 @@ class Node:
         except NotFound:
             empty = Database.open("sqlite://")
             stack.callback(empty.close)
-            throwaway = secrets.token_bytes(32)
-            return empty, ProtectionKeys(throwaway, secrets.token_bytes(32), "dry-run")
+            return empty, _throwaway_keys()
         current, needed = database.schema_revisions()
         if current != needed:
             raise ConfigurationError(
@@ -183,7 +182,36 @@ class Node:
                 f"cardtrace works with {needed}; a dry run changes nothing, so run "
                 "'cardtrace migrate' first"
             )
-        return database, self.protection_keys
+        if database.first_leaf() is None:  # nothing stored: as with no database at all
+            return database, _throwaway_keys()
+        return database, self._keys_for(database)
+
+    def _keys_for(self, database: Database | None) -> ProtectionKeys:
+        """The node's keys, which must be those the stored events were protected under.
+
+        In development a missing key is made on first use; a database that already
+        holds events must not get new keys, which would link nothing to what is stored
+        (a key folder left behind by running from another directory, say).
+        """
+        leaf = database.first_leaf() if database is not None else None
+        if leaf is None:
+            return self.protection_keys
+        stored = orjson.loads(leaf)["token_key"]
+        folder = self.settings.key_dir
+        if not (folder / "link.key").exists():
+            raise ConfigurationError(
+                f"the database holds events protected under link key {stored}, and the key "
+                f"folder {folder} has no link.key; set CARDTRACE_KEY_DIR to this node's key "
+                "folder (new keys would link nothing to the stored events)"
+            )
+        keys = self.protection_keys
+        if keys.token_key_id != stored:
+            raise ConfigurationError(
+                f"the database holds events protected under link key {stored}, and the key "
+                f"folder {folder} holds link key {keys.token_key_id}; set CARDTRACE_KEY_DIR "
+                "to this node's key folder"
+            )
+        return keys
 
     @cached_property
     def card_formats(self) -> dict[str, CardFormat]:
@@ -231,10 +259,11 @@ class Node:
             raise InvalidInput("name the card by exactly one of serial or pin")
         issuer = issuer_code(issuer)
         database = self.database  # before the key: no database, no key made for nothing
+        tokenizer = Tokenizer(self._keys_for(database).link_key)
         if serial is not None:
-            start = card_token(self.tokenizer, issuer, card_code("serial", serial))
+            start = card_token(tokenizer, issuer, card_code("serial", serial))
         else:
-            start = pin_token(self.tokenizer, issuer, card_code("PIN", pin or ""))
+            start = pin_token(tokenizer, issuer, card_code("PIN", pin or ""))
         found: dict[int, CardEvent] = {}
         pending, seen = [start], {start}
         while pending:
@@ -249,6 +278,11 @@ class Node:
                         pending.append(token)
         events = sorted(found.values(), key=lambda event: (event.occurred_at, event.seq))
         return CardWalk(issuer, events, issuer in self.card_formats)
+
+
+def _throwaway_keys() -> ProtectionKeys:
+    """Keys for a dry run against no stored events: digests are compared within the run."""
+    return ProtectionKeys(secrets.token_bytes(32), secrets.token_bytes(32), "dry-run")
 
 
 def _card_event(seq: int, leaf_bytes: bytes, field: str | None) -> CardEvent:

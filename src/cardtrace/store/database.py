@@ -357,6 +357,13 @@ class Database:
         with self._reading() as connection:
             return [StoredEvent(*row) for row in connection.execute(query)]
 
+    def first_leaf(self) -> bytes | None:
+        """The leaf of the first stored event (None: none stored), which names its keys."""
+        query = select(events.c.leaf).order_by(events.c.seq).limit(1)
+        with self._reading() as connection:
+            leaf: bytes | None = connection.execute(query).scalar()
+        return leaf
+
     def event(self, event_id: bytes) -> StoredEvent:
         """The stored event with id ``event_id``."""
         found = union_all(
