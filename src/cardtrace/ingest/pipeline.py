@@ -46,9 +46,9 @@ __all__ = [
     "QueueMerges",
     "Rejected",
     "check_rejects_file",
-    "path_text",
     "collecting_less",
     "ingest_files",
+    "path_text",
     "prepare_batches",
     "validate",
 ]
