@@ -19,6 +19,7 @@ from cardtrace.domain.cards import (
     card_format_warnings,
     clean_card_code,
     issuer_code,
+    pin_like_serial,
 )
 from cardtrace.errors import InvalidIdentifier
 
@@ -194,7 +195,16 @@ def test_issuer_codes_are_kept_in_lower_case(typed: str, code: str) -> None:
     assert issuer_code(typed) == code
 
 
-@pytest.mark.parametrize("typed", ["", "-cmcc", "cm cc", "中国移动", "x" * 33])
+def test_a_serial_with_the_length_of_its_issuers_pins_is_refused_not_warned() -> None:
+    assert pin_like_serial("cmcc", "3" * 18) is not None  # cmcc: serial 17, PIN 18
+    assert pin_like_serial("cmcc", "3" * 17) is None
+    assert pin_like_serial("cmcc", "3" * 16) is None  # unusual length: a warning only
+    assert pin_like_serial("jd-ecard", "3" * 16) is None  # serial lengths not known
+    assert pin_like_serial("no-such-issuer", "3" * 18) is None
+    assert pin_like_serial("cmcc", None) is None
+
+
+@pytest.mark.parametrize("typed", ["", "-cmcc", "cm cc", "中国移动", "x" * 33, "10086", "1cmcc"])
 def test_a_malformed_issuer_code_is_refused(typed: str) -> None:
     with pytest.raises(InvalidIdentifier, match="is not an issuer code"):
         issuer_code(typed)

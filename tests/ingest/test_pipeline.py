@@ -117,6 +117,13 @@ BAD_RECORDS: list[tuple[bytes | dict[str, Any], str | None, str]] = [
         "pin",
         "field appears twice in the record",
     ),
+    # A serial is kept in clear: one with the issuer's PIN length is a PIN in its column.
+    (
+        make.card_sold(serial="3" * 18, pin="4" * 17),
+        "serial",
+        "serial has 18 characters, as a cmcc PIN has, and its serials 17: refused",
+    ),
+    (make.card_sold(issuer="344491909280146408"), "issuer", "should match pattern"),
 ]
 
 

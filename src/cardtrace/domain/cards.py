@@ -28,6 +28,7 @@ __all__ = [
     "clean_card_code",
     "issuer_code",
     "load_card_formats",
+    "pin_like_serial",
 ]
 
 #: ``digits``: 0-9 only; ``alnum``: ASCII letters and digits.
@@ -38,8 +39,10 @@ _CARD_CODE = re.compile(r"[0-9A-Za-z]+", re.ASCII)
 
 #: An issuer's code (``cmcc``, ``jd``): letters, digits, ``-`` and ``_``, in any case;
 #: kept in lower case, so ``CMCC`` and ``cmcc`` are one issuer (and give one card token).
+#: Starts with a letter: a code of digits alone is more likely a card number or a PIN in
+#: the wrong column, and the issuer is kept in clear.
 IssuerCode = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", to_lower=True)
+    str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$", to_lower=True)
 ]
 _ISSUER_CODE = TypeAdapter(IssuerCode)
 
@@ -170,7 +173,8 @@ def issuer_code(value: str) -> str:
         code: str = _ISSUER_CODE.validate_python(value.strip())
     except ValidationError:
         raise InvalidIdentifier(
-            f"issuer {value!r} is not an issuer code: letters, digits, '-' and '_', e.g. cmcc"
+            f"issuer {value!r} is not an issuer code: a letter, then letters, digits, '-' "
+            "and '_', e.g. cmcc"
         ) from None
     return code
 
@@ -193,6 +197,29 @@ def card_format_warnings(
         if value is not None:
             found += _mismatches(field, value, lengths, alphabet, issuer)
     return found
+
+
+def pin_like_serial(
+    issuer: str, serial: str | None, formats: Mapping[str, CardFormat] = CARD_FORMATS
+) -> str | None:
+    """Why ``serial`` must not be stored, or None: it has the length of the issuer's PINs
+    and not of its serials, as when an export's serial and PIN columns are swapped.
+
+    A serial is kept in clear and a PIN never is, so such a record is refused, not warned
+    about. Only issuers whose serial lengths are known are checked.
+    """
+    known = formats.get(issuer)
+    if serial is None or known is None or not known.serial_lengths:
+        return None
+    length = len(serial)
+    if length in known.serial_lengths or length not in known.pin_lengths:
+        return None
+    expected = " or ".join(str(n) for n in sorted(known.serial_lengths))
+    return (
+        f"serial has {length} characters, as a {issuer} PIN has, and its serials {expected}: "
+        "refused, since a serial is kept in clear and a PIN never is (are the serial and "
+        "PIN columns swapped?)"
+    )
 
 
 def _mismatches(

@@ -31,6 +31,7 @@ from cardtrace.domain.cards import (
     IssuerCode,
     card_code,
     card_format_warnings,
+    pin_like_serial,
 )
 from cardtrace.domain.handling import Party, Personal, Secret
 from cardtrace.domain.identifiers import (
@@ -201,6 +202,11 @@ class Envelope(BaseModel):
         del formats  # only card events have a card to check
         return []
 
+    def refusal(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> tuple[str, str] | None:
+        """(field, reason) when the event is valid but must not be stored as it is."""
+        del formats  # only card events have a card to check
+        return None
+
 
 def _card_code(kind: str) -> BeforeValidator:
     """A serial's or PIN's one form (:func:`card_code`); errors name its field."""
@@ -230,6 +236,10 @@ class CardEvent(Envelope):
 
     def warnings(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> list[tuple[str, str]]:
         return card_format_warnings(self.issuer, self.serial, self.pin, formats)
+
+    def refusal(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> tuple[str, str] | None:
+        reason = pin_like_serial(self.issuer, self.serial, formats)
+        return None if reason is None else ("serial", reason)
 
 
 class CardSold(CardEvent):

@@ -297,10 +297,14 @@ def _prepare_one(
     batch: Prepared,
 ) -> None:
     batch.records += 1
+    protector, formats = tools
     try:
         if record.data is None:
             raise Rejected(record.field, record.problem or "unreadable record")
         event = validate(record.data, now)
+        refusal = event.refusal(formats)
+        if refusal is not None:
+            raise Rejected(*refusal)
     except Rejected as rejected:
         entry = {"file": file, "line": record.line, "field": rejected.field}
         entry["reason"] = rejected.reason
@@ -312,7 +316,6 @@ def _prepare_one(
             entry["last_line"] = record.last_line
         batch.rejects.append(entry)
         return
-    protector, formats = tools
     for name, message in event.warnings(formats):
         batch.warnings[f"{name}: {message}"] += 1
     batch.events.add(protector.protect(event))
