@@ -164,6 +164,7 @@ def test_ingest_reports_files_of_other_types_and_a_folder_with_no_data(
     out = " ".join(capsys.readouterr().out.split())  # long paths wrap
     assert "No data files found: cardtrace reads .csv, .jsonl, .ndjson, .parquet, .csv.gz" in out
     assert f"Not read (another type, or not a file): {folder / 'events.json'}" in out
+    assert sorted(p.name for p in node_home.iterdir()) == ["in"]  # no database, no keys
     events_file(folder / "a.jsonl", make.card_sold(source_id="1"))
     events_file(folder / "truth.jsonl", make.card_sold(source_id="2"))
     assert run(["ingest", str(folder)]) == 0
@@ -341,6 +342,16 @@ def test_a_rejects_path_naming_a_file_that_holds_no_rejects_is_refused_and_left_
     for rejects in ("earlier.jsonl", "empty.jsonl"):
         assert run(["ingest", *dry_run, "--rejects", rejects, str(folder)]) == 1
         assert len((node_home / rejects).read_bytes().splitlines()) == 1
+
+
+def test_a_card_formats_file_that_cannot_be_read_refuses_the_run_before_any_database(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
+    monkeypatch.setenv("CARDTRACE_CARD_FORMATS", str(node_home / "missing.json"))
+    assert run(["ingest", str(path)]) == 2
+    assert "card formats file" in capsys.readouterr().err
+    assert sorted(p.name for p in node_home.iterdir()) == ["a.jsonl"]
 
 
 def test_a_database_with_events_never_gets_new_keys(

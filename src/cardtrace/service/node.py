@@ -131,15 +131,20 @@ class Node:
         """Ingest files and folders; ``on_files`` learns the files before reading starts.
 
         ``dry_run`` stores nothing and creates nothing, no database nor keys: the summary
-        and the rejects file say what an ingest would do now.
+        and the rejects file say what an ingest would do now. A run that finds no data
+        file creates nothing either. Whatever refuses the run (the rejects file, the card
+        formats, the keys) does so before a database is made.
         """
         files, ignored, truth = discover(paths, skip=[rejects] if rejects else [])
-        if rejects is not None:  # before the database is made: a refused run leaves none
+        if rejects is not None:
             check_rejects_file(rejects)
+        formats = self.card_formats
         if on_files is not None:
             on_files(files)
         with contextlib.ExitStack() as stack:
-            if dry_run:
+            if not files:
+                database, keys = _empty_target(stack)
+            elif dry_run:
                 database, keys = self._dry_run_target(stack)
             else:  # keys first: a node missing its keys (production) makes no database
                 try:
@@ -147,7 +152,7 @@ class Node:
                 except NotFound:
                     existing = None
                 keys = self._keys_for(existing)
-                database = existing or self.open_database(create=True)
+                database = self.open_database(create=True) if existing is None else existing
             summary = ingest_files(
                 files,
                 database,
@@ -155,7 +160,7 @@ class Node:
                 rejects=rejects,
                 batch_size=self.settings.batch_size,
                 workers=self._workers_for(files),
-                formats=self.card_formats,
+                formats=formats,
                 progress=progress,
                 dry_run=dry_run,
             )
@@ -172,9 +177,7 @@ class Node:
         try:
             database = self.open_database(upgrade=False)
         except NotFound:
-            empty = Database.open("sqlite://")
-            stack.callback(empty.close)
-            return empty, _throwaway_keys()
+            return _empty_target(stack)
         current, needed = database.schema_revisions()
         if current != needed:
             raise ConfigurationError(
@@ -281,8 +284,17 @@ class Node:
 
 
 def _throwaway_keys() -> ProtectionKeys:
-    """Keys for a dry run against no stored events: digests are compared within the run."""
+    """Keys for a run against no stored events that stores nothing: digests are compared
+    within the run only."""
     return ProtectionKeys(secrets.token_bytes(32), secrets.token_bytes(32), "dry-run")
+
+
+def _empty_target(stack: contextlib.ExitStack) -> tuple[Database, ProtectionKeys]:
+    """An empty database in memory and throw-away keys: a run that must store nothing
+    (a dry run with no database yet, a run with no data file) answers the same there."""
+    empty = Database.open("sqlite://")
+    stack.callback(empty.close)
+    return empty, _throwaway_keys()
 
 
 def _card_event(seq: int, leaf_bytes: bytes, field: str | None) -> CardEvent:
