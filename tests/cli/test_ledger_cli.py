@@ -112,6 +112,18 @@ def test_checkpoint_prints_the_note_exactly_as_stored(
     assert (row["id"], row["size"], row["note"], row["witnessed"]) == (1, 3, note, False)
 
 
+def test_a_checkpoint_file_that_cannot_be_written_is_refused_before_signing(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ingest(node_home, 1, 3)
+    for target in ("missing/cp.txt", "."):
+        code, _, err = output(capsys, "checkpoint", "--export", target)
+        assert code == 2
+        one_line_error(err, f"cannot write the checkpoint file {target}")
+    code, listing, _ = output(capsys, "checkpoint", "--list", "--json")
+    assert (code, orjson.loads(listing)) == (0, [])
+
+
 def test_checkpoint_of_an_empty_log_is_refused(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
