@@ -68,14 +68,15 @@ def problems(report: AuditReport, kind: str) -> list[service.Problem]:
     return [problem for problem in report.problems if problem.kind == kind]
 
 
-def only(report: AuditReport, kind: str, *, counts_too: bool = False) -> service.Problem:
-    """The one problem of the report, which must be of ``kind``.
+#: A row deleted: the kept counts of events by node and type disagree with the rows,
+#: and the id index leads to an event that is not there.
+DELETED = frozenset({"count-changed", "id-index"})
 
-    ``counts_too``: the tampering changed which events there are, so the kept counts of
-    events by node and type disagree with the rows as well.
-    """
+
+def only(report: AuditReport, kind: str, *, also: frozenset[str] = frozenset()) -> service.Problem:
+    """The one problem of the report of ``kind``; ``also`` the kinds it brings with it."""
     (problem,) = problems(report, kind)
-    assert set(report.counts) == ({kind, "count-changed"} if counts_too else {kind})
+    assert set(report.counts) == {kind, *also}
     return problem
 
 
@@ -101,12 +102,78 @@ def test_an_edited_event_row(node: Node, ids: list[str]) -> None:
 def test_an_edited_column_that_lookups_use(node: Node, ids: list[str]) -> None:
     sql(node, "UPDATE events SET type = 'card.redeemed' WHERE seq = 4")
     report = service.verify_node(node)
-    problem = only(report, "row-changed", counts_too=True)
+    problem = only(report, "row-changed", also=frozenset({"count-changed"}))
     assert (problem.seq, problem.event_id) == (4, ids[4])
     assert (
         "column type says 'card.redeemed', the event's leaf bytes say 'card.sold'"
         in problem.message
     )
+
+
+def test_sealed_data_moved_from_another_event(node: Node, ids: list[str]) -> None:
+    sql(
+        node,
+        "UPDATE events SET protected = (SELECT protected FROM events WHERE seq = 14) WHERE seq = 9",
+    )
+    problem = only(service.verify_node(node), "protected-changed")
+    assert (problem.seq, problem.event_id) == (9, ids[9])
+    assert "fails authentication (altered, or moved from another event)" in problem.message
+
+
+def test_sealed_data_removed(node: Node, ids: list[str]) -> None:
+    sql(node, "UPDATE events SET protected = NULL WHERE seq = 5")
+    problem = only(service.verify_node(node), "protected-missing")
+    assert (problem.seq, problem.event_id) == (5, ids[5])
+    assert "commits to personal fields (payment_account)" in problem.message
+
+
+def test_sealed_data_resealed_with_another_value(node: Node, ids: list[str]) -> None:
+    """Whoever holds the vault key can reseal; the leaf's commitment still tells."""
+    from cardtrace.crypto.vault import Vault
+
+    vault = Vault(node.protection_keys_for(node.database).vault_key)
+    blob = bytes(fetch(node, "SELECT protected FROM events WHERE seq = 6"))
+    sealed = orjson.loads(vault.open(blob, ids[6]))
+    sealed["payment_account"]["value"] = "bank:6222020200112233445"
+    sql(
+        node,
+        "UPDATE events SET protected = :blob WHERE seq = 6",
+        blob=vault.seal(orjson.dumps(sealed), ids[6]),
+    )
+    problem = only(service.verify_node(node), "protected-changed")
+    assert "sealed values of payment_account do not match the leaf's commitments" in (
+        problem.message
+    )
+
+
+def test_a_changed_content_digest(node: Node, ids: list[str]) -> None:
+    sql(node, "UPDATE events SET content = :digest WHERE seq = 12", digest=bytes(16))
+    problem = only(service.verify_node(node), "content-changed")
+    assert (problem.seq, problem.event_id) == (12, ids[12])
+
+
+MISSING_ID = "1 events are missing from the id index: a re-send of one would be stored"
+STRAY_ID = "1 rows of the id index lead to no event with that id"
+
+
+@pytest.mark.parametrize(
+    ("statement", "messages"),
+    [
+        ("DELETE FROM {} WHERE seq = 13", [MISSING_ID]),
+        ("UPDATE {} SET seq = 2 WHERE seq = 13", [MISSING_ID, STRAY_ID]),
+    ],
+)
+def test_an_edited_id_index(
+    node: Node, ids: list[str], statement: str, messages: list[str]
+) -> None:
+    for table in ("event_ids", "event_id_queue"):  # merged or still queued
+        sql(node, statement.format(table))
+    report = service.verify_node(node)
+    assert set(report.counts) == {"id-index"}
+    found = [problem.message for problem in problems(report, "id-index")]
+    assert len(found) == len(messages)
+    for message, expected in zip(found, messages, strict=True):
+        assert message.startswith(expected)
 
 
 def test_changed_event_counts(node: Node, ids: list[str]) -> None:
@@ -121,7 +188,7 @@ def test_changed_event_counts(node: Node, ids: list[str]) -> None:
 def test_a_deleted_row(node: Node, ids: list[str]) -> None:
     sql(node, "DELETE FROM events WHERE seq = 5")
     report = service.verify_node(node)
-    problem = only(report, "event-missing", counts_too=True)
+    problem = only(report, "event-missing", also=DELETED)
     assert problem.seq == 5
     assert "events seq 5 to 5 are missing" in problem.message
 
@@ -148,7 +215,8 @@ def test_reordered_rows(node: Node, ids: list[str]) -> None:
     moved = problems(report, "event-moved")
     assert [(p.seq, p.event_id) for p in moved] == [(6, ids[7]), (7, ids[6])]
     assert "its bytes are those of leaf 7, not of leaf 6" in moved[0].message
-    assert set(report.counts) == {"event-moved", "checkpoint-root"}
+    # Each id now leads to the other's row.
+    assert set(report.counts) == {"event-moved", "checkpoint-root", "id-index"}
 
 
 def test_rows_deleted_from_the_end(node: Node, ids: list[str]) -> None:
@@ -167,7 +235,7 @@ def test_a_log_truncated_with_its_tiles_and_state(node: Node, ids: list[str]) ->
     sql(node, "UPDATE ledger_state SET size = 12, state = :state", state=edge)
     sql(node, "UPDATE ledger_tiles SET data = :data WHERE level = 0", data=b"".join(hashes))
     report = service.verify_node(node)
-    problem = only(report, "log-truncated", counts_too=True)
+    problem = only(report, "log-truncated", also=DELETED)
     assert problem.checkpoint_id == 2
     assert "larger than the log, which now has 12 leaves" in problem.message
 

@@ -17,23 +17,33 @@ and state, and the signed checkpoints. The audit reads them in one consistent sn
    at its size, two checkpoints of one size must have one root (else a fork), and each
    checkpoint must be consistent with the next larger one (RFC 6962 consistency proof);
 5. the stored cosignatures of trusted witnesses must verify over their checkpoints.
-6. the counts of events per node and type kept for statistics must equal the rows.
+6. the counts of events per node and type kept for statistics must equal the rows;
+7. each event's sealed personal data must open under the node's key and its own id (a
+   blob moved from another event does not), each opening must match its commitment in
+   the leaf, and the keyed digest of the record as sent (``content``) must be the one
+   the leaf and the openings give, so a changed digest cannot hide a changed record;
+8. the id index must lead to every event and only to events (a re-send of an event it
+   misses would be stored twice).
 
 Each problem names the event (``seq`` and id), tile or checkpoint it concerns.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 import orjson
 
-from cardtrace.domain.canonical import format_time
+from cardtrace.crypto.tokens import Tokenizer
+from cardtrace.crypto.vault import Vault
+from cardtrace.domain.canonical import canonical_bytes_of_valid, format_time
 from cardtrace.errors import CardtraceError, TamperDetected
 from cardtrace.ledger import merkle, tiles
 from cardtrace.ledger.note import (
@@ -116,6 +126,8 @@ def verify_node(node: Node) -> AuditReport:
     """Audit the whole node; the report lists every problem found (none: clean)."""
     database = node.database  # before the key: no database, no key made for nothing
     verifier = node_signer(node).verifier()
+    keys = node.protection_keys_for(database)
+    openings = _Openings(Tokenizer(keys.link_key), Vault(keys.vault_key))
     problems = _Problems()
     with records.snapshot(database) as connection:
         store = SqlTileStore(connection)
@@ -125,9 +137,12 @@ def verify_node(node: Node) -> AuditReport:
         signed = _check_checkpoint_rows(stored, verifier, node.settings.log_origin, problems)
         replay = _Replay(store, log_size, signed, problems)
         for row in records.stream_event_leaves(connection):
-            replay.event(row)
+            leaf = replay.event(row)
+            if leaf is not None:
+                openings.check(row, leaf, problems)
         replay.finish()
         _check_counts(replay.counted, records.stored_event_counts(connection), problems)
+        _check_id_index(*records.unindexed_events(connection), problems)
         _check_checkpoints(store, signed, replay.roots, log_size, problems)
         lines = records.cosignatures_of(connection, [item.id for item in signed])
     _check_cosignatures(signed, lines, trusted_witnesses(node), problems)
@@ -266,7 +281,9 @@ class _Replay:
         self._tile: tuple[int, bytes | None] = (-1, None)
         self._next = 0
 
-    def event(self, row: records.EventLeaf) -> None:
+    def event(self, row: records.EventLeaf) -> dict[str, Any] | None:
+        """Check one row against the log; its parsed leaf if the log holds those bytes
+        (the checks of its other columns build on it; an edited leaf is reported here)."""
         self.rows += 1
         self.counted[row.node_id, row.type] += 1
         event_id = str(uuid.UUID(bytes=row.event_id)) if len(row.event_id) == 16 else "?"
@@ -278,16 +295,19 @@ class _Replay:
                 seq=row.seq,
                 event_id=event_id,
             )
-            return
+            return None
         if row.seq > self._next:
             self._missing(self._next, row.seq, "deleted")
         digest = merkle.leaf_hash(row.leaf)
         stored = self._stored_leaf(row.seq)
         if stored is not None and stored != digest:
             self._leaf_mismatch(row.seq, event_id, digest, stored)
-        _check_columns(row, event_id, self.problems)
+        leaf = _parsed(row.leaf)
+        if leaf is not None:
+            _check_columns(row, leaf, event_id, self.problems)
         self._push(digest, stored if stored is not None else digest)
         self._next = row.seq + 1
+        return leaf if stored == digest else None
 
     def finish(self) -> None:
         if self._next < self.log_size:
@@ -409,14 +429,19 @@ _VERDICTS: dict[str | None, tuple[str, str]] = {
 }
 
 
-def _check_columns(row: records.EventLeaf, event_id: str, problems: _Problems) -> None:
-    """The columns lookups use must say what the hashed bytes say."""
+def _parsed(leaf_bytes: bytes) -> dict[str, Any] | None:
+    """A leaf's fields; None for bytes that are not a leaf (the leaf hash judges those)."""
     try:
-        leaf = orjson.loads(row.leaf)
+        leaf = orjson.loads(leaf_bytes)
     except orjson.JSONDecodeError:
-        return  # the leaf hash comparison already judges the bytes
-    if not isinstance(leaf, dict):
-        return
+        return None
+    return leaf if isinstance(leaf, dict) else None
+
+
+def _check_columns(
+    row: records.EventLeaf, leaf: dict[str, Any], event_id: str, problems: _Problems
+) -> None:
+    """The columns lookups use must say what the hashed bytes say."""
     columns = {
         "event_id": event_id,
         "type": row.type,
@@ -432,6 +457,106 @@ def _check_columns(row: records.EventLeaf, event_id: str, problems: _Problems) -
                 seq=row.seq,
                 event_id=event_id,
             )
+
+
+class _Openings:
+    """Checks an event's sealed personal data and content digest against its leaf."""
+
+    def __init__(self, tokenizer: Tokenizer, vault: Vault) -> None:
+        self._tokenizer, self._vault = tokenizer, vault
+
+    def check(self, row: records.EventLeaf, leaf: dict[str, Any], problems: _Problems) -> None:
+        event_id = str(leaf.get("event_id"))
+        where = f"event seq {row.seq} (id {event_id})"
+        commitments = leaf.get("commitments") or {}
+        if row.protected is None:
+            if commitments:
+                problems.add(
+                    "protected-missing",
+                    f"{where}: the leaf commits to personal fields "
+                    f"({', '.join(sorted(commitments))}) and the row holds no sealed data",
+                    seq=row.seq,
+                    event_id=event_id,
+                )
+                return
+            sealed: dict[str, Any] = {}
+        else:
+            opened = self._open(row.protected, event_id)
+            if isinstance(opened, str):
+                problems.add(
+                    "protected-changed", f"{where}: {opened}", seq=row.seq, event_id=event_id
+                )
+                return
+            sealed = opened
+            wrong = _mismatched_openings(sealed, commitments)
+            if wrong:
+                problems.add(
+                    "protected-changed",
+                    f"{where}: the sealed values of {', '.join(wrong)} do not match the "
+                    "leaf's commitments",
+                    seq=row.seq,
+                    event_id=event_id,
+                )
+                return
+        if row.content is not None and row.content != self._content(leaf, sealed):
+            problems.add(
+                "content-changed",
+                f"{where}: the stored digest of the record as sent is not the one its leaf "
+                "and sealed data give: a re-send would be judged against a false digest",
+                seq=row.seq,
+                event_id=event_id,
+            )
+
+    def _open(self, blob: bytes, event_id: str) -> dict[str, Any] | str:
+        """The openings in ``blob``, or why it does not open."""
+        try:
+            opened = orjson.loads(self._vault.open(blob, event_id))
+        except TamperDetected as exc:
+            return f"{exc} (altered, or moved from another event)"
+        except orjson.JSONDecodeError:
+            return "its sealed data opens but is not the openings cardtrace seals"
+        if not isinstance(opened, dict):
+            return "its sealed data opens but is not the openings cardtrace seals"
+        return opened
+
+    def _content(self, leaf: dict[str, Any], sealed: dict[str, Any]) -> bytes:
+        """The digest as :mod:`cardtrace.ingest.protect` made it: the leaf before its
+        commitments were added, and the personal values without their salts."""
+        sent = {name: value for name, value in leaf.items() if name != "commitments"}
+        personal = {name: opening["value"] for name, opening in sealed.items()}
+        return self._tokenizer.token("content", canonical_bytes_of_valid([sent, personal]).decode())
+
+
+def _mismatched_openings(sealed: dict[str, Any], commitments: Mapping[str, Any]) -> list[str]:
+    """The fields whose opening is missing, extra or does not hash to its commitment."""
+    wrong = sorted(sealed.keys() ^ commitments.keys())
+    for name in sorted(sealed.keys() & commitments.keys()):
+        opening = sealed[name]
+        try:
+            salt = bytes.fromhex(opening["salt"])
+            digest = hashlib.sha256(salt + canonical_bytes_of_valid(opening["value"]))
+        except (TypeError, KeyError, ValueError):
+            wrong.append(name)
+            continue
+        if digest.hexdigest() != commitments[name]:
+            wrong.append(name)
+    return wrong
+
+
+def _check_id_index(unindexed: int, stray: int, problems: _Problems) -> None:
+    """The id index must lead to every event and to nothing else."""
+    if unindexed:
+        problems.add(
+            "id-index",
+            f"{unindexed:,} events are missing from the id index: a re-send of one would "
+            "be stored a second time",
+        )
+    if stray:
+        problems.add(
+            "id-index",
+            f"{stray:,} rows of the id index lead to no event with that id: a re-send of "
+            "such an event would be taken as already stored",
+        )
 
 
 def _check_counts(

@@ -151,7 +151,7 @@ class Node:
                     existing: Database | None = self.open_database()
                 except NotFound:
                     existing = None
-                keys = self._keys_for(existing)
+                keys = self.protection_keys_for(existing)
                 database = self.open_database(create=True) if existing is None else existing
             summary = ingest_files(
                 files,
@@ -187,9 +187,9 @@ class Node:
             )
         if database.first_leaf() is None:  # nothing stored: as with no database at all
             return database, _throwaway_keys()
-        return database, self._keys_for(database)
+        return database, self.protection_keys_for(database)
 
-    def _keys_for(self, database: Database | None) -> ProtectionKeys:
+    def protection_keys_for(self, database: Database | None) -> ProtectionKeys:
         """The node's keys, which must be those the stored events were protected under.
 
         In development a missing key is made on first use; a database that already
@@ -262,7 +262,7 @@ class Node:
             raise InvalidInput("name the card by exactly one of serial or pin")
         issuer = issuer_code(issuer)
         database = self.database  # before the key: no database, no key made for nothing
-        tokenizer = Tokenizer(self._keys_for(database).link_key)
+        tokenizer = Tokenizer(self.protection_keys_for(database).link_key)
         if serial is not None:
             start = card_token(tokenizer, issuer, card_code("serial", serial))
         else:

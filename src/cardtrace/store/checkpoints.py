@@ -13,12 +13,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError
 from cardtrace.store.database import Database
-from cardtrace.store.schema import checkpoints, cosignatures, event_counts, events, witnessed
+from cardtrace.store.schema import (
+    EVENT_ID_TABLES,
+    checkpoints,
+    cosignatures,
+    event_counts,
+    events,
+    witnessed,
+)
 
 __all__ = [
     "EventLeaf",
@@ -36,6 +43,7 @@ __all__ = [
     "snapshot",
     "stored_event_counts",
     "stream_event_leaves",
+    "unindexed_events",
 ]
 
 #: Events read per query by :func:`stream_event_leaves`.
@@ -86,6 +94,8 @@ class EventLeaf(NamedTuple):
     type: str
     occurred_us: int
     leaf: bytes
+    protected: bytes | None
+    content: bytes | None
 
 
 @contextmanager
@@ -263,6 +273,8 @@ def stream_event_leaves(connection: Connection, page: int = PAGE_SIZE) -> Iterat
         events.c.type,
         events.c.occurred_us,
         events.c.leaf,
+        events.c.protected,
+        events.c.content,
     )
     after = -1
     while True:
@@ -276,10 +288,52 @@ def stream_event_leaves(connection: Connection, page: int = PAGE_SIZE) -> Iterat
 
 def _event_leaf(row: tuple[object, ...]) -> EventLeaf:
     """The row as stored, whatever an edit put in it (SQLite keeps any type in a column)."""
-    seq, event_id, node_id, type_, occurred, leaf = row
+    seq, event_id, node_id, type_, occurred, leaf, protected, content = row
     return EventLeaf(
-        _int(seq), _bytes(event_id), str(node_id), str(type_), _int(occurred), _bytes(leaf)
+        _int(seq),
+        _bytes(event_id),
+        str(node_id),
+        str(type_),
+        _int(occurred),
+        _bytes(leaf),
+        None if protected is None else _bytes(protected),
+        None if content is None else _bytes(content),
     )
+
+
+def unindexed_events(connection: Connection) -> tuple[int, int]:
+    """Events the id index does not lead to, and id rows that lead to no event.
+
+    An event missing from the index would be stored again by a re-send; an id row
+    naming another event's ``seq`` would make a re-send of that event look stored.
+    """
+    # Each condition is an equality on the other table's primary key, so both counts
+    # are one index search per row, not a join of the whole tables.
+    unindexed = (
+        select(func.count())
+        .select_from(events)
+        .where(
+            *(
+                ~select(t.c.seq)
+                .where(t.c.event_id == events.c.event_id, t.c.seq == events.c.seq)
+                .exists()
+                for t in EVENT_ID_TABLES
+            )
+        )
+    )
+    stray = 0
+    for table in EVENT_ID_TABLES:
+        leading_nowhere = (
+            select(func.count())
+            .select_from(table)
+            .where(
+                ~select(events.c.seq)
+                .where(events.c.seq == table.c.seq, events.c.event_id == table.c.event_id)
+                .exists()
+            )
+        )
+        stray += connection.execute(leading_nowhere).scalar_one()
+    return connection.execute(unindexed).scalar_one(), stray
 
 
 def _bytes(value: object) -> bytes:
