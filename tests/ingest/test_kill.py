@@ -1,5 +1,5 @@
-"""An ingest killed (SIGKILL) or interrupted (Ctrl-C) half-way and run again stores every
-event exactly once."""
+"""An ingest killed (SIGKILL), interrupted (Ctrl-C) or terminated (SIGTERM) half-way and
+run again stores every event exactly once, and leaves no worker process behind."""
 
 from __future__ import annotations
 
@@ -53,11 +53,53 @@ def ingest(folder: Path, data: Path, batch: str, workers: int = 0) -> subprocess
     )
 
 
+def write_events(data: Path) -> None:
+    with data.open("wb") as handle:
+        for n in range(TOTAL):
+            handle.write(orjson.dumps(make.card_sold(source_id=f"k-{n}", serial=make.serial(n))))
+            handle.write(b"\n")
+
+
+def wait_until_storing(process: subprocess.Popen[bytes], db: Path) -> None:
+    """Wait until the ingest has committed some events, and check it is still running."""
+    deadline = time.monotonic() + 120
+    while (seen := stored(db)) < 2000 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert process.poll() is None, f"the ingest ended before it was stopped ({seen} events seen)"
+
+
 def children(pid: int) -> list[int]:
     """The processes ``pid`` started (Linux /proc)."""
     found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     assert found, "the ingest runs worker processes"
     return [int(child) for child in found]
+
+
+def started(pid: int) -> str | None:
+    """When the live process ``pid`` started (None when it is gone or a zombie, which its
+    new parent may never reap): tells it from a later process given the same pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    state, *fields = stat.rsplit(")", 1)[1].split()  # the fields after the command's name
+    return None if state == "Z" else fields[18]  # field 22 of proc(5), the start time
+
+
+def still_running(processes: list[tuple[int, str | None]], within: float) -> list[int]:
+    """The pids of ``processes`` (pid, start time) still running after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        running = [pid for pid, start in processes if start and started(pid) == start]
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.05)
+
+
+def stop_for_good(processes: list[tuple[int, str | None]]) -> None:
+    """SIGKILL what is left of ``processes``, so a failed test leaves none running."""
+    for pid in still_running(processes, within=0):
+        os.kill(pid, signal.SIGKILL)
 
 
 def ignores_sigint(pid: int) -> bool:
@@ -78,18 +120,12 @@ def test_stopped_half_way_then_rerun_stores_each_event_once(
     tmp_path: Path, batch: str, transaction: int, stop: signal.Signals
 ) -> None:
     data = tmp_path / "events.jsonl"
-    with data.open("wb") as handle:
-        for n in range(TOTAL):
-            handle.write(orjson.dumps(make.card_sold(source_id=f"k-{n}", serial=make.serial(n))))
-            handle.write(b"\n")
+    write_events(data)
     db = tmp_path / "k.db"
 
     # Ctrl-C in a terminal signals the whole process group, worker processes included.
     first = ingest(tmp_path, data, batch, workers=2 if stop == signal.SIGINT else 0)
-    deadline = time.monotonic() + 120
-    while (seen := stored(db)) < 2000 and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.05)
-    assert first.poll() is None, f"the ingest ended before it was stopped ({seen} events seen)"
+    wait_until_storing(first, db)
     if stop == signal.SIGINT:
         assert all(ignores_sigint(child) for child in children(first.pid))
     os.killpg(first.pid, stop)
@@ -103,7 +139,57 @@ def test_stopped_half_way_then_rerun_stores_each_event_once(
         assert first_err.count(b"\n") == 1
     assert 0 < before < TOTAL, "the kill must land half-way"
     assert before % transaction == 0, "a kill leaves whole transactions or nothing"
+    assert_a_rerun_stores_each_event_once(tmp_path, data, batch, before)
 
+
+@pytest.mark.slow
+def test_sigterm_ends_the_ingest_and_its_workers_as_ctrl_c_does(tmp_path: Path) -> None:
+    data, db = tmp_path / "events.jsonl", tmp_path / "k.db"
+    write_events(data)
+    workers: list[tuple[int, str | None]] = []
+    with ingest(tmp_path, data, "500", workers=2) as first:
+        try:
+            wait_until_storing(first, db)
+            workers = [(pid, started(pid)) for pid in children(first.pid)]
+            first.send_signal(signal.SIGTERM)  # the ingest process alone, as `kill PID` does
+            first.wait(timeout=30)
+            assert still_running(workers, within=5) == []
+            # Read only now: workers left running would hold its output open.
+            _, first_err = first.communicate(timeout=30)
+            assert first.returncode == 128 + signal.SIGTERM, first_err.decode()
+            assert first_err.decode().startswith("cardtrace: terminated; finished transactions")
+            assert first_err.count(b"\n") == 1
+        finally:  # a failed check leaves nothing running
+            stop_for_good(workers)
+            first.kill()
+    before = stored(db)
+    assert 0 < before < TOTAL, "the signal must land half-way"
+    assert before % 500 == 0, "a stopped run leaves whole transactions or nothing"
+    assert_a_rerun_stores_each_event_once(tmp_path, data, "500", before)
+
+
+@pytest.mark.slow
+def test_workers_end_when_the_ingest_is_killed_outright(tmp_path: Path) -> None:
+    data, db = tmp_path / "events.jsonl", tmp_path / "k.db"
+    write_events(data)
+    workers: list[tuple[int, str | None]] = []
+    with ingest(tmp_path, data, "500", workers=2) as first:
+        try:
+            wait_until_storing(first, db)
+            workers = [(pid, started(pid)) for pid in children(first.pid)]
+            first.send_signal(signal.SIGKILL)  # no chance to stop its workers itself
+            first.wait(timeout=30)
+            # Else they wait forever for room on a queue no one reads.
+            assert still_running(workers, within=5) == []
+        finally:
+            stop_for_good(workers)
+            first.kill()
+
+
+def assert_a_rerun_stores_each_event_once(
+    tmp_path: Path, data: Path, batch: str, before: int
+) -> None:
+    db = tmp_path / "k.db"
     second = ingest(tmp_path, data, batch)
     out, err = second.communicate(timeout=300)
     assert second.returncode == 0, err.decode()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from random import Random
@@ -148,6 +150,52 @@ def test_a_parquet_schema_naming_a_column_twice_makes_every_row_a_problem(tmp_pa
     ]
 
 
+OPEN_QUOTE = 'type,"x,y\nk,1,2\nk,3,4\n'  # the quote is never closed: the header takes it all
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (OPEN_QUOTE, "the CSV header runs over lines 1 to 3 (a quote left open"),
+        ('type,"x\nk,1",y\nk,2,3\n', "the CSV header runs over lines 1 to 2 (a quote left open"),
+        (
+            'type,"x\n' + "k,1,2\n" * 200_000,  # the open quote passes the field size limit
+            "the CSV header cannot be read (malformed CSV: field larger than field limit",
+        ),
+    ],
+    ids=["quote-open-to-the-end", "quote-closed-on-a-later-line", "quote-open-past-the-limit"],
+)
+def test_a_csv_header_that_cannot_be_read_is_one_record_for_the_whole_file(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(content)
+    (only,) = records(path)
+    assert (only.line, only.data, only.unread_rest) == (1, None, True)
+    assert only.problem is not None
+    assert only.problem.startswith(reason)
+    assert only.problem.endswith("; nothing from this line on could be read")
+    # Split between readers, one of them says so.
+    assert shared_read(path, 2) == [only]
+
+
+def test_a_blank_first_line_makes_every_row_a_problem_naming_the_empty_header(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("\ntype,x\nk,1\n")
+    assert [(r.line, r.data, r.field, r.problem) for r in records(path)] == [
+        (2, None, None, "the CSV header (line 1) is empty"),
+        (3, None, None, "the CSV header (line 1) is empty"),
+    ]
+
+
+def test_a_csv_file_of_a_header_alone_or_blank_lines_alone_yields_nothing(tmp_path: Path) -> None:
+    for name, content in [("header.csv", "type,x\n"), ("blank.csv", "\n\n\n")]:
+        (tmp_path / name).write_text(content)
+        assert records(tmp_path / name) == []
+
+
 STREAMS = {
     "jsonl": b'\n{"a":1}\n{"b":2}\n',
     "csv with a byte order mark": b"\xef\xbb\xbftype,x\nk,1\nk,2\n",
@@ -183,6 +231,33 @@ def test_standard_input_is_named_once_at_most(tmp_path: Path) -> None:
     assert discover([readers.STDIN, tmp_path]).files == [readers.STDIN, tmp_path / "a.jsonl"]
     with pytest.raises(InvalidInput, match="standard input can be read only once"):
         discover([readers.STDIN, readers.STDIN])
+
+
+def test_standard_input_is_refused_when_it_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", None)  # what Python makes of a closed descriptor 0
+    with pytest.raises(InvalidInput, match=r"^-: standard input is closed$"):
+        discover([readers.STDIN])
+
+
+def test_an_ingest_of_a_closed_standard_input_is_refused_before_anything_is_made(
+    tmp_path: Path,
+) -> None:
+    # Only a process started with descriptor 0 closed (`<&-`) shows the real thing.
+    command = [sys.executable, "-m", "cardtrace", "ingest", "-"]
+    result = subprocess.run(
+        ["sh", "-c", 'exec "$@" <&-', "sh", *command],
+        cwd=tmp_path,
+        env={**os.environ, "CARDTRACE_DATABASE_URL": "sqlite:///n.db"},
+        capture_output=True,
+        check=False,
+    )
+    said = result.stderr.decode()
+    assert result.returncode == 2, said
+    assert said.startswith("cardtrace: ")
+    assert said.count("\n") == 1
+    assert "standard input" in said
+    assert "closed" in said
+    assert list(tmp_path.iterdir()) == []  # no database, no keys
 
 
 @pytest.mark.parametrize("kind", [".jsonl", ".csv"])
@@ -440,6 +515,28 @@ def test_discover_refuses_missing_paths_and_unknown_file_types(tmp_path: Path) -
         InvalidInput, match=r"unsupported file type \.txt\.gz; expected .*\.csv\.gz"
     ):
         discover([tmp_path / "a.txt.gz"])
+
+
+def test_suffixes_are_read_in_any_case(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    csv_rows = b"type,x\nk,1\n"
+    (folder / "EXPORT.CSV").write_bytes(csv_rows)
+    (folder / "A.JSONL").write_bytes(b'{"type":"k","x":"1"}\n')
+    pq.write_table(pa.table({"type": ["k"], "x": ["1"]}), folder / "b.Parquet")
+    (folder / "c.CSV.GZ").write_bytes(gzip.compress(csv_rows))
+    (folder / "d.TXT").write_bytes(csv_rows)
+    found, ignored, _ = discover([folder])
+    assert [p.name for p in found] == ["A.JSONL", "EXPORT.CSV", "b.Parquet", "c.CSV.GZ"]
+    assert ignored == [folder / "d.TXT"]
+    assert discover(found).files == found  # named one by one, too
+    read = {p.name: [(r.line, r.data) for r in records(p)] for p in found}
+    assert read == {
+        "A.JSONL": [(1, b'{"type":"k","x":"1"}')],
+        "EXPORT.CSV": [(2, {"type": "k", "x": "1"})],
+        "b.Parquet": [(1, {"type": "k", "x": "1"})],
+        "c.CSV.GZ": [(2, {"type": "k", "x": "1"})],
+    }
 
 
 def expected_jsonl(content: bytes, longest: int) -> list[tuple[int, bytes | None]]:

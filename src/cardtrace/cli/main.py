@@ -1,13 +1,20 @@
 """The process entry point: runs the Typer app and maps every error to one line and a code.
 
 This is the one place that turns exceptions into exit codes, so no command prints a
-traceback and every command exits the same way for the same kind of error.
+traceback and every command exits the same way for the same kind of error. SIGTERM
+(``kill``, a service manager stopping the command) ends a command as Ctrl-C does: it
+unwinds, so transactions roll back and worker processes are stopped.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 import typer
 
@@ -39,6 +46,21 @@ BROKEN_PIPE = 1
 INTERNAL_ERROR = 70
 #: Typer's exit code for Ctrl-C (SIGINT), as a shell gives it: 128 + 2.
 INTERRUPTED = 130
+#: The exit code for SIGTERM, as a shell gives it: 128 + 15.
+TERMINATED = 128 + signal.SIGTERM
+#: What became of the work when a command is stopped: every write is a transaction.
+_STOPPED = (
+    "finished transactions are kept, the rest is undone "
+    "(an ingest run again stores only what is missing)"
+)
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: raised where the command is, so it unwinds as on Ctrl-C.
+
+    A ``BaseException``, as ``KeyboardInterrupt`` is, so that no ``except Exception``
+    on the way takes it for an error of its own.
+    """
 
 
 def main() -> None:
@@ -49,25 +71,49 @@ def main() -> None:
 def run(args: list[str] | None = None) -> int:
     """Run the app and return the exit code instead of exiting.
 
-    Typer prints ``--help`` and turns Ctrl-C into exit 130, which gets its one line here;
-    a usage error gets its one line here too (Typer would print a usage box), and
-    everything the commands raise is mapped by :data:`EXIT_CODES`.
+    Typer prints ``--help`` and turns Ctrl-C into exit 130, which gets its one line here,
+    as SIGTERM (exit 143) does; a usage error gets its one line here too (Typer would
+    print a usage box), and everything the commands raise is mapped by
+    :data:`EXIT_CODES`.
     """
     try:
-        result = app(args=args, prog_name="cardtrace", standalone_mode=False)
-        sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
+        with _sigterm_unwinds():
+            result = app(args=args, prog_name="cardtrace", standalone_mode=False)
+            sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
+    except _Terminated:
+        _say(f"terminated; {_STOPPED}")
+        return TERMINATED
     except SystemExit as exc:  # a command that exits by itself
         return exc.code if isinstance(exc.code, int) else 0
     except Exception as exc:
         return _failure(exc)
     code = result if isinstance(result, int) else 0  # a command's typer.Exit(code)
     if code == INTERRUPTED:
-        # Every write is a transaction: what had committed stays, the rest is undone.
-        _say(
-            "interrupted; finished transactions are kept, the rest is undone "
-            "(an ingest run again stores only what is missing)"
-        )
+        _say(f"interrupted; {_STOPPED}")
     return code
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`_Terminated` (once: later ones are ignored).
+
+    Only the main thread may set a signal handler; elsewhere (a test runner's thread)
+    SIGTERM keeps its usual action.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(_signal: int, _frame: FrameType | None) -> None:
+    # A second SIGTERM must not cut short the unwinding the first one started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Terminated
 
 
 def _failure(exc: Exception) -> int:

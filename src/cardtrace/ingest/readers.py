@@ -3,17 +3,18 @@
 A reader never fails on a bad record: it yields a :class:`Record` with the problem, so
 the pipeline rejects that record and goes on. Nor does it fail on a file it cannot read
 to the end (corrupt or cut-short compressed data, a corrupt Parquet file, an I/O error,
-a file that cannot be opened): the records before the break are read, and one last
-record, marked ``unread_rest``, says from which line on nothing could be read and why,
-so the run goes on with the next file. Readers report progress in bytes of the file, so
-a progress bar can show it.
+a file that cannot be opened, a CSV header that cannot be read): the records before the
+break are read, and one last record, marked ``unread_rest``, says from which line on
+nothing could be read and why, so the run goes on with the next file. Readers report
+progress in bytes of the file, so a progress bar can show it.
 
 JSON Lines records are handed on as the line's bytes (the validator parses JSON itself,
 which is faster than decoding twice); CSV and Parquet records as dictionaries. A UTF-8
 byte order mark at the start of a JSON Lines or CSV file (Excel's "CSV UTF-8" and
 Windows Notepad write one) is not part of the first record. JSON Lines and CSV may come
-gzip-compressed (``events.jsonl.gz``). Standard input, named ``-``, has no suffix to
-tell its type by, so its first bytes tell it (:func:`read_records`).
+gzip-compressed (``events.jsonl.gz``). Suffixes are read in any case (``EXPORT.CSV``).
+Standard input, named ``-``, has no suffix to tell its type by, so its first bytes tell
+it (:func:`read_records`).
 
 Readers work in blocks (a quarter MiB of lines, some hundred CSV rows, a Parquet batch)
 and ask a :class:`Share` before each block whether to make records of it. Worker
@@ -50,7 +51,8 @@ __all__ = [
     "read_records",
 ]
 
-#: A longer line is rejected without being held in memory.
+#: A longer JSON Lines line is rejected without being held in memory. In CSV it bounds
+#: a cell (the csv module's field size limit), not a row: a longer cell is rejected.
 MAX_RECORD_BYTES = 1 << 20
 #: Separator of list values (``purposes``, ``top_cells``) inside one CSV cell.
 CSV_LIST_SEPARATOR = ";"
@@ -137,12 +139,19 @@ class Discovered(NamedTuple):
 
 
 def _file_type(path: Path) -> str | None:
-    """The reader's suffix of ``path`` (``.csv`` for ``a.csv.gz``), or None if none reads it."""
-    suffix = path.suffix
+    """The reader's suffix of ``path`` (``.csv`` for ``a.csv.gz``), or None if none reads it.
+
+    In any case: exports from Windows often come as ``EXPORT.CSV``.
+    """
+    suffix = path.suffix.lower()
     if suffix in _COMPRESSED:
-        suffix = Path(path.stem).suffix
+        suffix = Path(path.stem).suffix.lower()
         return suffix if suffix in _TEXT_SUFFIXES else None
     return suffix if suffix in SUFFIXES else None
+
+
+def _compressed(path: Path) -> bool:
+    return path.suffix.lower() in _COMPRESSED
 
 
 def _unsupported(path: Path) -> InvalidInput:
@@ -165,6 +174,8 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
         if path == STDIN:
             if STDIN in found:
                 raise InvalidInput("-: standard input can be read only once")
+            if sys.stdin is None:  # started with it closed (`<&-`): nothing to read
+                raise InvalidInput("-: standard input is closed")
             found.append(STDIN)
         elif path.is_dir():
             _discover_in(path, skipped, discovered)
@@ -231,7 +242,7 @@ def _read_file(path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
     if kind is None:
         raise _unsupported(path)
     with path.open("rb") as handle:
-        if path.suffix in _COMPRESSED:
+        if _compressed(path):
             yield from _read_compressed(handle, path, SUFFIXES[kind], advance, keep)
         else:
             yield from SUFFIXES[kind](handle, path, advance, keep)
@@ -371,14 +382,12 @@ def _read_csv(handle: IO[bytes], _path: Path, advance: Progress, keep: Share) ->
 
 def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Callable[[], Record]]:
     """The rows, each as a function making its record (only the kept ones are made)."""
-    try:
-        header = next(rows)
-    except (StopIteration, csv.Error):
+    header = _csv_header(rows)
+    if isinstance(header, str):  # no row can be read without it
+        yield partial(_unread_rest, 1, header)
+    if not isinstance(header, list):
         return
-    except _BREAKS as error:
-        yield partial(_unread_rest, 1, _break_reason(error))
-        return
-    repeated = _repeated(header)
+    header_problem = _header_problem(header)
     position = 0  # the header is read: what it took counts with the first row
     start = rows.line_num + 1
     while True:
@@ -401,11 +410,42 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
         if not cells:
             continue
         last = _last(line, rows)
-        if repeated is not None:
-            problem = "column appears twice in the header"
-            yield partial(Record, line, None, repeated, problem, last_line=last)
+        if header_problem is not None:
+            field, problem = header_problem
+            yield partial(Record, line, None, field, problem, last_line=last)
         else:
             yield partial(_csv_record, line, last, header, cells)
+
+
+def _csv_header(rows: Any) -> list[str] | str | None:
+    """The header's field names, why it cannot be read, or None for an empty file."""
+    try:
+        header: list[str] = next(rows)
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        return f"the CSV header cannot be read (malformed CSV: {exc})"
+    except _BREAKS as error:
+        return _break_reason(error)
+    if rows.line_num > 1:
+        # No field name holds a line break: most likely a quote left open has taken the
+        # lines after the header into it (to the end of the file if no quote closes it),
+        # and rows read against such a header would all be wrong.
+        return (
+            f"the CSV header runs over lines 1 to {rows.line_num} "
+            "(a quote left open, or a line break in a column name)"
+        )
+    return header
+
+
+def _header_problem(header: list[str]) -> tuple[str | None, str] | None:
+    """What makes every row under ``header`` unreadable: its field and reason, if anything."""
+    if not header:  # a blank first line: the rows have no field names to go by
+        return None, "the CSV header (line 1) is empty"
+    repeated = _repeated(header)
+    if repeated is not None:
+        return repeated, "column appears twice in the header"
+    return None
 
 
 def _last(line: int, rows: Any) -> int | None:

@@ -6,13 +6,16 @@ only its share of the records (every n-th block of them, see ``readers.Share``) 
 sends the prepared batches back through its own bounded queue; the parent takes one
 batch from each worker in turn, so the order of storage, and therefore of the log, is
 the same on every run. The parent alone writes to the database, so the transactional
-guarantees do not change.
+guarantees do not change. A worker ends when its parent does, even one killed with no
+chance to stop its workers.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from queue import Empty
@@ -28,6 +31,8 @@ __all__ = ["prepare_in_workers"]
 #: Batches a worker may have waiting; bounds memory whatever the input size.
 _QUEUE_DEPTH = 2
 _POLL_SECONDS = 2.0
+#: A worker's exit code when it ends because its parent has (no one reads it).
+_ORPHANED = 1
 
 
 def prepare_in_workers(
@@ -99,6 +104,7 @@ def _work(  # noqa: PLR0917 - a process target gets its arguments by position
     # Ctrl-C in a terminal reaches the whole process group; the parent handles it and
     # stops the workers, which must not print a traceback each on the way out.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_parent()
     try:
         batches = prepare_batches(files, keys, batch_size=batch_size, share=share, formats=formats)
         with collecting_less():
@@ -107,3 +113,20 @@ def _work(  # noqa: PLR0917 - a process target gets its arguments by position
     except CardtraceError as exc:
         queue.put(("error", str(exc)))
     queue.put(("done", None))
+
+
+def _end_with_parent() -> None:
+    """End this process as soon as the process that started it ends.
+
+    A parent killed outright (SIGKILL) cannot stop its workers, which would wait for
+    room on a full queue forever, or at exit for a queue's data to be read. A worker
+    holds nothing to clean up (it only reads), so it ends at once.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_after, args=(parent,), daemon=True).start()
+
+
+def _exit_after(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()  # returns when the parent's end of a pipe closes: when it ends
+    os._exit(_ORPHANED)
