@@ -6,11 +6,12 @@ tests and front ends can pass their own values.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cardtrace.errors import InvalidInput
@@ -18,12 +19,16 @@ from cardtrace.errors import InvalidInput
 __all__ = ["DEFAULT_DATABASE_FILE", "Settings", "load_settings", "usable_cores"]
 
 DEFAULT_DATABASE_FILE = "cardtrace.db"
+_ENV_PREFIX = "CARDTRACE_"
 
 
 class Settings(BaseSettings):
     """Where the node keeps its data and keys, and how strict it is about them."""
 
-    model_config = SettingsConfigDict(env_prefix="CARDTRACE_", extra="ignore")
+    # Settings that hold more than one value (lists) get their text as it is: each
+    # parses its own, so a value that is not JSON is a one-line error naming the setting
+    # and the form it wants, where pydantic-settings would raise SettingsError.
+    model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, extra="ignore", enable_decoding=False)
 
     database_url: str = Field(
         default=f"sqlite:///{DEFAULT_DATABASE_FILE}",
@@ -73,6 +78,20 @@ class Settings(BaseSettings):
         "inputs over 32 MiB, none for smaller ones (starting a worker costs ~1 s).",
     )
 
+    @field_validator("witness_keys", mode="before")
+    @classmethod
+    def _json_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value  # given in code, not read from the environment
+        try:
+            keys = json.loads(value)
+        except ValueError:
+            raise ValueError(
+                'not JSON: expects a JSON list of witness keys, e.g. ["witness+1a2b3c4d+BASE64"] '
+                "as 'cardtrace keys verifier --witness' prints them, or [] for none",
+            ) from None
+        return [] if keys is None else keys  # null: none, as pydantic-settings read it
+
     @property
     def log_origin(self) -> str:
         """The origin line of this node's checkpoints, also its signing key's name."""
@@ -86,8 +105,15 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**given)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise InvalidInput(f"setting {field}: {first['msg']}") from None
+        name, *within = first["loc"] or ("settings",)
+        where = "".join(f"[{part}]" for part in within)  # an item of a list
+        reason = first["msg"].removeprefix("Value error, ")
+        raise InvalidInput(f"setting {_variable(str(name))}{where}: {reason}") from None
+
+
+def _variable(field: str) -> str:
+    """The environment variable a setting is read from."""
+    return f"{_ENV_PREFIX}{field.upper()}" if field in Settings.model_fields else field
 
 
 def usable_cores() -> int:

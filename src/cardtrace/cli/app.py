@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import orjson
 import typer
@@ -13,6 +13,7 @@ from rich.console import Console
 from cardtrace import service
 from cardtrace.cli import render
 from cardtrace.cli.demo import run_demo
+from cardtrace.errors import InvalidInput
 from cardtrace.settings import load_settings
 
 __all__ = ["app"]
@@ -36,9 +37,17 @@ DbOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
-#: Piped or captured output is not squeezed into rich's 80-column default.
-_out = Console() if sys.stdout.isatty() else Console(width=120)
+#: Piped or captured output is not squeezed into rich's 80-column default. (No standard
+#: output at all, ``>&-``, is refused by :func:`_streams` when a command starts.)
+_out = Console() if sys.stdout is not None and sys.stdout.isatty() else Console(width=120)
 _err = Console(stderr=True)
+
+
+@app.callback()
+def _streams() -> None:
+    """Refuse to run without standard output: nothing said there could be read."""
+    if sys.stdout is None:
+        raise InvalidInput("standard output is closed; redirect it (to /dev/null to discard it)")
 
 
 @app.command()
@@ -150,7 +159,7 @@ def history(
     ] = False,
 ) -> None:
     """Every stored event of one card in time order (PINs are read from stdin, never argv)."""
-    pin = sys.stdin.readline().strip() if pin_stdin else None
+    pin = _standard_input("--pin-stdin").readline().strip() if pin_stdin else None
     with service.Node(load_settings(database_url=db)) as node:
         walk = node.card_history(issuer, serial=serial, pin=pin)
     if json:
@@ -175,6 +184,13 @@ def demo(
 ) -> None:
     """Generate a world, ingest it into a fresh SQLite file, and walk a fraud card."""
     run_demo(_out, _err, folder=folder, cards=cards, seed=seed)
+
+
+def _standard_input(reader: str) -> TextIO:
+    """Standard input, unless the command was started without one (``<&-``)."""
+    if sys.stdin is None:
+        raise InvalidInput(f"{reader} reads standard input, which is closed")
+    return sys.stdin
 
 
 from cardtrace.cli.ledger_commands import register as _register_ledger  # noqa: E402

@@ -3,7 +3,10 @@
 SQLite is the embedded default: one file in WAL mode, ``synchronous=NORMAL`` (durable at
 each checkpoint of the WAL, safe against a killed process), and ``BEGIN IMMEDIATE`` so a
 writer takes the write lock when its transaction starts instead of failing half-way.
-PostgreSQL is reached through psycopg 3 with any ``postgresql://`` URL.
+PostgreSQL is reached through psycopg 3 with a ``postgresql://`` URL. Other drivers are
+refused, and so are query parameters other than libpq's connection parameters (for
+PostgreSQL) or ``uri=true`` with SQLite's URI parameters: each in one line naming it,
+before anything is opened.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.util import asbool
 
 from cardtrace.errors import ConfigurationError, NotFound
 from cardtrace.settings import usable_cores
@@ -44,6 +49,21 @@ SQLITE_CACHE_KIB = 64 * 1024
 #: What a SQLite URL names as its database to mean one in memory (``sqlite://``).
 _IN_MEMORY = frozenset({None, "", ":memory:"})
 
+#: The drivers cardtrace is built and tested with: the standard library's sqlite3 and
+#: psycopg 3. Another (``sqlite+pysqlcipher``, ``postgresql+asyncpg``) may be missing,
+#: or behave otherwise: it is refused rather than tried.
+_DRIVERS = frozenset({"sqlite", "postgresql", "postgresql+psycopg"})
+_EXPECTED = "expected sqlite:///FILE or postgresql://HOST/DB"
+
+#: SQLite's own URI parameters, taken with ``uri=true`` (https://sqlite.org/uri.html).
+#: The driver's (``timeout``, ``isolation_level``, ...) are refused: cardtrace sets what
+#: they would on every connection (a 30 s busy timeout, its own transactions), and
+#: SQLAlchemy would fail on a bad value, or warn on two lines and ignore a name it does
+#: not know.
+_SQLITE_URI_PARAMETERS = frozenset(
+    {"cache", "immutable", "mode", "modeof", "nolock", "psow", "vfs"}
+)
+
 
 def in_memory(url: str) -> bool:
     """Whether ``url`` names a SQLite database in memory, gone when the process ends."""
@@ -63,13 +83,12 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigurationError(
-            "database URL is not valid; expected sqlite:///FILE or postgresql://HOST/DB"
-        ) from None
+        raise ConfigurationError(f"database URL is not valid; {_EXPECTED}") from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
+        _check_driver(parsed)
         file = parsed.database
-        named_file = file not in _IN_MEMORY and "uri" not in parsed.query
+        named_file = file not in _IN_MEMORY and not _sqlite_uri_mode(parsed)
         if not create and named_file and not Path(str(file)).exists():
             raise NotFound(
                 f"no database at {file}; 'cardtrace ingest' creates one, or name another "
@@ -77,6 +96,8 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
             )
         return _sqlite_engine(url)
     if backend == "postgresql":
+        _check_driver(parsed)
+        _check_postgresql_query(parsed)
         parsed = parsed.set(drivername="postgresql+psycopg")
         try:
             return create_engine(parsed, pool_pre_ping=True)
@@ -85,6 +106,65 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     raise ConfigurationError(
         f"database backend {backend!r} is not supported; use sqlite:/// or postgresql://"
     )
+
+
+# The checks below quote the names of a URL's parts, never their values (nor the URL):
+# a PostgreSQL URL may hold a password.
+
+
+def _check_driver(parsed: URL) -> None:
+    if parsed.drivername not in _DRIVERS:
+        raise ConfigurationError(
+            f"database URL: driver {parsed.get_driver_name()!r} is not supported; {_EXPECTED}"
+        )
+
+
+def _sqlite_uri_mode(parsed: URL) -> bool:
+    """Whether a SQLite URL names its file as a SQLite URI (``uri=true``); any query
+    parameter but SQLite's URI parameters, which only that mode takes, is refused."""
+    query = dict(parsed.query)
+    try:
+        uri = asbool(_single(query.pop("uri", "false"), "uri"))
+    except ValueError:
+        raise ConfigurationError(
+            "database URL: query parameter 'uri' must be true or false"
+        ) from None
+    refused = sorted(set(query) - _SQLITE_URI_PARAMETERS) if uri else sorted(query)
+    if refused:
+        raise ConfigurationError(
+            f"database URL: query parameter {refused[0]!r} is not supported for SQLite "
+            "(cardtrace sets the connection's options itself; with uri=true, SQLite's URI "
+            f"parameters {', '.join(sorted(_SQLITE_URI_PARAMETERS))} are passed on)"
+        )
+    for name, value in query.items():
+        _single(value, name)
+    return uri
+
+
+def _check_postgresql_query(parsed: URL) -> None:
+    """Refuse any query parameter but libpq's connection parameters: psycopg would take
+    some other names (``prepare_threshold``, ``autocommit``) as its own arguments, and
+    fail on their text."""
+    for name, value in parsed.query.items():
+        if name not in _libpq_parameters():
+            raise ConfigurationError(
+                f"database URL: query parameter {name!r} is not a PostgreSQL connection "
+                "parameter (https://www.postgresql.org/docs/current/libpq-connect.html)"
+            )
+        if name != "host":  # several hosts, tried in turn, are several host parameters
+            _single(value, name)
+
+
+def _single(value: str | tuple[str, ...], name: str) -> str:
+    if isinstance(value, tuple):
+        raise ConfigurationError(f"database URL: query parameter {name!r} is given twice")
+    return value
+
+
+@cache
+def _libpq_parameters() -> frozenset[str]:
+    """The connection parameters of the libpq psycopg runs on (sslmode, connect_timeout...)."""
+    return frozenset(option.keyword.decode() for option in psycopg.pq.Conninfo.get_defaults())
 
 
 def _sqlite_engine(url: str) -> Engine:

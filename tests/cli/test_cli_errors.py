@@ -1,0 +1,123 @@
+"""What the command line says when its environment is wrong: a setting, a database URL,
+a closed standard stream. Always one line on stderr and exit 2, never an internal error."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+import factories as make
+from cardtrace.cli.main import run
+from cardtrace.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def node_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test runs in its own folder, with no setting from the caller's environment."""
+    monkeypatch.chdir(tmp_path)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(f"CARDTRACE_{name.upper()}", raising=False)
+    return tmp_path
+
+
+def one_line(err: str) -> str:
+    """The one line a failing command printed, without its prefix."""
+    assert err.count("\n") == 1, err
+    assert err.startswith("cardtrace: "), err
+    assert "internal error" not in err
+    return err.removeprefix("cardtrace: ").rstrip("\n")
+
+
+def test_a_witness_keys_setting_that_is_not_json_names_the_setting_and_its_form(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CARDTRACE_WITNESS_KEYS", "abc")
+    assert run(["stats"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("setting CARDTRACE_WITNESS_KEYS: not JSON: expects a JSON list")
+    assert '["witness+1a2b3c4d+BASE64"]' in line
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("", "not JSON"),
+        ('["abc"', "not JSON"),
+        ('"abc"', "CARDTRACE_WITNESS_KEYS: Input should be a valid list"),
+        ("[1]", "CARDTRACE_WITNESS_KEYS[0]: Input should be a valid string"),
+    ],
+)
+def test_a_witness_keys_setting_that_is_not_a_list_of_text_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str, said: str
+) -> None:
+    monkeypatch.setenv("CARDTRACE_WITNESS_KEYS", value)
+    assert run(["stats"]) == 2
+    assert said in one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("value", ["{", "abc", "", "[1]", "-1", "null"])
+@pytest.mark.parametrize("name", sorted(Settings.model_fields))
+def test_any_malformed_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str
+) -> None:
+    # A value a setting takes leaves `stats` to find no database in the empty folder.
+    monkeypatch.setenv(f"CARDTRACE_{name.upper()}", value)
+    assert run(["stats"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith((f"setting CARDTRACE_{name.upper()}", "no database at", "database "))
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("sqlite:///x.db?timeout=abc", "query parameter 'timeout' is not supported for SQLite"),
+        ("sqlite+pysqlcipher:///x.db", "driver 'pysqlcipher' is not supported"),
+        ("sqlite:///x.db?foo=bar", "query parameter 'foo' is not supported for SQLite"),
+        ("postgresql+asyncpg://u:hunter2@db.example/x", "driver 'asyncpg' is not supported"),
+        ("postgresql://u:hunter2@db.example/x?autocommit=1", "'autocommit' is not a PostgreSQL"),
+    ],
+)
+def test_a_database_url_cardtrace_cannot_use_is_one_line_naming_the_part_at_fault(
+    node_home: Path, capsys: pytest.CaptureFixture[str], url: str, said: str
+) -> None:
+    path = node_home / "a.jsonl"
+    path.write_bytes(orjson.dumps(make.card_sold()) + b"\n")
+    assert run(["ingest", "--db", url, str(path)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("database URL: ")
+    assert said in line
+    assert "hunter2" not in line
+    assert sorted(file.name for file in node_home.iterdir()) == ["a.jsonl"]
+
+
+def test_history_with_standard_input_closed_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdin", None)  # as Python starts with it closed (`<&-`)
+    assert run(["history", "--issuer", "cmcc", "--pin-stdin"]) == 2
+    assert one_line(capsys.readouterr().err) == "--pin-stdin reads standard input, which is closed"
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        ("history --issuer cmcc --pin-stdin <&-", "--pin-stdin reads standard input"),
+        ("schema >&-", "standard output is closed"),
+        ("stats >&-", "standard output is closed"),
+    ],
+)
+def test_a_command_started_with_a_standard_stream_closed_says_so_in_one_line(
+    command: str, said: str
+) -> None:
+    done = subprocess.run(
+        ["sh", "-c", f'exec "$0" -m cardtrace {command}', sys.executable],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert said in one_line(done.stderr)
