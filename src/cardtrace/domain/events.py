@@ -11,7 +11,7 @@ from __future__ import annotations
 import typing
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from hashlib import sha1
 from typing import Annotated, Literal, Self
@@ -130,6 +130,17 @@ class LegalBasis(StrEnum):
 
 
 _TIME_FORM = "e.g. 2026-01-02T03:04:05+08:00"
+_TOO_FINE = (
+    "time has more than six fractional digits: cardtrace keeps microseconds "
+    "(at most six fractional digits), so it would not store the time as it was sent"
+)
+_DIGITS = frozenset("0123456789")
+#: What follows hh:mm:ss in the usual layout (YYYY-MM-DDThh:mm:ss, the colons at 13 and
+#: 16) when the seconds have no fraction: the start of the offset.
+_WHOLE_SECONDS = frozenset({"::+", "::-", "::Z"})
+#: The offset of every time zone in use (all whole quarter hours) as ``fromisoformat``
+#: makes it: one lookup tells it has no seconds, in less time than reading the offset.
+_QUARTER_HOURS = frozenset(timezone(timedelta(minutes=m)) for m in range(-1425, 1440, 15))
 
 
 def _aware(value: object) -> object:
@@ -137,23 +148,67 @@ def _aware(value: object) -> object:
 
     Parsed here, not by pydantic, which would also read a number, or text of digits
     alone, as seconds or milliseconds since 1970 (guessing which from its size), and
-    whose strict mode, used for JSON, takes no text for a datetime.
+    whose strict mode, used for JSON, takes no text for a datetime. What
+    ``fromisoformat`` reads other than it was written is refused, so a time is never
+    stored other than it was sent: digits past microseconds (it drops them), a fraction
+    of an hour or minute (it reads one of a second) and an offset with seconds (no time
+    zone has had one since 1972).
     """
     if isinstance(value, str):
         if value[4:5] != "-":  # every ISO 8601 date starts YYYY-
             raise ValueError(f"time must be ISO 8601 text, {_TIME_FORM}")
         try:
-            value = datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(value)
         except ValueError:
             raise ValueError(f"time is not a valid ISO 8601 time, {_TIME_FORM}") from None
-    elif not isinstance(value, datetime):
+        # This runs twice per event on ingest: the usual layouts are told by set lookups
+        # and one slice, and only other texts are scanned (+0.13 µs on 0.75; timeit).
+        if moment.tzinfo not in _QUARTER_HOURS:  # None or a timezone: hashable
+            _check_offset(moment)
+        # With the offset checked first, a text cannot end in its fraction, so seven
+        # digits after the dot are seven digits of fraction.
+        shape = value[13:20:3]
+        if shape == "::.":  # hh:mm:ss.f
+            if value[26:27] in _DIGITS and value[20:27].isdigit():
+                raise ValueError(_TOO_FINE)
+        elif shape not in _WHOLE_SECONDS:
+            _check_fraction(value)
+        value = moment
+    elif isinstance(value, datetime):
+        _check_offset(value)
+    else:
         raise ValueError(f"time must be ISO 8601 text, {_TIME_FORM}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"time must carry a UTC offset, {_TIME_FORM}")
     try:
         return value.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+08:00 is a year before the first
         raise ValueError("time is out of range in UTC") from None
+
+
+def _check_fraction(text: str) -> None:
+    """Refuse a decimal fraction in ``text`` unless it is one of a second, in µs."""
+    mark = text.find(".")
+    if mark < 0:
+        mark = text.find(",")
+    if mark < 0:
+        return
+    digits = text[mark + 1 : mark + 8]
+    if len(digits) == 7 and digits.isdigit():
+        raise ValueError(_TOO_FINE)
+    extended = text[mark - 3] == ":" == text[mark - 6]  # hh:mm:ss.f
+    basic = text[mark - 6 : mark].isdigit() and text[mark - 7] not in _DIGITS  # hhmmss.f
+    if not (extended or basic):
+        raise ValueError(
+            f"time has a fraction of an hour or minute; only seconds may have one, {_TIME_FORM}"
+        )
+
+
+def _check_offset(moment: datetime) -> None:
+    """Refuse a time with no UTC offset, or one with seconds, which would shift it."""
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ValueError(f"time must carry a UTC offset, {_TIME_FORM}")
+    if offset.seconds % 60 or offset.microseconds:
+        raise ValueError(f"UTC offset must be whole minutes, {_TIME_FORM}")
 
 
 AwareTime = Annotated[datetime, BeforeValidator(_aware)]
