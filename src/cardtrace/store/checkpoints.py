@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import ColumnElement, Connection, Table, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError
@@ -307,33 +307,28 @@ def unindexed_events(connection: Connection) -> tuple[int, int]:
     An event missing from the index would be stored again by a re-send; an id row
     naming another event's ``seq`` would make a re-send of that event look stored.
     """
-    # Each condition is an equality on the other table's primary key, so both counts
-    # are one index search per row, not a join of the whole tables.
-    unindexed = (
-        select(func.count())
-        .select_from(events)
-        .where(
-            *(
-                ~select(t.c.seq)
-                .where(t.c.event_id == events.c.event_id, t.c.seq == events.c.seq)
-                .exists()
-                for t in EVENT_ID_TABLES
-            )
-        )
+    unindexed = _count_where(
+        connection, events, *(_unmatched(events, table) for table in EVENT_ID_TABLES)
     )
-    stray = 0
-    for table in EVENT_ID_TABLES:
-        leading_nowhere = (
-            select(func.count())
-            .select_from(table)
-            .where(
-                ~select(events.c.seq)
-                .where(events.c.seq == table.c.seq, events.c.event_id == table.c.event_id)
-                .exists()
-            )
-        )
-        stray += connection.execute(leading_nowhere).scalar_one()
-    return connection.execute(unindexed).scalar_one(), stray
+    stray = sum(
+        _count_where(connection, table, _unmatched(table, events)) for table in EVENT_ID_TABLES
+    )
+    return unindexed, stray
+
+
+def _unmatched(rows: Table, other: Table) -> ColumnElement[bool]:
+    """That ``other`` holds no row with the same event id and ``seq`` as ``rows``'s row:
+    an equality on ``other``'s primary key, so one index search per row, not a join."""
+    return ~(
+        select(other.c.seq)
+        .where(other.c.event_id == rows.c.event_id, other.c.seq == rows.c.seq)
+        .exists()
+    )
+
+
+def _count_where(connection: Connection, table: Table, *conditions: ColumnElement[bool]) -> int:
+    query = select(func.count()).select_from(table).where(*conditions)
+    return int(connection.execute(query).scalar_one())
 
 
 def _bytes(value: object) -> bytes:
