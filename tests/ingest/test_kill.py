@@ -9,7 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import orjson
@@ -142,26 +143,37 @@ def test_stopped_half_way_then_rerun_stores_each_event_once(
     assert_a_rerun_stores_each_event_once(tmp_path, data, batch, before)
 
 
+@contextmanager
+def stopped_with_workers(
+    tmp_path: Path, data: Path, stop: signal.Signals
+) -> Iterator[subprocess.Popen[bytes]]:
+    """An ingest with two workers, sent ``stop`` (it alone, as `kill PID` does) once it
+    stores events; its workers must be gone within 5 s, else they would wait forever for
+    room on a queue no one reads. Whatever the caller checks, nothing is left running."""
+    workers: list[tuple[int, str | None]] = []
+    with ingest(tmp_path, data, "500", workers=2) as process:
+        try:
+            wait_until_storing(process, tmp_path / "k.db")
+            workers = [(pid, started(pid)) for pid in children(process.pid)]
+            process.send_signal(stop)
+            process.wait(timeout=30)
+            assert still_running(workers, within=5) == []
+            yield process
+        finally:
+            stop_for_good(workers)
+            process.kill()
+
+
 @pytest.mark.slow
 def test_sigterm_ends_the_ingest_and_its_workers_as_ctrl_c_does(tmp_path: Path) -> None:
     data, db = tmp_path / "events.jsonl", tmp_path / "k.db"
     write_events(data)
-    workers: list[tuple[int, str | None]] = []
-    with ingest(tmp_path, data, "500", workers=2) as first:
-        try:
-            wait_until_storing(first, db)
-            workers = [(pid, started(pid)) for pid in children(first.pid)]
-            first.send_signal(signal.SIGTERM)  # the ingest process alone, as `kill PID` does
-            first.wait(timeout=30)
-            assert still_running(workers, within=5) == []
-            # Read only now: workers left running would hold its output open.
-            _, first_err = first.communicate(timeout=30)
-            assert first.returncode == 128 + signal.SIGTERM, first_err.decode()
-            assert first_err.decode().startswith("cardtrace: terminated; finished transactions")
-            assert first_err.count(b"\n") == 1
-        finally:  # a failed check leaves nothing running
-            stop_for_good(workers)
-            first.kill()
+    with stopped_with_workers(tmp_path, data, signal.SIGTERM) as first:
+        # Read only now: workers left running would hold its output open.
+        _, first_err = first.communicate(timeout=30)
+        assert first.returncode == 128 + signal.SIGTERM, first_err.decode()
+        assert first_err.decode().startswith("cardtrace: terminated; finished transactions")
+        assert first_err.count(b"\n") == 1
     before = stored(db)
     assert 0 < before < TOTAL, "the signal must land half-way"
     assert before % 500 == 0, "a stopped run leaves whole transactions or nothing"
@@ -170,20 +182,11 @@ def test_sigterm_ends_the_ingest_and_its_workers_as_ctrl_c_does(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_workers_end_when_the_ingest_is_killed_outright(tmp_path: Path) -> None:
-    data, db = tmp_path / "events.jsonl", tmp_path / "k.db"
+    data = tmp_path / "events.jsonl"
     write_events(data)
-    workers: list[tuple[int, str | None]] = []
-    with ingest(tmp_path, data, "500", workers=2) as first:
-        try:
-            wait_until_storing(first, db)
-            workers = [(pid, started(pid)) for pid in children(first.pid)]
-            first.send_signal(signal.SIGKILL)  # no chance to stop its workers itself
-            first.wait(timeout=30)
-            # Else they wait forever for room on a queue no one reads.
-            assert still_running(workers, within=5) == []
-        finally:
-            stop_for_good(workers)
-            first.kill()
+    # SIGKILL gives the ingest no chance to stop its workers: they must end by themselves.
+    with stopped_with_workers(tmp_path, data, signal.SIGKILL) as first:
+        assert first.returncode == -signal.SIGKILL
 
 
 def assert_a_rerun_stores_each_event_once(
