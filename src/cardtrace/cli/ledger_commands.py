@@ -7,7 +7,6 @@ that fails is reported in full first, then raised as ``TamperDetected`` (exit 4)
 
 from __future__ import annotations
 
-import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -82,14 +81,6 @@ def _write(path: Path, data: bytes, what: str) -> None:
         raise InvalidInput(f"cannot write the {what} {path}: {exc.strerror}") from None
 
 
-def _check_writable(path: Path, what: str) -> None:
-    folder = path.parent
-    if path.is_dir():
-        raise InvalidInput(f"cannot write the {what} {path}: it is a folder")
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise InvalidInput(f"cannot write the {what} {path}: no writable folder {folder}")
-
-
 def _json(value: object) -> None:
     print(orjson.dumps(value).decode())
 
@@ -138,7 +129,7 @@ def checkpoint(
 ) -> None:
     """Sign and store a checkpoint of the log; print the signed note exactly as stored."""
     if export is not None:  # before signing: a file that cannot be written stores nothing
-        _check_writable(export, "checkpoint file")
+        service.check_writable(export, "checkpoint file")
     with _node(db) as node:
         if list_all:
             _checkpoint_list(service.list_checkpoints(node), node.settings.witness_quorum, json)

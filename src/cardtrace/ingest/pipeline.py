@@ -46,6 +46,7 @@ __all__ = [
     "QueueMerges",
     "Rejected",
     "check_rejects_file",
+    "check_writable",
     "collecting_less",
     "ingest_files",
     "path_text",
@@ -415,16 +416,21 @@ def check_rejects_file(path: Path) -> None:
     An existing file is replaced only if it is empty or a rejects file (an earlier run's):
     a mistyped ``--rejects`` naming the database, a key or an input file must not wipe it.
     """
-    folder = path.parent
-    if path.is_dir():
-        raise InvalidInput(f"the rejects file {path} is a folder")
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise InvalidInput(f"cannot write the rejects file {path}: no writable folder {folder}")
+    check_writable(path, "rejects file")
     if path.is_file() and not _holds_rejects(path):
         raise InvalidInput(
             f"{path} exists and is not a rejects file, which the run would overwrite; "
             "name another file with --rejects"
         )
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Refuse, naming ``what`` it is, a file path that is a folder or in no writable one."""
+    folder = path.parent
+    if path.is_dir():
+        raise InvalidInput(f"cannot write the {what} {path}: it is a folder")
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise InvalidInput(f"cannot write the {what} {path}: no writable folder {folder}")
 
 
 #: A rejects line is short (it never carries the input), so its first line ends early.

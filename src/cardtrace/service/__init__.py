@@ -6,7 +6,7 @@ The few types and helpers from lower layers that front ends render are passed on
 so a front end imports nothing else of cardtrace (an import-linter contract holds it).
 """
 
-from cardtrace.ingest.pipeline import IngestSummary
+from cardtrace.ingest.pipeline import IngestSummary, check_writable
 from cardtrace.ingest.readers import FILE_TYPES, input_bytes
 from cardtrace.ledger.bundle import Bundle, BundleReport, dump_bundle
 from cardtrace.service.audit import AuditReport, Problem, verify_node
@@ -39,6 +39,7 @@ __all__ = [
     "Problem",
     "StaleCheckpoint",
     "add_cosignatures",
+    "check_writable",
     "consistency_request",
     "dump_bundle",
     "event_schema",
