@@ -46,6 +46,10 @@ class KeyStore:
             self._write(path, secrets.token_bytes(32))
         return self._read(path)
 
+    def exists(self, name: str) -> bool:
+        """Whether the key ``name`` is in the folder (it is not created here)."""
+        return (self.folder / name).exists()
+
     def init(self) -> list[str]:
         """Create every key that does not exist yet; return the names created."""
         created = []

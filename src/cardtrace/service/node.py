@@ -185,9 +185,10 @@ class Node:
                 f"cardtrace works with {needed}; a dry run changes nothing, so run "
                 "'cardtrace migrate' first"
             )
-        if database.first_leaf() is None:  # nothing stored: as with no database at all
+        stored = _stored_key_id(database)
+        if stored is None:  # nothing stored: as with no database at all
             return database, _throwaway_keys()
-        return database, self.protection_keys_for(database)
+        return database, self._keys_matching(stored)
 
     def protection_keys_for(self, database: Database | None) -> ProtectionKeys:
         """The node's keys, which must be those the stored events were protected under.
@@ -196,12 +197,13 @@ class Node:
         holds events must not get new keys, which would link nothing to what is stored
         (a key folder left behind by running from another directory, say).
         """
-        leaf = database.first_leaf() if database is not None else None
-        if leaf is None:
-            return self.protection_keys
-        stored = orjson.loads(leaf)["token_key"]
-        folder = self.settings.key_dir
-        if not (folder / "link.key").exists():
+        stored = None if database is None else _stored_key_id(database)
+        return self.protection_keys if stored is None else self._keys_matching(stored)
+
+    def _keys_matching(self, stored: str) -> ProtectionKeys:
+        """The node's keys, refused unless its link key is ``stored`` (a key id)."""
+        folder = self.keys.folder
+        if not self.keys.exists("link.key"):
             raise ConfigurationError(
                 f"the database holds events protected under link key {stored}, and the key "
                 f"folder {folder} has no link.key; set CARDTRACE_KEY_DIR to this node's key "
@@ -281,6 +283,12 @@ class Node:
                         pending.append(token)
         events = sorted(found.values(), key=lambda event: (event.occurred_at, event.seq))
         return CardWalk(issuer, events, issuer in self.card_formats)
+
+
+def _stored_key_id(database: Database) -> str | None:
+    """The id of the link key the stored events were protected under (None: none stored)."""
+    leaf = database.first_leaf()
+    return None if leaf is None else str(orjson.loads(leaf)["token_key"])
 
 
 def _throwaway_keys() -> ProtectionKeys:
