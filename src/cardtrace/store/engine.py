@@ -30,6 +30,7 @@ from cardtrace.settings import usable_cores
 __all__ = [
     "OPERATIONAL_ERRORS",
     "SQLITE_CACHE_KIB",
+    "VERSION_TABLE",
     "describe",
     "in_memory",
     "open_engine",
@@ -45,6 +46,10 @@ OPERATIONAL_ERRORS = (OperationalError, sqlite3.OperationalError, psycopg.Operat
 #: transactions, which is what keeps ingest fast once the indexes outgrow memory.
 SQLITE_CACHE_KIB = 64 * 1024
 
+
+#: Alembic's record of a database's schema revision: a database holding other tables
+#: and not this one is another program's.
+VERSION_TABLE = "alembic_version"
 
 #: What a SQLite URL names as its database to mean one in memory (``sqlite://``).
 _IN_MEMORY = frozenset({None, "", ":memory:"})
@@ -214,8 +219,8 @@ def _ours_or_empty(connection: sqlite3.Connection) -> bool:
     tables: int
     ours: int
     tables, ours = connection.execute(
-        "SELECT count(*), count(*) FILTER (WHERE name = 'alembic_version') "
-        "FROM sqlite_master WHERE type = 'table'"
+        "SELECT count(*), count(*) FILTER (WHERE name = ?) FROM sqlite_master WHERE type = 'table'",
+        (VERSION_TABLE,),
     ).fetchone()
     return tables == 0 or ours > 0
 

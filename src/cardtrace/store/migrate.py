@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError
-from cardtrace.store.engine import describe, write_transaction
+from cardtrace.store.engine import VERSION_TABLE, describe, write_transaction
 
 __all__ = ["revisions", "upgrade"]
 
@@ -58,7 +58,7 @@ def _current(connection: Connection, script: ScriptDirectory) -> str | None:
     """
     current = MigrationContext.configure(connection).get_current_revision()
     if current is None:
-        others = sorted(set(inspect(connection).get_table_names()) - {"alembic_version"})
+        others = sorted(set(inspect(connection).get_table_names()) - {VERSION_TABLE})
         if others:
             shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
             raise ConfigurationError(
