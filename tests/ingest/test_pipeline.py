@@ -121,7 +121,7 @@ BAD_RECORDS: list[tuple[bytes | dict[str, Any], str | None, str]] = [
     (
         make.card_sold(serial="3" * 18, pin="4" * 17),
         "serial",
-        "serial has 18 characters, as a cmcc PIN has, and its serials 17: refused",
+        "serial has 18 characters, the length of a cmcc PIN (cmcc serials have 17): refused",
     ),
     (make.card_sold(issuer="344491909280146408"), "issuer", "should match pattern"),
 ]

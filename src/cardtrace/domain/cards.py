@@ -216,9 +216,9 @@ def pin_like_serial(
         return None
     expected = " or ".join(str(n) for n in sorted(known.serial_lengths))
     return (
-        f"serial has {length} characters, as a {issuer} PIN has, and its serials {expected}: "
-        "refused, since a serial is kept in clear and a PIN never is (are the serial and "
-        "PIN columns swapped?)"
+        f"serial has {length} characters, the length of a {issuer} PIN ({issuer} serials "
+        f"have {expected}): refused, since a serial is kept in clear and a PIN never is; "
+        "are the serial and PIN columns swapped?"
     )
 
 
