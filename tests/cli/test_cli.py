@@ -177,6 +177,21 @@ def test_ingest_reports_files_of_other_types_and_a_folder_with_no_data(
     assert [summary[name] for name in counts] == [1, 1, 1, 0, 1]
 
 
+def test_file_names_in_the_summary_are_printed_as_they_are_not_as_markup(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = node_home / "in"
+    folder.mkdir()
+    for n in range(5):
+        (folder / f"[bold]notes-{n}.txt").write_bytes(b"")
+    (folder / "[red]truth.jsonl").write_bytes(b"")
+    assert run(["ingest", str(folder)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    shown = ", ".join(str(folder / f"[bold]notes-{n}.txt") for n in range(3))
+    assert f"Not read (another type, or not a file): {shown} and 2 more" in out
+    assert f"Skipped as ground truth (name contains 'truth'): {folder / '[red]truth.jsonl'};" in out
+
+
 def test_ingest_exit_2_when_the_rejects_file_cannot_be_written(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -122,22 +122,24 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
     for file, line, reason in summary.incomplete_files:
         console.print(f"Not read to the end: {escape(file)}, line {line:,}: {escape(reason)}")
     if summary.rejected:
-        console.print(f"Rejected records are described in {rejects}")
+        console.print(f"Rejected records are described in {escape(str(rejects))}")
     if not summary.files:
         console.print(f"No data files found: cardtrace reads {FILE_TYPES}")
     if summary.ignored_files:
-        shown = ", ".join(str(path) for path in summary.ignored_files[:3])
-        more = len(summary.ignored_files) - 3
-        console.print(
-            f"Not read (another type, or not a file): {shown}"
-            + (f" and {more} more" if more > 0 else "")
-        )
+        console.print(f"Not read (another type, or not a file): {_some(summary.ignored_files)}")
     if summary.ground_truth_files:
-        shown = ", ".join(str(path) for path in summary.ground_truth_files[:3])
         console.print(
-            f"Skipped as ground truth (name contains 'truth'): {shown}; "
-            "name a file as a PATH to read it"
+            f"Skipped as ground truth (name contains 'truth'): "
+            f"{_some(summary.ground_truth_files)}; name a file as a PATH to read it"
         )
+
+
+def _some(paths: list[Path], shown: int = 3) -> str:
+    """The first ``shown`` of ``paths`` as printed text (a name like ``[b]x`` is not
+    markup), and how many more there are."""
+    text = ", ".join(escape(str(path)) for path in paths[:shown])
+    more = len(paths) - shown
+    return text + (f" and {more} more" if more > 0 else "")
 
 
 def stats(console: Console, figures: dict[str, Any]) -> None:
