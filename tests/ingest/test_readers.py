@@ -119,7 +119,7 @@ def test_csv_with_invalid_utf8_is_a_problem_for_that_row_only(tmp_path: Path) ->
     path = tmp_path / "a.csv"
     path.write_bytes(b"type,x\nk,\xff\xfe\nk,ok\n")
     bad, good = records(path)
-    assert bad.problem == "row is not valid UTF-8"
+    assert (bad.field, bad.problem) == ("x", "value is not valid UTF-8")
     assert good.data == {"type": "k", "x": "ok"}
 
 
@@ -596,3 +596,50 @@ def test_shares_split_the_rows_of_every_format_between_them(tmp_path: Path, suff
     halves = [list(read_records(path, share=Share(index, 2))) for index in (0, 1)]
     assert all(halves)
     assert sorted((r.line, r.data) for half in halves for r in half) == whole
+
+
+def test_a_csv_header_column_that_is_not_utf8_makes_every_row_a_problem_naming_its_position(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"type,node_id,sour\xffce_id,amount\nk,n,s,1\n\nk,n,s,2\n")
+    reason = "column 3 of the CSV header (line 1) is not valid UTF-8 (after 'node_id')"
+    assert [(r.line, r.data, r.field, r.problem) for r in records(path)] == [
+        (2, None, None, reason),
+        (4, None, None, reason),
+    ]
+
+
+NOT_UTF8 = "of the CSV header (line 1) is not valid UTF-8"
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (b"\xff,face_value", f"column 1 {NOT_UTF8} (before 'face_value')"),
+        # A file sent without its header row: its first data row (a name in GBK beside a
+        # phone number) stands in for it, and none of it is repeated.
+        (b"\xd5\xc5\xc8\xfd,13800138000", f"column 1 {NOT_UTF8}"),
+        # Named twice, too: the reject named the column, and writing it failed.
+        (b"type,\xff,\xff", f"column 2 {NOT_UTF8} (after 'type')"),
+    ],
+    ids=["first-column", "a-data-row-for-a-header", "named-twice"],
+)
+def test_a_csv_header_that_is_not_utf8_is_named_by_position_and_known_field_names_only(
+    tmp_path: Path, header: bytes, reason: str
+) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(header + b"\nk,1\n")
+    (only,) = records(path)
+    assert (only.line, only.data, only.field, only.problem) == (2, None, None, reason)
+    orjson.dumps(only._asdict())  # as the rejects file writes it
+
+
+def test_a_csv_cell_that_is_not_utf8_is_a_problem_naming_its_column(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"type,name,x\nk,\xd5\xc5\xc8\xfd,1\nk,ok,\xff\nk,ok,1\n")
+    assert [(r.line, r.field, r.problem) for r in records(path)] == [
+        (2, "name", "value is not valid UTF-8"),
+        (3, "x", "value is not valid UTF-8"),
+        (4, None, None),
+    ]

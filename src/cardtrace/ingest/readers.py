@@ -31,11 +31,11 @@ import itertools
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
 
-from cardtrace.domain.events import LIST_FIELDS
+from cardtrace.domain.events import EVENT_MODELS, LIST_FIELDS
 from cardtrace.errors import InvalidInput
 
 __all__ = [
@@ -442,10 +442,48 @@ def _header_problem(header: list[str]) -> tuple[str | None, str] | None:
     """What makes every row under ``header`` unreadable: its field and reason, if anything."""
     if not header:  # a blank first line: the rows have no field names to go by
         return None, "the CSV header (line 1) is empty"
+    # Before the repeat check: a name that is not UTF-8 cannot be written as a field.
+    undecodable = next((at for at, name in enumerate(header) if not _is_utf8(name)), None)
+    if undecodable is not None:
+        return None, _header_not_utf8(header, undecodable)
     repeated = _repeated(header)
     if repeated is not None:
         return repeated, "column appears twice in the header"
     return None
+
+
+def _header_not_utf8(header: list[str], at: int) -> str:
+    """Why no row can be read under ``header``: its column ``at`` (from 0) is not UTF-8.
+
+    The column is named by its position, and by a neighbour only if that is an event
+    field's name: a file sent without its header row has a data row in its place, so
+    nothing else of it is repeated.
+    """
+    known = _field_names()
+    before = header[at - 1] if at > 0 else None
+    after = header[at + 1] if at + 1 < len(header) else None
+    if before in known:
+        where = f" (after {before!r})"
+    elif after in known:
+        where = f" (before {after!r})"
+    else:
+        where = ""
+    return f"column {at + 1} of the CSV header (line 1) is not valid UTF-8{where}"
+
+
+@cache
+def _field_names() -> frozenset[str]:
+    """The names of the fields of every event type."""
+    return frozenset(name for model in EVENT_MODELS.values() for name in model.model_fields)
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text``, read with ``surrogateescape``, was UTF-8 (no escaped bytes)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _last(line: int, rows: Any) -> int | None:
@@ -459,8 +497,9 @@ def _csv_record(line: int, last: int | None, header: list[str], cells: list[str]
         return Record(line, None, None, problem, last_line=last)
     try:
         "".join(cells).encode()
-    except UnicodeEncodeError:
-        return Record(line, None, None, "row is not valid UTF-8", last_line=last)
+    except UnicodeEncodeError:  # rare: only now is the cell at fault looked for
+        name = next(name for name, cell in zip(header, cells, strict=True) if not _is_utf8(cell))
+        return Record(line, None, name, "value is not valid UTF-8", last_line=last)
     data: dict[str, Any] = {}
     for name, cell in zip(header, cells, strict=True):
         if cell != "":
