@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from cardtrace.errors import ConfigurationError, NotFound
 from cardtrace.settings import usable_cores
-from cardtrace.store.engine import open_engine
+from cardtrace.store.engine import in_memory, open_engine
 
 
 def test_a_missing_sqlite_file_is_made_only_when_asked(tmp_path: Path) -> None:
@@ -128,3 +128,97 @@ def test_a_postgresql_url_with_connection_parameters_connects(
             assert name.scalar() == "cardtrace-test"
     finally:
         engine.dispose()
+
+
+def sqlite_uri(path: str, query: str = "") -> str:
+    return f"sqlite:///file:{path}?uri=true{query}"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "{path}",
+        "//{path}",  # an empty authority
+        "//localhost{path}",
+        "{quoted}",  # SQLite decodes %HH
+        "{path}#part",  # SQLite ignores a fragment
+    ],
+)
+def test_a_missing_sqlite_uri_file_is_refused_unless_asked_to_make_it(
+    tmp_path: Path, spelling: str
+) -> None:
+    path = tmp_path / "a b.db"
+    url = sqlite_uri(spelling.format(path=path, quoted=str(path).replace(" ", "%20")))
+    with pytest.raises(NotFound, match=f"^no database at {path}; "):
+        open_engine(url, create=False)
+    assert list(tmp_path.iterdir()) == []
+    engine = open_engine(url)
+    with engine.connect():
+        assert path.exists()
+    engine.dispose()
+    open_engine(url, create=False).dispose()
+
+
+def test_a_relative_sqlite_uri_file_is_looked_for_where_sqlite_opens_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NotFound, match=r"^no database at rel\.db; "):
+        open_engine(sqlite_uri("rel.db", "&mode=rwc"), create=False)
+    with pytest.raises(NotFound, match=r"^no database at rel\.db; "):  # a plain name with uri=true
+        open_engine("sqlite:///rel.db?uri=true", create=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("query", ["&mode=ro", "&mode=rw", "&immutable=1"])
+def test_a_sqlite_uri_that_opens_only_an_existing_file_says_so_even_for_ingest(
+    tmp_path: Path, query: str
+) -> None:
+    path = tmp_path / "a.db"
+    parameter = query.removeprefix("&")
+    for create in (True, False):
+        with pytest.raises(NotFound, match=f"^no database at {path}; with {parameter} ") as refused:
+            open_engine(sqlite_uri(str(path), query), create=create)
+        assert "\n" not in str(refused.value)
+    assert list(tmp_path.iterdir()) == []
+    open_engine(f"sqlite:///{path}").dispose()
+    with open_engine(f"sqlite:///{path}").connect():
+        pass
+    open_engine(sqlite_uri(str(path), query), create=False).dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://",
+        "sqlite:///:memory:",
+        sqlite_uri(":memory:"),
+        sqlite_uri(":memory:", "&cache=shared"),
+        sqlite_uri("named", "&mode=memory&cache=shared"),
+        sqlite_uri("/x/named", "&vfs=memdb"),
+        sqlite_uri(""),  # SQLite's private temporary database, deleted when closed
+        "sqlite:///?uri=true",
+    ],
+)
+def test_sqlite_uris_of_databases_in_memory_are_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert in_memory(url)
+    open_engine(url, create=False).dispose()  # nothing on disk to be missing
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_files_named_by_sqlite_uris_are_not_in_memory(tmp_path: Path) -> None:
+    assert not in_memory(sqlite_uri(str(tmp_path / "a.db")))
+    assert not in_memory(sqlite_uri(str(tmp_path / "a.db"), "&mode=rwc"))
+    assert not in_memory("sqlite:///file::memory:")  # without uri=true, a file of that name
+    assert not in_memory("sqlite:///?mode=memory")  # refused when opened: uri=true is missing
+    assert not in_memory("postgresql://db.example/cards")
+
+
+def test_a_sqlite_uri_naming_a_host_is_refused_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"^database URL: a SQLite URI ") as refused:
+        open_engine(sqlite_uri(f"//db.example{tmp_path}/a.db"))
+    assert "db.example" not in str(refused.value)
+    assert list(tmp_path.iterdir()) == []

@@ -16,12 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.pool import QueuePool, SingletonThreadPool
 from sqlalchemy.util import asbool
 
 from cardtrace.errors import ConfigurationError, NotFound
@@ -70,13 +72,18 @@ _SQLITE_URI_PARAMETERS = frozenset(
 )
 
 
+#: SQLite's true values of a boolean URI parameter (``immutable=1``).
+_SQLITE_TRUE = frozenset({"1", "yes", "true", "on"})
+
+
 def in_memory(url: str) -> bool:
-    """Whether ``url`` names a SQLite database in memory, gone when the process ends."""
+    """Whether ``url`` names a SQLite database in memory, gone when the process ends
+    (``sqlite://``, ``file::memory:``, ``mode=memory``, ...)."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        return parsed.get_backend_name() == "sqlite" and _sqlite_file(parsed).path is None
+    except (ArgumentError, ConfigurationError):  # refused, and said why, when it is opened
         return False
-    return parsed.get_backend_name() == "sqlite" and parsed.database in _IN_MEMORY
 
 
 def open_engine(url: str, *, create: bool = True) -> Engine:
@@ -92,14 +99,9 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         _check_driver(parsed)
-        file = parsed.database
-        named_file = file not in _IN_MEMORY and not _sqlite_uri_mode(parsed)
-        if not create and named_file and not Path(str(file)).exists():
-            raise NotFound(
-                f"no database at {file}; 'cardtrace ingest' creates one, or name another "
-                "with --db or CARDTRACE_DATABASE_URL"
-            )
-        return _sqlite_engine(url)
+        file = _sqlite_file(parsed)
+        _check_sqlite_file(file, create=create)
+        return _sqlite_engine(url, in_memory=file.path is None)
     if backend == "postgresql":
         _check_driver(parsed)
         _check_postgresql_query(parsed)
@@ -146,6 +148,78 @@ def _sqlite_uri_mode(parsed: URL) -> bool:
     return uri
 
 
+class _SqliteFile(NamedTuple):
+    """The file a SQLite URL opens, as SQLite reads the URL."""
+
+    #: None: a database in memory, or the private temporary one SQLite makes of an
+    #: empty name; either is gone when its connection closes.
+    path: Path | None
+    #: The URI parameter with which SQLite opens only a file that exists (``mode=ro``).
+    existing_only: str | None = None
+
+
+def _sqlite_file(parsed: URL) -> _SqliteFile:
+    name = parsed.database or ""
+    uri = _sqlite_uri_mode(parsed)
+    if not (uri and name.startswith("file:")):
+        if uri and len(parsed.query) > 1:
+            # SQLite reads a name that is not a URI as a file name, the URI parameters
+            # SQLAlchemy appends to it included: 'a.db?mode=ro' made a file of that name.
+            raise ConfigurationError(
+                "database URL: with uri=true and SQLite's URI parameters, name the file "
+                "as a SQLite URI (sqlite:///file:PATH?uri=true&...)"
+            )
+        return _SqliteFile(None if name in _IN_MEMORY else Path(name))
+    path = _sqlite_uri_path(name)
+    query = parsed.query  # one value per name: _sqlite_uri_mode refused repeats
+    if path in _IN_MEMORY or query.get("mode") == "memory" or query.get("vfs") == "memdb":
+        return _SqliteFile(None)
+    return _SqliteFile(Path(path), _existing_only(query))
+
+
+def _sqlite_uri_path(uri: str) -> str:
+    """The file path of a SQLite URI (``file:PATH``, ``file:///PATH``), decoded as SQLite
+    decodes it (https://sqlite.org/uri.html): ``%HH`` escapes, no fragment, and no host
+    but ``localhost``."""
+    path = uri.removeprefix("file:").partition("#")[0]
+    if path.startswith("//"):
+        host, slash, rest = path.removeprefix("//").partition("/")
+        if host not in {"", "localhost"}:
+            raise ConfigurationError(
+                "database URL: a SQLite URI names a file on this machine: file:PATH or "
+                "file:///PATH, with no host but localhost"
+            )
+        path = slash + rest
+    return unquote(path, errors="surrogateescape")
+
+
+def _existing_only(query: Any) -> str | None:
+    """The URI parameter with which SQLite does not create a missing file, if any."""
+    mode = query.get("mode")
+    if mode in {"ro", "rw"}:
+        return f"mode={mode}"
+    immutable = query.get("immutable")
+    if immutable is not None and immutable.lower() in _SQLITE_TRUE:
+        return f"immutable={immutable}"
+    return None
+
+
+def _check_sqlite_file(file: _SqliteFile, *, create: bool) -> None:
+    """Refuse a missing file that is not to be created, or that SQLite would not create."""
+    if file.path is None or file.path.exists():
+        return
+    if file.existing_only is not None:
+        raise NotFound(
+            f"no database at {file.path}; with {file.existing_only} SQLite opens only a file "
+            "that exists: name another with --db or CARDTRACE_DATABASE_URL"
+        )
+    if not create:
+        raise NotFound(
+            f"no database at {file.path}; 'cardtrace ingest' creates one, or name another "
+            "with --db or CARDTRACE_DATABASE_URL"
+        )
+
+
 def _check_postgresql_query(parsed: URL) -> None:
     """Refuse any query parameter but libpq's connection parameters: psycopg would take
     some other names (``prepare_threshold``, ``autocommit``) as its own arguments, and
@@ -172,8 +246,11 @@ def _libpq_parameters() -> frozenset[str]:
     return frozenset(option.keyword.decode() for option in psycopg.pq.Conninfo.get_defaults())
 
 
-def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url)
+def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:
+    # One connection per thread for a database in memory, which each new connection
+    # would otherwise make anew and empty; SQLAlchemy's own choice of it from the URL
+    # is deprecated for 'mode=memory'.
+    engine = create_engine(url, poolclass=SingletonThreadPool if in_memory else QueuePool)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
