@@ -359,6 +359,26 @@ def test_csv_and_parquet_refuse_flags_for_numbers_and_numbers_for_times(
     }
 
 
+def test_a_csv_number_must_be_digits_as_a_json_number_must_be_a_number(
+    database: Database, tmp_path: Path
+) -> None:
+    good = make.card_sold(source_id="ok", order_ref=None)
+    with (tmp_path / "in.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, sorted(good))
+        writer.writeheader()
+        writer.writerow({**good, "price_fen": "04650"})
+        for n, spelling in enumerate(["4_650", "+4650", " 4650", "4650.0"]):
+            writer.writerow({**good, "source_id": f"bad-{n}", "price_fen": spelling})
+        writer.writerow({**good, "source_id": "negative", "price_fen": "-4650"})
+    summary = run(database, tmp_path, tmp_path / "in.csv")
+    assert (summary.accepted, summary.rejected) == (1, 5)
+    found = [(r["line"], r["field"], r["reason"].split(",")[0]) for r in rejects(tmp_path)]
+    digits = "number must be written in digits alone"
+    assert found == [(line, "price_fen", digits) for line in (3, 4, 5, 6)] + [
+        (7, "price_fen", "Input should be greater than or equal to 0")
+    ]
+
+
 def test_a_csv_row_with_wrong_cell_count_is_rejected(database: Database, tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
     path.write_text("type,node_id\ncard.sold,a,extra\n")

@@ -85,6 +85,20 @@ def test_csv_rows_with_missing_or_extra_cells_are_problems(
     assert (good.line, good.data) == (3, {"type": "k", "x": "l", "y": "m"})
 
 
+@pytest.mark.parametrize("cell", ["3_000", "+30", " 30", "30 ", "30.0", "1e3", "٣٠", "0x1e"])
+def test_a_csv_number_not_written_in_digits_is_a_problem_naming_its_column(
+    tmp_path: Path, cell: str
+) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(f'type,face_value,calls\nk,"{cell}",7\nk,30,-2\n')
+    bad, good = records(path)
+    assert (bad.line, bad.data, bad.field) == (2, None, "face_value")
+    assert bad.problem is not None
+    assert bad.problem.startswith("number must be written in digits")
+    # Digits, with a minus sign left for the event's own check (greater than 0) to refuse.
+    assert good.data == {"type": "k", "face_value": "30", "calls": "-2"}
+
+
 def test_a_csv_record_over_several_lines_says_where_it_ends(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text('type,x,y\nk,"two\nlines",m\nk,"open,m\nk,l,m\nk,l,m\n')

@@ -48,6 +48,7 @@ from cardtrace.domain.identifiers import (
 __all__ = [
     "EVENT_MODELS",
     "EVENT_NAMESPACE",
+    "INTEGER_FIELDS",
     "LIST_FIELDS",
     "CardEvent",
     "CardRecycled",
@@ -470,6 +471,25 @@ LIST_FIELDS = frozenset(
     for model in EVENT_MODELS.values()
     for name, info in model.model_fields.items()
     if typing.get_origin(info.annotation) is list
+)
+
+
+def _is_integer(annotation: object) -> bool:
+    """Whether a field of type ``annotation`` holds an integer (optional or constrained)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _is_integer(typing.get_args(annotation)[0])
+    if origin is typing.Union:
+        return any(_is_integer(arm) for arm in typing.get_args(annotation) if arm is not type(None))
+    return annotation is int
+
+
+#: Names of the fields, of any event type, that hold integers (amounts and counts).
+INTEGER_FIELDS = frozenset(
+    name
+    for model in EVENT_MODELS.values()
+    for name, info in model.model_fields.items()
+    if _is_integer(info.annotation)
 )
 
 _ADAPTER: TypeAdapter[Event] | None = None

@@ -35,7 +35,7 @@ from functools import cache, partial
 from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
 
-from cardtrace.domain.events import EVENT_MODELS, LIST_FIELDS
+from cardtrace.domain.events import EVENT_MODELS, INTEGER_FIELDS, LIST_FIELDS
 from cardtrace.errors import InvalidInput
 
 __all__ = [
@@ -503,8 +503,21 @@ def _csv_record(line: int, last: int | None, header: list[str], cells: list[str]
     data: dict[str, Any] = {}
     for name, cell in zip(header, cells, strict=True):
         if cell != "":
+            if name in INTEGER_FIELDS and not _digits(cell):
+                return Record(line, None, name, _NOT_DIGITS, last_line=last)
             data[name] = cell.split(CSV_LIST_SEPARATOR) if name in LIST_FIELDS else cell
     return Record(line, data, last_line=last)
+
+
+#: Why a CSV cell of a number is refused. Python's ``int`` (and so pydantic) would read
+#: ``3_000``, ``+30``, `` 30 `` and ``30.0`` as numbers; a number is sent as digits.
+_NOT_DIGITS = "number must be written in digits alone, e.g. 30 (no '+', spaces, '_' or '.')"
+
+
+def _digits(cell: str) -> bool:
+    """Whether ``cell`` is ASCII digits, after a minus sign if any (refused as negative)."""
+    digits = cell.removeprefix("-")
+    return digits.isascii() and digits.isdigit()
 
 
 def _repeated(columns: list[str]) -> str | None:
