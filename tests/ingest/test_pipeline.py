@@ -103,6 +103,11 @@ BAD_RECORDS: list[tuple[bytes | dict[str, Any], str | None, str]] = [
     # Times are ISO 8601 text: a count of seconds would be read as seconds or ms by size.
     (make.card_sold(occurred_at=1740794400), "occurred_at", "time must be ISO 8601 text"),
     (make.card_sold(occurred_at="1740794400"), "occurred_at", "time must be ISO 8601 text"),
+    (
+        make.card_sold(occurred_at="20250301T100000+0800"),
+        "occurred_at",
+        "time must be ISO 8601 text in the extended format (YYYY-MM-DDThh:mm:ss)",
+    ),
     (make.card_sold(occurred_at="2025-13-01T00:00:00+08:00"), "occurred_at", "not a valid"),
     (make.card_sold(occurred_at="2025-03-01T10:00:00"), "occurred_at", "carry a UTC offset"),
     # Times that exist where they are written but not in UTC (they used to crash the run).

@@ -156,8 +156,11 @@ def _aware(value: object) -> object:
     zone has had one since 1972).
     """
     if isinstance(value, str):
-        if value[4:5] != "-":  # every ISO 8601 date starts YYYY-
-            raise ValueError(f"time must be ISO 8601 text, {_TIME_FORM}")
+        if value[4:5] != "-":  # seconds since 1970, or ISO 8601's basic format
+            raise ValueError(
+                f"time must be ISO 8601 text in the extended format (YYYY-MM-DDThh:mm:ss), "
+                f"{_TIME_FORM}"
+            )
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
