@@ -7,7 +7,8 @@ import os
 import sqlite3
 import subprocess
 import sys
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import orjson
@@ -15,8 +16,11 @@ import pytest
 
 import factories as make
 from cardtrace.cli.main import run
+from cardtrace.errors import ConfigurationError
 from cardtrace.store import migrate
+from cardtrace.store.database import AppendResult, Database
 from cardtrace.store.engine import open_engine
+from cardtrace.store.rows import EventBatch
 
 
 @pytest.fixture(autouse=True)
@@ -86,6 +90,40 @@ def test_a_dry_run_creates_nothing_and_answers_as_the_ingest_would(
     assert last_json(capsys.readouterr().out) == {**summary, "dry_run": False}
     assert run(["ingest", "--dry-run", str(path)]) == 1
     assert "Dry run" in capsys.readouterr().out
+
+
+def test_an_ingest_stopped_by_an_error_prints_what_its_finished_transactions_stored(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [make.card_sold(source_id=str(n), serial=make.serial(n)) for n in range(5)]
+    path = events_file(node_home / "a.jsonl", *records)
+    opened = Database.appending
+    transactions, fail_at = 0, 3
+
+    @contextmanager
+    def failing(self: Database) -> Iterator[Callable[[EventBatch], AppendResult]]:
+        nonlocal transactions
+        transactions += 1
+        if transactions == fail_at:
+            raise ConfigurationError("the database connection was lost")
+        with opened(self) as append:
+            yield append
+
+    monkeypatch.setattr(Database, "appending", failing)
+    monkeypatch.setenv("CARDTRACE_BATCH_SIZE", "2")  # a transaction per two events
+    monkeypatch.setenv("CARDTRACE_INGEST_WORKERS", "0")
+    assert run(["ingest", "--json", str(path)]) == 2
+    out, err = capsys.readouterr()
+    summary = last_json(out)
+    assert (summary["stopped"], summary["accepted"], summary["rejected"]) == (True, 4, 0)
+    assert err == "cardtrace: the database connection was lost\n"
+    transactions = 0
+    assert run(["ingest", str(path)]) == 2
+    assert "Ingest stopped" in capsys.readouterr().out
+    transactions, fail_at = 0, 0
+    assert run(["ingest", "--json", str(path)]) == 0
+    again = last_json(capsys.readouterr().out)
+    assert (again["stopped"], again["accepted"], again["duplicates"]) == (False, 1, 4)
 
 
 def test_a_dry_run_leaves_an_old_schema_alone_and_migrate_brings_it_up_to_date(

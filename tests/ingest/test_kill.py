@@ -130,7 +130,7 @@ def test_stopped_half_way_then_rerun_stores_each_event_once(
     if stop == signal.SIGINT:
         assert all(ignores_sigint(child) for child in children(first.pid))
     os.killpg(first.pid, stop)
-    _, first_err = first.communicate()
+    first_out, first_err = first.communicate()
     before = stored(db)
     if stop == signal.SIGKILL:
         assert first.returncode == -signal.SIGKILL
@@ -138,6 +138,7 @@ def test_stopped_half_way_then_rerun_stores_each_event_once(
         assert first.returncode == 130
         assert first_err.decode().startswith("cardtrace: interrupted; finished transactions")
         assert first_err.count(b"\n") == 1
+        assert_the_summary_counts_what_is_stored(first_out, before)
     assert 0 < before < TOTAL, "the kill must land half-way"
     assert before % transaction == 0, "a kill leaves whole transactions or nothing"
     assert_a_rerun_stores_each_event_once(tmp_path, data, batch, before)
@@ -170,11 +171,12 @@ def test_sigterm_ends_the_ingest_and_its_workers_as_ctrl_c_does(tmp_path: Path) 
     write_events(data)
     with stopped_with_workers(tmp_path, data, signal.SIGTERM) as first:
         # Read only now: workers left running would hold its output open.
-        _, first_err = first.communicate(timeout=30)
+        first_out, first_err = first.communicate(timeout=30)
         assert first.returncode == 128 + signal.SIGTERM, first_err.decode()
         assert first_err.decode().startswith("cardtrace: terminated; finished transactions")
         assert first_err.count(b"\n") == 1
     before = stored(db)
+    assert_the_summary_counts_what_is_stored(first_out, before)
     assert 0 < before < TOTAL, "the signal must land half-way"
     assert before % 500 == 0, "a stopped run leaves whole transactions or nothing"
     assert_a_rerun_stores_each_event_once(tmp_path, data, "500", before)
@@ -189,6 +191,13 @@ def test_workers_end_when_the_ingest_is_killed_outright(tmp_path: Path) -> None:
         assert first.returncode == -signal.SIGKILL
 
 
+def assert_the_summary_counts_what_is_stored(out: bytes, stored_events: int) -> None:
+    """A stopped run's last line on stdout (--json) counts its finished transactions."""
+    summary = orjson.loads(out.splitlines()[-1])
+    assert summary["stopped"] is True
+    assert summary["accepted"] == sum(summary["accepted_by_type"].values()) == stored_events
+
+
 def assert_a_rerun_stores_each_event_once(
     tmp_path: Path, data: Path, batch: str, before: int
 ) -> None:
@@ -197,6 +206,7 @@ def assert_a_rerun_stores_each_event_once(
     out, err = second.communicate(timeout=300)
     assert second.returncode == 0, err.decode()
     summary = orjson.loads(out.splitlines()[-1])
+    assert summary["stopped"] is False
     assert summary["accepted"] + summary["duplicates"] == TOTAL
     assert summary["duplicates"] >= before
 

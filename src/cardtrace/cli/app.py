@@ -91,22 +91,39 @@ def ingest(
     records before the break and all other files are read all the same).
     """
     settings = load_settings(database_url=db)
-    with service.Node(settings) as node, render.file_progress(_err) as progress:
-        summary = node.ingest(
-            paths,
-            rejects=rejects,
-            progress=progress.advance,
-            on_files=progress.start,
-            dry_run=dry_run,
-        )
-    if json:
-        print(orjson.dumps(summary.as_dict()).decode())
-    else:
-        render.ingest_summary(_out, summary, rejects)
+    committed: service.IngestSummary | None = None
+
+    def keep(summary: service.IngestSummary) -> None:
+        nonlocal committed
+        committed = summary
+
+    try:
+        with service.Node(settings) as node, render.file_progress(_err) as progress:
+            summary = node.ingest(
+                paths,
+                rejects=rejects,
+                progress=progress.advance,
+                on_commit=keep,
+                on_files=progress.start,
+                dry_run=dry_run,
+            )
+    except BaseException:  # Ctrl-C, SIGTERM or an error: first say what is stored
+        if committed is not None:
+            committed.stopped = True
+            _ingest_summary(committed, rejects, json=json)
+        raise
+    _ingest_summary(summary, rejects, json=json)
     if summary.incomplete_files:
         raise typer.Exit(2)
     if summary.rejected:
         raise typer.Exit(1)
+
+
+def _ingest_summary(summary: service.IngestSummary, rejects: Path, *, json: bool) -> None:
+    if json:
+        print(orjson.dumps(summary.as_dict()).decode())
+    else:
+        render.ingest_summary(_out, summary, rejects)
 
 
 @app.command()

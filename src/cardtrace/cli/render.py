@@ -97,7 +97,7 @@ def world(console: Console, summary: WorldSummary, out: Path) -> None:
 
 
 def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> None:
-    table = Table(title="Dry run: nothing stored" if summary.dry_run else "Ingest")
+    table = Table(title=_ingest_title(summary))
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("files", f"{summary.files:,}")
@@ -132,6 +132,14 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
             f"Skipped as ground truth (name contains 'truth'): "
             f"{_some(summary.ground_truth_files)}; name a file as a PATH to read it"
         )
+
+
+def _ingest_title(summary: IngestSummary) -> str:
+    if summary.dry_run:
+        return "Dry run: nothing stored"
+    if summary.stopped:
+        return "Ingest stopped: its finished transactions"
+    return "Ingest"
 
 
 def _some(paths: list[Path], shown: int = 3) -> str:

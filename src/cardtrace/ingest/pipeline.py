@@ -10,6 +10,7 @@ event exactly once (the event id is the idempotency key).
 
 from __future__ import annotations
 
+import copy
 import gc
 import itertools
 import json
@@ -127,10 +128,14 @@ class IngestSummary:
     rejected_by_field: Counter[str] = field(default_factory=Counter)
     warnings: Counter[str] = field(default_factory=Counter)
     accepted_by_type: Counter[str] = field(default_factory=Counter)
+    #: The run was stopped (Ctrl-C, SIGTERM, an error) before it ended: the counts are
+    #: those of its finished transactions, which are kept.
+    stopped: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
+            "stopped": self.stopped,
             "files": self.files,
             "ignored_files": len(self.ignored_files),
             "ground_truth_files": len(self.ground_truth_files),
@@ -334,12 +339,15 @@ def ingest_files(
     formats: Mapping[str, CardFormat] = CARD_FORMATS,
     progress: Callable[[Path, int], None] | None = None,
     dry_run: bool = False,
+    on_commit: Callable[[IngestSummary], None] | None = None,
 ) -> IngestSummary:
     """Ingest ``files`` into ``database``; see the module docstring for the guarantees.
 
     With ``workers`` > 0, that many processes read, validate and protect while this one
     stores (:mod:`cardtrace.ingest.workers`); the result is the same either way. With
     ``dry_run`` nothing is stored: the summary and the rejects file say what would be.
+    ``on_commit`` gets a copy of the counts after each transaction: what a run that is
+    stopped has stored.
     """
     summary = IngestSummary(files=len(files), dry_run=dry_run)
     size = min(batch_size, PREPARED_RECORDS)
@@ -368,6 +376,8 @@ def ingest_files(
                     stored += len(prepared.events)
                     if stored >= batch_size:
                         break
+            if on_commit is not None:
+                on_commit(copy.deepcopy(summary))
             merges.stored(queued, summary.accepted - accepted)
         merges.finish()
     return summary

@@ -127,8 +127,10 @@ class Node:
         progress: Callable[[Path, int], None] | None = None,
         on_files: Callable[[list[Path]], None] | None = None,
         dry_run: bool = False,
+        on_commit: Callable[[IngestSummary], None] | None = None,
     ) -> IngestSummary:
-        """Ingest files and folders; ``on_files`` learns the files before reading starts.
+        """Ingest files and folders; ``on_files`` learns the files before reading starts,
+        ``on_commit`` the counts after each transaction (what a stopped run stored).
 
         ``dry_run`` stores nothing and creates nothing, no database nor keys: the summary
         and the rejects file say what an ingest would do now. A run that finds no data
@@ -136,6 +138,11 @@ class Node:
         formats, the keys) does so before a database is made.
         """
         files, ignored, truth = discover(paths, skip=[rejects] if rejects else [])
+
+        def found(summary: IngestSummary) -> IngestSummary:
+            summary.ignored_files, summary.ground_truth_files = ignored, truth
+            return summary
+
         if rejects is not None:
             check_rejects_file(rejects)
         formats = self.card_formats
@@ -163,9 +170,9 @@ class Node:
                 formats=formats,
                 progress=progress,
                 dry_run=dry_run,
+                on_commit=None if on_commit is None else lambda done: on_commit(found(done)),
             )
-        summary.ignored_files, summary.ground_truth_files = ignored, truth
-        return summary
+        return found(summary)
 
     def _dry_run_target(self, stack: contextlib.ExitStack) -> tuple[Database, ProtectionKeys]:
         """The database and keys a dry run checks against, without creating either.
