@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -421,6 +422,7 @@ def test_a_database_with_events_never_gets_new_keys(
         ["ingest", str(path)],
         ["ingest", "--dry-run", str(path)],
         ["history", "--issuer", "cmcc", "--serial", "1"],
+        ["verify"],
     )
     for command in commands:
         assert run([*command, "--db", database]) == 2
@@ -435,6 +437,53 @@ def test_a_database_with_events_never_gets_new_keys(
     monkeypatch.setenv("CARDTRACE_KEY_DIR", str(node_home / ".cardtrace" / "keys"))
     assert run(["ingest", "--json", str(path), "--db", database]) == 0
     assert last_json(capsys.readouterr().out)["duplicates"] == 1  # a re-send, not a conflict
+
+
+def test_a_vault_key_that_does_not_open_the_stored_data_is_refused_before_anything_is_stored(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
+    assert run(["ingest", str(first)]) == 0
+    vault = node_home / ".cardtrace" / "keys" / "vault.key"
+    kept = vault.read_bytes()
+    vault.write_text("cd" * 32 + "\n")  # another node's, or one made anew
+    later = events_file(node_home / "b.jsonl", make.card_sold(source_id="2"))
+    capsys.readouterr()
+    for command in (["ingest", str(later)], ["ingest", "--dry-run", str(later)]):
+        assert run(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("cardtrace: the vault.key in the key folder .cardtrace/keys ")
+        assert "does not open the personal data stored with event " in err
+    vault.unlink()
+    assert run(["ingest", str(later)]) == 2
+    assert "has no vault.key; set CARDTRACE_KEY_DIR" in capsys.readouterr().err
+    assert not vault.exists()  # not made anew
+    vault.write_bytes(kept)
+    assert run(["stats", "--json"]) == 0
+    assert last_json(capsys.readouterr().out)["events"] == 1
+    assert run(["ingest", str(later)]) == 0
+
+
+def test_reading_commands_make_no_keys(node_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = events_file(node_home / "a.jsonl", b"{oops")
+    assert run(["ingest", str(path)]) == 1  # a database with no events, and keys
+    keys = node_home / ".cardtrace" / "keys"
+    shutil.rmtree(keys)
+    assert run(["verify"]) == 0
+    assert run(["history", "--issuer", "cmcc", "--serial", "1"]) == 0
+    assert "No stored event" in capsys.readouterr().out
+    assert not keys.exists()
+    events_file(path, make.card_sold(source_id="1"))
+    assert run(["ingest", str(path)]) == 0
+    assert run(["checkpoint"]) == 0
+    (keys / "node.key").unlink()
+    capsys.readouterr()
+    assert run(["verify"]) == 2  # a new signing key would fail every stored checkpoint
+    assert capsys.readouterr().err == (
+        "cardtrace: the database holds signed checkpoints and the key folder .cardtrace/keys "
+        "has no node.key; set CARDTRACE_KEY_DIR to this node's key folder\n"
+    )
+    assert not (keys / "node.key").exists()
 
 
 def test_a_database_of_another_program_is_refused_and_left_as_it_was(

@@ -53,7 +53,7 @@ from cardtrace.ledger.note import (
     parse_checkpoint,
     verify_cosignature,
 )
-from cardtrace.service.ledger import node_signer, trusted_witnesses
+from cardtrace.service.ledger import checkpoint_verifier, trusted_witnesses
 from cardtrace.service.node import Node
 from cardtrace.store import checkpoints as records
 from cardtrace.store.ledger_sql import SqlTileStore
@@ -124,9 +124,8 @@ class _Signed:
 
 def verify_node(node: Node) -> AuditReport:
     """Audit the whole node; the report lists every problem found (none: clean)."""
-    database = node.database  # before the key: no database, no key made for nothing
-    verifier = node_signer(node).verifier()
-    keys = node.protection_keys_for(database)
+    database = node.database  # before the keys: no database, no key looked for
+    keys = node.reading_keys(database)  # makes no key: an audit changes nothing
     openings = _Openings(Tokenizer(keys.link_key), Vault(keys.vault_key))
     problems = _Problems()
     with records.snapshot(database) as connection:
@@ -134,7 +133,13 @@ def verify_node(node: Node) -> AuditReport:
         stored_state = store.read_state()
         log_size = stored_state[0] if stored_state else 0
         stored = records.all_checkpoints(connection)
-        signed = _check_checkpoint_rows(stored, verifier, node.settings.log_origin, problems)
+        signed = (
+            _check_checkpoint_rows(
+                stored, checkpoint_verifier(node), node.settings.log_origin, problems
+            )
+            if stored
+            else []
+        )
         replay = _Replay(store, log_size, signed, problems)
         for row in records.stream_event_leaves(connection):
             leaf = replay.event(row)

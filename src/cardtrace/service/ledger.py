@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cardtrace.domain.canonical import format_time
-from cardtrace.errors import CardtraceError, InvalidInput, NotFound, TamperDetected
+from cardtrace.errors import (
+    CardtraceError,
+    ConfigurationError,
+    InvalidInput,
+    NotFound,
+    TamperDetected,
+)
 from cardtrace.ledger import tiles
 from cardtrace.ledger.bundle import Bundle, BundleReport, load_bundle, verify_bundle
 from cardtrace.ledger.note import (
@@ -37,6 +43,7 @@ __all__ = [
     "AddedCosignature",
     "CheckpointInfo",
     "add_cosignatures",
+    "checkpoint_verifier",
     "init_keys",
     "list_checkpoints",
     "make_checkpoint",
@@ -85,6 +92,17 @@ class AddedCosignature:
 def node_signer(node: Node) -> Signer:
     """The key that signs this node's checkpoints, named after the log's origin."""
     return Signer(node.settings.log_origin, node.keys.secret("node.key"))
+
+
+def checkpoint_verifier(node: Node) -> Verifier:
+    """The verifier of the node's stored checkpoints, whose signing key must exist: a
+    new one, made in development on first use, would fail every one of them."""
+    if not node.keys.exists("node.key"):
+        raise ConfigurationError(
+            f"the database holds signed checkpoints and the key folder {node.keys.folder} "
+            "has no node.key; set CARDTRACE_KEY_DIR to this node's key folder"
+        )
+    return node_signer(node).verifier()
 
 
 def witness_signer(node: Node) -> Signer:
@@ -255,7 +273,7 @@ def prove(node: Node, event_id: str) -> Bundle:
         checkpoint=checkpoint.note,
         cosignatures=tuple(row.line for row in stored),
     )
-    report = verify_bundle(bundle, [node_signer(node).verifier()])
+    report = verify_bundle(bundle, [checkpoint_verifier(node)])
     if not report.valid:
         reasons = "; ".join(f"{c.name}: {c.reason}" for c in report.failures)
         raise TamperDetected(f"the evidence of event {event_id} does not verify: {reasons}")

@@ -14,6 +14,7 @@ import orjson
 
 from cardtrace.crypto.keystore import KeyStore
 from cardtrace.crypto.tokens import Tokenizer
+from cardtrace.crypto.vault import Vault
 from cardtrace.domain.cards import (
     CARD_FORMATS,
     CardFormat,
@@ -22,7 +23,7 @@ from cardtrace.domain.cards import (
     load_card_formats,
 )
 from cardtrace.domain.events import EVENT_MODELS, event_adapter
-from cardtrace.errors import ConfigurationError, InvalidInput, NotFound
+from cardtrace.errors import ConfigurationError, InvalidInput, NotFound, TamperDetected
 from cardtrace.ingest.pipeline import IngestSummary, check_rejects_file, ingest_files
 from cardtrace.ingest.protect import ProtectionKeys, card_token, pin_token
 from cardtrace.ingest.readers import discover, input_bytes
@@ -195,35 +196,59 @@ class Node:
         stored = _stored_key_id(database)
         if stored is None:  # nothing stored: as with no database at all
             return database, _throwaway_keys()
-        return database, self._keys_matching(stored)
+        return database, self._keys_to_add_to(database, stored)
 
     def protection_keys_for(self, database: Database | None) -> ProtectionKeys:
-        """The node's keys, which must be those the stored events were protected under.
+        """The keys an ingest protects new events under: those of the stored events.
 
         In development a missing key is made on first use; a database that already
         holds events must not get new keys, which would link nothing to what is stored
         (a key folder left behind by running from another directory, say).
         """
         stored = None if database is None else _stored_key_id(database)
-        return self.protection_keys if stored is None else self._keys_matching(stored)
+        if database is None or stored is None:
+            return self.protection_keys
+        return self._keys_to_add_to(database, stored)
+
+    def reading_keys(self, database: Database) -> ProtectionKeys:
+        """The keys to read the stored events with. A read makes no key: with nothing
+        stored, throw-away keys give the same answers."""
+        stored = _stored_key_id(database)
+        return _throwaway_keys() if stored is None else self._keys_matching(stored)
+
+    def _keys_to_add_to(self, database: Database, stored: str) -> ProtectionKeys:
+        """The node's keys, refused unless they are those of the stored events: its link
+        key ``stored`` (a key id) and a vault key that opens the stored personal data,
+        which new events sealed under another key would split in two."""
+        keys = self._keys_matching(stored)
+        sample = database.first_protected()
+        if sample is not None:
+            leaf, sealed = sample
+            event_id = str(orjson.loads(leaf)["event_id"])
+            try:
+                Vault(keys.vault_key).open(sealed, event_id)
+            except TamperDetected:
+                raise ConfigurationError(
+                    f"the vault.key in the key folder {self.keys.folder} does not open the "
+                    f"personal data stored with event {event_id}: another node's key, or "
+                    "data changed since ('cardtrace verify' tells); set CARDTRACE_KEY_DIR to "
+                    "this node's key folder"
+                ) from None
+        return keys
 
     def _keys_matching(self, stored: str) -> ProtectionKeys:
-        """The node's keys, refused unless its link key is ``stored`` (a key id)."""
-        folder = self.keys.folder
+        """The node's keys, refused unless its link key is ``stored`` (a key id); none is
+        made, since new keys would open nothing stored."""
+        held = f"the database holds events protected under link key {stored}, and the key folder"
+        folder, again = self.keys.folder, "set CARDTRACE_KEY_DIR to this node's key folder"
         if not self.keys.exists("link.key"):
-            raise ConfigurationError(
-                f"the database holds events protected under link key {stored}, and the key "
-                f"folder {folder} has no link.key; set CARDTRACE_KEY_DIR to this node's key "
-                "folder (new keys would link nothing to the stored events)"
-            )
-        keys = self.protection_keys
-        if keys.token_key_id != stored:
-            raise ConfigurationError(
-                f"the database holds events protected under link key {stored}, and the key "
-                f"folder {folder} holds link key {keys.token_key_id}; set CARDTRACE_KEY_DIR "
-                "to this node's key folder"
-            )
-        return keys
+            raise ConfigurationError(f"{held} {folder} has no link.key; {again}")
+        found = KeyStore.key_id(self.keys.secret("link.key"))
+        if found != stored:
+            raise ConfigurationError(f"{held} {folder} holds link key {found}; {again}")
+        if not self.keys.exists("vault.key"):
+            raise ConfigurationError(f"{held} {folder} has no vault.key; {again}")
+        return self.protection_keys
 
     @cached_property
     def card_formats(self) -> dict[str, CardFormat]:
@@ -271,7 +296,7 @@ class Node:
             raise InvalidInput("name the card by exactly one of serial or pin")
         issuer = issuer_code(issuer)
         database = self.database  # before the key: no database, no key made for nothing
-        tokenizer = Tokenizer(self.protection_keys_for(database).link_key)
+        tokenizer = Tokenizer(self.reading_keys(database).link_key)
         if serial is not None:
             start = card_token(tokenizer, issuer, card_code("serial", serial))
         else:

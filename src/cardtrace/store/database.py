@@ -364,6 +364,19 @@ class Database:
             leaf: bytes | None = connection.execute(query).scalar()
         return leaf
 
+    def first_protected(self) -> tuple[bytes, bytes] | None:
+        """The leaf and sealed personal data of the first event holding any (None: none
+        does), which show whether a vault key is the one the stored data is sealed under."""
+        query = (
+            select(events.c.leaf, events.c.protected)
+            .where(events.c.protected.is_not(None))
+            .order_by(events.c.seq)
+            .limit(1)
+        )
+        with self._reading() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else (row.leaf, row.protected)
+
     def event(self, event_id: bytes) -> StoredEvent:
         """The stored event with id ``event_id``."""
         found = union_all(
