@@ -247,14 +247,14 @@ def test_ingest_exit_2_when_the_rejects_file_cannot_be_written(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["ingest"], "Missing argument 'paths' (see 'cardtrace ingest --help')"),
+        (["ingest"], "Missing argument 'PATH...' (see 'cardtrace ingest --help')"),
         (
             ["ingest", "--no-such-option", "x"],
             "No such option: --no-such-option (see 'cardtrace ingest --help')",
         ),
         (
             ["sim", "--cards", "0", "--out", "w"],
-            "Invalid value for '--cards': Input should be greater than or equal to 1 "
+            "Invalid value for '--cards': 0 is not in the range 1<=x<=10000000 "
             "(see 'cardtrace sim --help')",
         ),
         (["frobnicate"], "No such command 'frobnicate' (see 'cardtrace --help')"),
@@ -266,6 +266,17 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert run(args) == 2
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == ("", f"cardtrace: {message}\n")
+
+
+def test_help_gives_flags_no_value_and_names_arguments_plainly(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["ingest", "--help"]) == 0
+    text = capsys.readouterr().out
+    flags = [line for line in text.splitlines() if "--dry-run" in line or "--help" in line]
+    assert len(flags) == 2
+    assert all("<" not in line for line in flags), flags  # as though a flag took a value
+    assert "Usage: cardtrace ingest [OPTIONS] {PATH...}" in text
 
 
 def test_output_that_cannot_be_written_is_one_line_and_a_closed_pipe_is_quiet(

@@ -70,7 +70,11 @@ def sim(
 def ingest(
     paths: Annotated[
         list[Path],
-        typer.Argument(help="Files or folders (read recursively); - reads standard input."),
+        typer.Argument(
+            metavar="PATH...",
+            help="Files or folders (read recursively); - reads standard input.",
+            show_default=False,
+        ),
     ],
     db: DbOption = None,
     rejects: Annotated[

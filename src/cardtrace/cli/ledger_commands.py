@@ -213,7 +213,7 @@ def prove(
 
 
 def verify_bundle(
-    file: Annotated[Path, typer.Argument(help="The bundle file (JSON).")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The bundle file (JSON).")],
     key: Annotated[
         list[str],
         typer.Option("--key", help="The node's verifier key (name+id+key); repeatable."),
@@ -319,7 +319,9 @@ def consistency(
 
 
 def witness(
-    request: Annotated[Path, typer.Argument(help="The request ('cardtrace consistency').")],
+    request: Annotated[
+        Path, typer.Argument(metavar="REQUEST", help="The request ('cardtrace consistency').")
+    ],
     origin_key: Annotated[
         str, typer.Option("--origin-key", help="The log's verifier key (name+id+key).")
     ],
@@ -336,7 +338,9 @@ def witness(
 
 @cosignature_app.command("add")
 def cosignature_add(
-    file: Annotated[Path, typer.Argument(help="Cosignature line(s) from 'cardtrace witness'.")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="Cosignature line(s) from 'cardtrace witness'.")
+    ],
     db: DbOption = None,
 ) -> None:
     """Store witnesses' cosignatures of this node's checkpoints (trusted witnesses only)."""
