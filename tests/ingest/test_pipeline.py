@@ -324,6 +324,14 @@ def test_empty_files_are_fine(database: Database, tmp_path: Path) -> None:
     assert not (tmp_path / "rejects.jsonl").exists()
 
 
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """``rows`` as CSV under a header of the first row's fields."""
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, sorted(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def test_csv_and_parquet_carry_the_same_events_as_jsonl(database: Database, tmp_path: Path) -> None:
     events = [make.card_sold(source_id=f"c-{n}", order_ref=None) for n in range(3)]
     columns = sorted({key for event in events for key in event})
@@ -341,16 +349,13 @@ def test_csv_and_parquet_refuse_flags_for_numbers_and_numbers_for_times(
     database: Database, tmp_path: Path
 ) -> None:
     good = make.card_sold(source_id="ok", order_ref=None)
-    with (tmp_path / "in.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, sorted(good))
-        writer.writeheader()
-        writer.writerow(good)
-        writer.writerow({**good, "source_id": "epoch", "occurred_at": "1740794400"})
-        writer.writerow({**good, "source_id": "flag", "price_fen": "true"})
+    epoch = {**good, "source_id": "epoch", "occurred_at": "1740794400"}
+    flagged = {**good, "source_id": "flag", "price_fen": "true"}
+    write_csv(tmp_path / "in.csv", [good, epoch, flagged])
     flags = [{**good, "source_id": f"pq-{flag}", "price_fen": flag} for flag in (False, True)]
     pq.write_table(pa.Table.from_pylist(flags), tmp_path / "flags.parquet")
-    epoch = pa.Table.from_pylist([{**good, "source_id": "pq-epoch", "occurred_at": 1740794400}])
-    pq.write_table(epoch, tmp_path / "epoch.parquet")
+    epochs = pa.Table.from_pylist([{**good, "source_id": "pq-epoch", "occurred_at": 1740794400}])
+    pq.write_table(epochs, tmp_path / "epoch.parquet")
     files = [tmp_path / name for name in ("in.csv", "flags.parquet", "epoch.parquet")]
     summary = run(database, tmp_path, *files)
     assert (summary.accepted, summary.rejected) == (1, 5)
@@ -368,13 +373,9 @@ def test_a_csv_number_must_be_digits_as_a_json_number_must_be_a_number(
     database: Database, tmp_path: Path
 ) -> None:
     good = make.card_sold(source_id="ok", order_ref=None)
-    with (tmp_path / "in.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, sorted(good))
-        writer.writeheader()
-        writer.writerow({**good, "price_fen": "04650"})
-        for n, spelling in enumerate(["4_650", "+4650", " 4650", "4650.0"]):
-            writer.writerow({**good, "source_id": f"bad-{n}", "price_fen": spelling})
-        writer.writerow({**good, "source_id": "negative", "price_fen": "-4650"})
+    spellings = ["04650", "4_650", "+4650", " 4650", "4650.0", "-4650"]
+    rows = [{**good, "source_id": f"c-{n}", "price_fen": text} for n, text in enumerate(spellings)]
+    write_csv(tmp_path / "in.csv", rows)
     summary = run(database, tmp_path, tmp_path / "in.csv")
     assert (summary.accepted, summary.rejected) == (1, 5)
     found = [(r["line"], r["field"], r["reason"].split(",")[0]) for r in rejects(tmp_path)]
