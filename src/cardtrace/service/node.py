@@ -205,8 +205,7 @@ class Node:
         holds events must not get new keys, which would link nothing to what is stored
         (a key folder left behind by running from another directory, say).
         """
-        stored = None if database is None else _stored_key_id(database)
-        if database is None or stored is None:
+        if database is None or (stored := _stored_key_id(database)) is None:
             return self.protection_keys
         return self._keys_to_add_to(database, stored)
 
