@@ -710,3 +710,25 @@ def test_a_rejected_record_does_not_keep_its_batch_alive(tmp_path: Path, bad: by
         assert [ref() for ref in alive] == [None]
     finally:
         gc.enable()
+
+
+def test_a_parquet_float_column_gives_an_integer_field_its_whole_values_only(
+    database: Database, tmp_path: Path
+) -> None:
+    # pandas writes an integer column that has nulls as float64: its whole values count.
+    good = make.card_sold(source_id="ok", order_ref=None)
+    prices = [4650.0, 4650.5, float("nan"), float("inf"), None]
+    rows = [{**good, "source_id": f"pq-{n}", "price_fen": p} for n, p in enumerate(prices)]
+    table = pa.Table.from_pylist(rows)
+    column = table.schema.get_field_index("price_fen")
+    table = table.cast(table.schema.set(column, pa.field("price_fen", pa.float64())))
+    pq.write_table(table, tmp_path / "in.parquet")
+    summary = run(database, tmp_path, tmp_path / "in.parquet")
+    assert summary.accepted == 1
+    found = [(r["line"], r["field"], r["reason"]) for r in rejects(tmp_path)]
+    assert found == [
+        (2, "price_fen", "Input should be a valid integer, got a number with a fractional part"),
+        (3, "price_fen", "Input should be a finite number"),
+        (4, "price_fen", "Input should be a finite number"),
+        (5, "price_fen", "Field required"),
+    ]
