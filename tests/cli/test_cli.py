@@ -244,6 +244,18 @@ def test_ingest_exit_2_when_the_rejects_file_cannot_be_written(
     assert not (node_home / "cardtrace.db").exists()  # a refused run makes no database
 
 
+def test_ingest_tries_the_rejects_file_before_storing_anything(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No file can be made in /proc, not even by root, whom permission bits let through.
+    rejects = Path("/proc/cardtrace-rejects.jsonl")
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"), b"{oops")
+    assert run(["ingest", "--rejects", str(rejects), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"cardtrace: cannot write the rejects file {rejects}: No such file or directory\n"
+    assert not (node_home / "cardtrace.db").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -116,7 +116,7 @@ def test_a_checkpoint_file_that_cannot_be_written_is_refused_before_signing(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ingest(node_home, 1, 3)
-    for target in ("missing/cp.txt", "."):
+    for target in ("missing/cp.txt", ".", "/proc/cp.txt"):
         code, _, err = output(capsys, "checkpoint", "--export", target)
         assert code == 2
         one_line_error(err, f"cannot write the checkpoint file {target}")

@@ -205,7 +205,7 @@ def test_reject_lines_never_carry_the_input(database: Database, tmp_path: Path) 
         assert secret not in text
 
 
-@pytest.mark.parametrize("where", ["missing/rejects.jsonl", "."])
+@pytest.mark.parametrize("where", ["missing/rejects.jsonl", ".", "/proc/rejects.jsonl"])
 def test_an_unwritable_rejects_file_stops_the_run_before_anything_is_stored(
     database: Database, tmp_path: Path, where: str
 ) -> None:
@@ -214,6 +214,16 @@ def test_an_unwritable_rejects_file_stops_the_run_before_anything_is_stored(
     with pytest.raises(InvalidInput, match="rejects file"):
         ingest_files([path], database, KEYS, rejects=target, batch_size=2)
     assert database.count() == 0
+
+
+def test_the_writability_check_leaves_no_file_behind_and_changes_none(tmp_path: Path) -> None:
+    new = tmp_path / "new.jsonl"
+    pipeline.check_writable(new, "rejects file")
+    assert not new.exists()
+    old = tmp_path / "old.jsonl"
+    old.write_bytes(b"kept\n")
+    pipeline.check_writable(old, "rejects file")
+    assert old.read_bytes() == b"kept\n"
 
 
 def test_a_rejects_file_that_is_not_a_regular_file_is_written_to_never_removed(

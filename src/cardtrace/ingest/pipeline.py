@@ -435,12 +435,26 @@ def check_rejects_file(path: Path) -> None:
 
 
 def check_writable(path: Path, what: str) -> None:
-    """Refuse, naming ``what`` it is, a file path that is a folder or in no writable one."""
+    """Refuse, naming ``what`` it is, a file path that cannot be opened for writing.
+
+    The file is opened for appending, which changes nothing in one that exists, and a
+    file made by the check is removed again. Permission bits alone would not tell:
+    ``root``, which runs these machines, passes every ``os.access`` check, yet cannot
+    create a file in ``/proc`` or on a read-only mount.
+    """
     folder = path.parent
     if path.is_dir():
         raise InvalidInput(f"cannot write the {what} {path}: it is a folder")
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
+    if not folder.is_dir():
         raise InvalidInput(f"cannot write the {what} {path}: no writable folder {folder}")
+    existed = os.path.lexists(path)
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the {what} {path}: {exc.strerror}") from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 #: A rejects line is short (it never carries the input), so its first line ends early.
