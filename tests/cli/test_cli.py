@@ -11,11 +11,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+import typer
 
 import factories as make
+from cardtrace.cli.app import app
 from cardtrace.cli.main import run
 from cardtrace.errors import ConfigurationError
 from cardtrace.store import migrate
@@ -289,6 +292,29 @@ def test_help_gives_flags_no_value_and_names_arguments_plainly(
     assert len(flags) == 2
     assert all("<" not in line for line in flags), flags  # as though a flag took a value
     assert "Usage: cardtrace ingest [OPTIONS] {PATH...}" in text
+
+
+def _commands(command: Any, name: str) -> Iterator[tuple[str, Any]]:
+    yield name, command
+    for sub_name, sub in getattr(command, "commands", {}).items():  # a group's commands
+        yield from _commands(sub, f"{name} {sub_name}")
+
+
+def test_every_option_that_takes_a_value_names_it() -> None:
+    """Help reads '--db URL', not the library's '--db <str>', for every command."""
+    options = [
+        (name, param)
+        for name, command in _commands(typer.main.get_command(app), "cardtrace")
+        for param in command.params
+        if param.param_type_name == "option"
+    ]
+    assert len(options) > 30
+    unnamed = [
+        f"{name} {param.opts}" for name, param in options if not param.is_flag and not param.metavar
+    ]
+    assert unnamed == []
+    # Typer makes a metavar equal to the parameter's name its flag: '--SERIAL'.
+    assert all(flag.islower() for _, param in options for flag in param.opts)
 
 
 def test_output_that_cannot_be_written_is_one_line_and_a_closed_pipe_is_quiet(

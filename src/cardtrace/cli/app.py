@@ -13,6 +13,7 @@ from rich.console import Console
 from cardtrace import service
 from cardtrace.cli import render
 from cardtrace.cli.demo import run_demo
+from cardtrace.cli.options import DbOption, JsonOption
 from cardtrace.errors import InvalidInput
 from cardtrace.settings import load_settings
 
@@ -25,17 +26,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="Database URL (sqlite:///FILE or postgresql://...); "
-        "default: $CARDTRACE_DATABASE_URL, else ./cardtrace.db.",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 #: Piped or captured output is not squeezed into rich's 80-column default. (No standard
 #: output at all, ``>&-``, is refused by :func:`_streams` when a command starts.)
@@ -52,9 +42,13 @@ def _streams() -> None:
 
 @app.command()
 def sim(
-    out: Annotated[Path, typer.Option(help="Folder for the node files and the ground truth.")],
-    seed: Annotated[int, typer.Option(help="Same seed, same world.")] = 1,
-    cards: Annotated[int, typer.Option(min=1, max=10_000_000, help="Number of cards.")] = 1000,
+    out: Annotated[
+        Path, typer.Option(metavar="DIR", help="Folder for the node files and the ground truth.")
+    ],
+    seed: Annotated[int, typer.Option(metavar="INT", help="Same seed, same world.")] = 1,
+    cards: Annotated[
+        int, typer.Option(min=1, max=10_000_000, metavar="INT", help="Number of cards.")
+    ] = 1000,
     json: JsonOption = False,
 ) -> None:
     """Generate a synthetic world: one JSON Lines file per node, plus the ground truth."""
@@ -78,7 +72,8 @@ def ingest(
     ],
     db: DbOption = None,
     rejects: Annotated[
-        Path, typer.Option(help="Where rejected records are described (JSON Lines).")
+        Path,
+        typer.Option(metavar="FILE", help="Where rejected records are described (JSON Lines)."),
     ] = Path("rejects.jsonl"),
     dry_run: Annotated[
         bool,
@@ -169,8 +164,10 @@ def stats(db: DbOption = None, json: JsonOption = False) -> None:
 
 @app.command()
 def history(
-    issuer: Annotated[str, typer.Option(help="Issuer code, e.g. cmcc.")],
-    serial: Annotated[str | None, typer.Option(help="Card serial.")] = None,
+    issuer: Annotated[str, typer.Option(metavar="CODE", help="Issuer code, e.g. cmcc.")],
+    serial: Annotated[
+        str | None, typer.Option("--serial", metavar="SERIAL", help="Card serial.")
+    ] = None,
     pin_stdin: Annotated[
         bool, typer.Option("--pin-stdin", help="Read the PIN from standard input instead.")
     ] = False,
@@ -197,11 +194,13 @@ def schema() -> None:
 
 @app.command()
 def demo(
-    folder: Annotated[Path, typer.Option(help="Working folder (wiped first).")] = Path(
-        "demo-world"
-    ),
-    cards: Annotated[int, typer.Option(min=100, help="Cards in the synthetic world.")] = 3000,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic world.")] = 7,
+    folder: Annotated[
+        Path, typer.Option(metavar="DIR", help="Working folder (wiped first).")
+    ] = Path("demo-world"),
+    cards: Annotated[
+        int, typer.Option(min=100, metavar="INT", help="Cards in the synthetic world.")
+    ] = 3000,
+    seed: Annotated[int, typer.Option(metavar="INT", help="Seed of the synthetic world.")] = 7,
 ) -> None:
     """Generate a world, ingest it into a fresh SQLite file, and walk a fraud card."""
     run_demo(_out, _err, folder=folder, cards=cards, seed=seed)

@@ -21,20 +21,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from cardtrace import service
+from cardtrace.cli.options import DbOption, JsonOption
 from cardtrace.errors import InvalidInput, TamperDetected
 from cardtrace.settings import load_settings
 
 __all__ = ["register"]
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="Database URL; default: $CARDTRACE_DATABASE_URL, else ./cardtrace.db.",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -120,7 +111,7 @@ def keys_verifier(
 def checkpoint(
     db: DbOption = None,
     export: Annotated[
-        Path | None, typer.Option(help="Also write the signed note to this file.")
+        Path | None, typer.Option(metavar="FILE", help="Also write the signed note to this file.")
     ] = None,
     list_all: Annotated[
         bool, typer.Option("--list", help="List the stored checkpoints and their witnesses.")
@@ -194,9 +185,10 @@ def _checkpoint_list(infos: Sequence[service.CheckpointInfo], quorum: int, json:
 
 
 def prove(
-    event: Annotated[str, typer.Option("--event", help="The event id (a UUID).")],
+    event: Annotated[str, typer.Option("--event", metavar="UUID", help="The event id (a UUID).")],
     out: Annotated[
-        Path | None, typer.Option(help="Bundle file; default: evidence-<event id>.json.")
+        Path | None,
+        typer.Option(metavar="FILE", help="Bundle file; default: evidence-<event id>.json."),
     ] = None,
     db: DbOption = None,
 ) -> None:
@@ -216,14 +208,21 @@ def verify_bundle(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="The bundle file (JSON).")],
     key: Annotated[
         list[str],
-        typer.Option("--key", help="The node's verifier key (name+id+key); repeatable."),
+        typer.Option(
+            "--key", metavar="KEY", help="The node's verifier key (name+id+key); repeatable."
+        ),
     ],
     witness_key: Annotated[
         list[str] | None,
-        typer.Option("--witness-key", help="A trusted witness's cosignature key; repeatable."),
+        typer.Option(
+            "--witness-key", metavar="KEY", help="A trusted witness's cosignature key; repeatable."
+        ),
     ] = None,
     min_witnesses: Annotated[
-        int, typer.Option(min=0, help="Distinct trusted witnesses that must have cosigned.")
+        int,
+        typer.Option(
+            min=0, metavar="INT", help="Distinct trusted witnesses that must have cosigned."
+        ),
     ] = 0,
     json: JsonOption = False,
 ) -> None:
@@ -303,9 +302,13 @@ def _show_audit(report: service.AuditReport) -> None:
 def consistency(
     old_size: Annotated[
         int,
-        typer.Option("--from", min=0, help="The size the witness last cosigned (0: never)."),
+        typer.Option(
+            "--from", min=0, metavar="SIZE", help="The size the witness last cosigned (0: never)."
+        ),
     ],
-    out: Annotated[Path | None, typer.Option(help="Request file; default: stdout.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Request file; default: stdout.")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Write a witness request: the latest checkpoint and its consistency proof."""
@@ -323,7 +326,8 @@ def witness(
         Path, typer.Argument(metavar="REQUEST", help="The request ('cardtrace consistency').")
     ],
     origin_key: Annotated[
-        str, typer.Option("--origin-key", help="The log's verifier key (name+id+key).")
+        str,
+        typer.Option("--origin-key", metavar="KEY", help="The log's verifier key (name+id+key)."),
     ],
     db: DbOption = None,
 ) -> None:
