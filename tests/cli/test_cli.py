@@ -259,6 +259,18 @@ def test_ingest_tries_the_rejects_file_before_storing_anything(
     assert not (node_home / "cardtrace.db").exists()
 
 
+def test_ingest_names_a_key_folder_that_cannot_hold_keys_and_makes_no_database(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (node_home / "keys").write_text("a file where the key folder should be\n")
+    monkeypatch.setenv("CARDTRACE_KEY_DIR", str(node_home / "keys"))
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
+    assert run(["ingest", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"cardtrace: the key folder {node_home / 'keys'} is a file, not a folder\n"
+    assert not (node_home / "cardtrace.db").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -7,9 +7,11 @@ fails loudly instead of quietly minting tokens nobody else can reproduce.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,10 +68,34 @@ class KeyStore:
         return hashlib.sha256(b"cardtrace key id\x00" + key).hexdigest()[:8]
 
     def _write(self, path: Path, key: bytes) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key.hex() + "\n")
+        """Write a new key file whole or not at all, never replacing one that exists.
+
+        The key goes to a temporary file first, which is then linked under its name: a
+        run stopped half-way leaves no truncated key, and of two processes making the
+        same key at once the second keeps the first's (its link fails), so both use it.
+        """
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ConfigurationError(f"the key folder {self.folder} is a file, not a folder")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=self.folder)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create {path.name} in the key folder {self.folder}: {exc.strerror}"
+            ) from None
+        try:
+            with os.fdopen(fd, "w") as handle:  # mkstemp makes it readable by the owner only
+                handle.write(key.hex() + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot write {path.name} in the key folder {self.folder}: {exc.strerror}"
+            ) from None
+        finally:
+            os.unlink(temporary)
 
     @staticmethod
     def _read(path: Path) -> bytes:
