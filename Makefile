@@ -11,11 +11,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	scripts/system-deps postgres
+	scripts/system-deps valgrind
 	scripts/check
 
 check: test
 
 bench: $(STAMP)
+	scripts/system-deps postgres
+	scripts/system-deps valgrind
 	$(PY) benchmarks/run.py
 
 setup: $(STAMP)

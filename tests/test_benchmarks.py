@@ -62,6 +62,24 @@ def test_writer_benchmark_prints_every_variant(tmp_path: Path) -> None:
     assert "without either" in table
 
 
+def test_instructions_benchmark_counts_every_stage(tmp_path: Path) -> None:
+    table = run_benchmark("instructions.py", "--cards", "100", out=tmp_path)
+    counts = {
+        name.strip(): int(count.replace(",", ""))
+        for name, count in re.findall(r"^(\w[^\d\n]*?) +([\d,]+)$", table, re.MULTILINE)
+    }
+    stages = [
+        "read",
+        "parse and validate",
+        "protect",
+        "the rest (card checks, batch, leaf hash, pickle)",
+    ]
+    assert all(counts[stage] > 0 for stage in stages), table
+    # The stages add up to the whole, but for each figure's rounding to a whole count.
+    whole = counts["a worker, all of it (prepare_batches)"]
+    assert abs(whole - sum(counts[stage] for stage in stages)) <= len(stages)
+
+
 def test_ledger_benchmark_prints_its_report(tmp_path: Path) -> None:
     table = run_benchmark(
         "ledger.py",
