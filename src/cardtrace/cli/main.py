@@ -8,6 +8,8 @@ unwinds, so transactions roll back and worker processes are stopped.
 
 from __future__ import annotations
 
+import codecs
+import io
 import os
 import signal
 import sys
@@ -76,6 +78,7 @@ def run(args: list[str] | None = None) -> int:
     print a usage box), and everything the commands raise is mapped by
     :data:`EXIT_CODES`.
     """
+    _escape_undecodable_output()
     try:
         with _sigterm_unwinds():
             result = app(args=args, prog_name="cardtrace", standalone_mode=False)
@@ -91,6 +94,36 @@ def run(args: list[str] | None = None) -> int:
     if code == INTERRUPTED:
         _say(f"interrupted; {_STOPPED}")
     return code
+
+
+#: The error handler of standard output and error (see :func:`_escape_undecodable_output`).
+_ESCAPE = "cardtrace.escape"
+
+
+def _escape(error: UnicodeError) -> tuple[str, int]:
+    """Bytes of an argument or file name that were not UTF-8, written as ``\\xNN``.
+
+    Python reads such bytes as lone surrogates (``\\udcff`` for 0xFF); written out, they
+    would stop the command with an encoding error under a strict locale, or reach the
+    terminal raw under a lax one. As ``\\xNN`` they read as the rejects file writes them.
+    """
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    text = error.object[error.start : error.end]
+    return "".join(
+        f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else f"\\u{ord(c):04x}"
+        for c in text
+    ), error.end
+
+
+codecs.register_error(_ESCAPE, _escape)
+
+
+def _escape_undecodable_output() -> None:
+    """Let standard output and error write any text, names of any bytes included."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors != _ESCAPE:
+            stream.reconfigure(errors=_ESCAPE)
 
 
 @contextmanager
@@ -154,5 +187,10 @@ def _usage_line(exc: typer.TyperException) -> str:
     return f"{message} (see '{command} --help')"
 
 
+#: Control characters (a line break or a terminal escape in a file name) as ``\\xNN``, so
+#: an error stays on one line and cannot drive the terminal.
+_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]}
+
+
 def _say(message: str) -> None:
-    typer.echo(f"cardtrace: {message}", err=True)
+    typer.echo(f"cardtrace: {message.translate(_CONTROLS)}", err=True)

@@ -443,18 +443,18 @@ def check_writable(path: Path, what: str) -> None:
     create a file in ``/proc`` or on a read-only mount.
     """
     folder = path.parent
-    if path.is_dir():
-        raise InvalidInput(f"cannot write the {what} {path}: it is a folder")
-    if not folder.is_dir():
-        raise InvalidInput(f"cannot write the {what} {path}: no writable folder {folder}")
-    existed = os.path.lexists(path)
     try:
+        if path.is_dir():
+            raise InvalidInput(f"cannot write the {what} {path}: it is a folder")
+        if not folder.is_dir():
+            raise InvalidInput(f"cannot write the {what} {path}: no writable folder {folder}")
+        existed = os.path.lexists(path)
         with path.open("ab"):
             pass
-    except OSError as exc:
+        if not existed:
+            path.unlink(missing_ok=True)
+    except OSError as exc:  # no room for a file, a name too long, a read-only mount
         raise InvalidInput(f"cannot write the {what} {path}: {exc.strerror}") from None
-    if not existed:
-        path.unlink(missing_ok=True)
 
 
 #: A rejects line is short (it never carries the input), so its first line ends early.

@@ -169,7 +169,7 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
     """
     skipped = {path.resolve() for path in skip}
     discovered = Discovered([], [], [])
-    found = discovered.files
+    found = discovered.files  # the same list _discover_path adds to
     for path in paths:
         if path == STDIN:
             if STDIN in found:
@@ -177,21 +177,29 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
             if sys.stdin is None:  # started with it closed (`<&-`): nothing to read
                 raise InvalidInput("-: standard input is closed")
             found.append(STDIN)
-        elif path.is_dir():
-            _discover_in(path, skipped, discovered)
-        elif path.is_file():
-            if path.resolve() in skipped:
-                raise InvalidInput(
-                    f"{path} is where this run writes its rejects; name another file with --rejects"
-                )
-            if _file_type(path) is None:
-                raise _unsupported(path)
-            found.append(path)
-        elif path.exists():
-            raise InvalidInput(f"{path}: not a regular file or a folder (name - for a stream)")
         else:
-            raise InvalidInput(f"{path}: no such file or folder")
+            try:
+                _discover_path(path, skipped, discovered)
+            except OSError as exc:  # a name too long, a folder that cannot be listed
+                raise InvalidInput(f"{path}: {exc.strerror or exc}") from None
     return discovered
+
+
+def _discover_path(path: Path, skipped: set[Path], discovered: Discovered) -> None:
+    if path.is_dir():
+        _discover_in(path, skipped, discovered)
+    elif path.is_file():
+        if path.resolve() in skipped:
+            raise InvalidInput(
+                f"{path} is where this run writes its rejects; name another file with --rejects"
+            )
+        if _file_type(path) is None:
+            raise _unsupported(path)
+        discovered.files.append(path)
+    elif path.exists():
+        raise InvalidInput(f"{path}: not a regular file or a folder (name - for a stream)")
+    else:
+        raise InvalidInput(f"{path}: no such file or folder")
 
 
 def _discover_in(folder: Path, skipped: set[Path], discovered: Discovered) -> None:

@@ -206,8 +206,15 @@ def _existing_only(query: Any) -> str | None:
 
 def _check_sqlite_file(file: _SqliteFile, *, create: bool) -> None:
     """Refuse a missing file that is not to be created, or that SQLite would not create."""
-    if file.path is None or file.path.exists():
+    if file.path is None:
         return
+    try:
+        if file.path.exists():
+            return
+    except OSError as exc:  # a name too long, a folder that cannot be searched
+        raise ConfigurationError(
+            f"cannot open the database {file.path}: {exc.strerror or exc}"
+        ) from None
     if file.existing_only is not None:
         raise NotFound(
             f"no database at {file.path}; with {file.existing_only} SQLite opens only a file "
