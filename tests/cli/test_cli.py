@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import shutil
@@ -345,6 +346,19 @@ def test_output_that_cannot_be_written_is_one_line_and_a_closed_pipe_is_quiet(
     assert reader.stdin is not None
     reader.stdin.close()
     assert (done.returncode, done.stderr) == (1, b"")
+
+
+def test_an_unexpected_operating_system_error_names_its_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing() -> None:
+        raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), "a" * 300)
+
+    monkeypatch.setattr("cardtrace.service.event_schema", failing)
+    assert run(["schema"]) == 2
+    assert capsys.readouterr().err == (
+        f"cardtrace: input/output error: {'a' * 300}: File name too long\n"
+    )
 
 
 def test_an_unexpected_error_is_one_line_unless_debugging(

@@ -166,7 +166,8 @@ def _failure(exc: Exception) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so exiting does not flush again
         code = BROKEN_PIPE
     elif isinstance(exc, OSError):  # an I/O error no command expects: output that fails
-        _say(f"input/output error: {exc.strerror or exc}")
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        _say(f"input/output error: {where}{exc.strerror or exc}")
         code = USAGE
     else:
         if os.environ.get("CARDTRACE_DEBUG"):
