@@ -235,41 +235,25 @@ def test_file_names_in_the_summary_are_printed_as_they_are_not_as_markup(
     assert f"Skipped as ground truth (name contains 'truth'): {folder / '[red]truth.jsonl'};" in out
 
 
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("no/r.jsonl", "no writable folder {home}/no"),
+        # No file can be made in /proc, not even by root, whom permission bits let through.
+        ("/proc/cardtrace-rejects.jsonl", "No such file or directory"),
+    ],
+)
 def test_ingest_exit_2_when_the_rejects_file_cannot_be_written(
-    node_home: Path, capsys: pytest.CaptureFixture[str]
+    node_home: Path, capsys: pytest.CaptureFixture[str], where: str, reason: str
 ) -> None:
-    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"), b"{oops")
-    assert run(["ingest", "--rejects", str(node_home / "no" / "r.jsonl"), str(path)]) == 2
-    err = capsys.readouterr().err
-    assert err == (
-        f"cardtrace: cannot write the rejects file {node_home / 'no' / 'r.jsonl'}: "
-        f"no writable folder {node_home / 'no'}\n"
-    )
-    assert not (node_home / "cardtrace.db").exists()  # a refused run makes no database
-
-
-def test_ingest_tries_the_rejects_file_before_storing_anything(
-    node_home: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # No file can be made in /proc, not even by root, whom permission bits let through.
-    rejects = Path("/proc/cardtrace-rejects.jsonl")
+    rejects = node_home / where
     path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"), b"{oops")
     assert run(["ingest", "--rejects", str(rejects), str(path)]) == 2
     err = capsys.readouterr().err
-    assert err == f"cardtrace: cannot write the rejects file {rejects}: No such file or directory\n"
-    assert not (node_home / "cardtrace.db").exists()
-
-
-def test_ingest_names_a_key_folder_that_cannot_hold_keys_and_makes_no_database(
-    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (node_home / "keys").write_text("a file where the key folder should be\n")
-    monkeypatch.setenv("CARDTRACE_KEY_DIR", str(node_home / "keys"))
-    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
-    assert run(["ingest", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert err == f"cardtrace: the key folder {node_home / 'keys'} is a file, not a folder\n"
-    assert not (node_home / "cardtrace.db").exists()
+    assert err == (
+        f"cardtrace: cannot write the rejects file {rejects}: {reason.format(home=node_home)}\n"
+    )
+    assert not (node_home / "cardtrace.db").exists()  # a refused run makes no database
 
 
 @pytest.mark.parametrize(

@@ -169,14 +169,13 @@ def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
     """
     skipped = {path.resolve() for path in skip}
     discovered = Discovered([], [], [])
-    found = discovered.files  # the same list _discover_path adds to
     for path in paths:
         if path == STDIN:
-            if STDIN in found:
+            if STDIN in discovered.files:
                 raise InvalidInput("-: standard input can be read only once")
             if sys.stdin is None:  # started with it closed (`<&-`): nothing to read
                 raise InvalidInput("-: standard input is closed")
-            found.append(STDIN)
+            discovered.files.append(STDIN)
         else:
             try:
                 _discover_path(path, skipped, discovered)
