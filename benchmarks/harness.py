@@ -1,4 +1,5 @@
-"""What the benchmarks share: their output folder, a synthetic world, a measured CLI run."""
+"""What the benchmarks share: their output folder, a synthetic world, validated events,
+a measured CLI run."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from cardtrace.domain.events import Envelope
+from cardtrace.ingest.pipeline import Rejected, validate
+from cardtrace.ingest.readers import Record
 from cardtrace.sim import generate
 
-__all__ = ["OUT", "Measured", "make_world", "run_measured"]
+__all__ = ["OUT", "Measured", "make_world", "run_measured", "valid_events"]
 
 #: Where worlds and databases go: benchmarks/out, or the folder CARDTRACE_BENCH_OUT names.
 OUT = Path(os.environ.get("CARDTRACE_BENCH_OUT") or Path(__file__).resolve().parent / "out")
@@ -28,6 +34,18 @@ def make_world(events: int) -> tuple[Path, float, int]:
     started = time.perf_counter()
     summary = generate(seed=1, cards=cards, out=world)
     return world, time.perf_counter() - started, summary.events
+
+
+def valid_events(records: Iterable[Record], now: datetime) -> list[Envelope]:
+    """The events of ``records`` that parse and validate; the others are skipped."""
+    events = []
+    for record in records:
+        if record.data is not None:
+            try:
+                events.append(validate(record.data, now))
+            except Rejected:
+                continue
+    return events
 
 
 #: Runs the CLI, then prints as its last stderr line the process's own peak RSS (VmHWM,

@@ -40,7 +40,7 @@ from cardtrace.domain.canonical import canonical_bytes_of_valid
 from cardtrace.domain.cards import CARD_FORMATS
 from cardtrace.domain.events import Envelope
 from cardtrace.ingest import protect as protect_module
-from cardtrace.ingest.pipeline import PREPARED_RECORDS, Rejected, collecting_less, validate
+from cardtrace.ingest.pipeline import PREPARED_RECORDS, collecting_less
 from cardtrace.ingest.protect import ProtectionKeys, Protector
 from cardtrace.ingest.readers import Record, discover, read_records
 from cardtrace.ingest.workers import prepare_in_workers
@@ -48,7 +48,7 @@ from cardtrace.ledger import merkle, tiles
 from cardtrace.settings import usable_cores
 from cardtrace.store.database import Database
 from cardtrace.store.rows import EventBatch, EventRow
-from harness import OUT, make_world, run_measured
+from harness import OUT, make_world, run_measured, valid_events
 from pgserver import throwaway_postgres
 from writer import Variant, as_built, rows_only
 
@@ -99,7 +99,7 @@ def stage_profile(world: Path) -> list[tuple[str, str]]:
     sample: list[Record] = records[:: max(len(records) // SAMPLE, 1)]  # from every file
     del records
     now = datetime.now(UTC)
-    validate_seconds, events = timed(lambda: _validate_all(sample, now))
+    validate_seconds, events = timed(lambda: valid_events(sample, now))
     rows.append(("stage: parse and validate (pydantic)", per_event(validate_seconds, len(sample))))
 
     protector = Protector(Tokenizer(bytes(32)), Vault(bytes(32)), "bench")
@@ -112,17 +112,6 @@ def stage_profile(world: Path) -> list[tuple[str, str]]:
     rows.append(("stage: leaf hashing + tree (in memory)", per_event(hash_seconds, count)))
     rows += _insert_costs(protected)
     return rows
-
-
-def _validate_all(sample: Sequence[Record], now: datetime) -> list[Envelope]:
-    events = []
-    for record in sample:
-        if record.data is not None:
-            try:
-                events.append(validate(record.data, now))
-            except Rejected:
-                continue
-    return events
 
 
 def _ablations(events: Sequence[Envelope], full: float) -> dict[str, float]:

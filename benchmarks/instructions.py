@@ -37,17 +37,11 @@ from itertools import islice
 from pathlib import Path
 
 from cardtrace.domain.events import Envelope
-from cardtrace.ingest.pipeline import (
-    Prepared,
-    Rejected,
-    collecting_less,
-    prepare_batches,
-    validate,
-)
+from cardtrace.ingest.pipeline import Prepared, collecting_less, prepare_batches
 from cardtrace.ingest.protect import ProtectionKeys, Protector
-from cardtrace.ingest.readers import Record, discover, read_records
+from cardtrace.ingest.readers import discover, read_records
 from cardtrace.sim import generate
-from harness import OUT
+from harness import OUT, valid_events
 
 KEYS = ProtectionKeys(bytes(32), bytes(32), "bench")
 LEVELS = ["base", "read", "validate", "protect", "worker"]
@@ -62,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         level, world = args.child
-        print(run_level(LEVELS.index(level), Path(world)))
+        run_level(LEVELS.index(level), Path(world))
         return
     if shutil.which("valgrind") is None:
         sys.exit("instructions.py: needs valgrind (Debian package valgrind)")
@@ -72,8 +66,8 @@ def main() -> None:
     generate(seed=1, cards=args.cards, out=world)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         counted = list(pool.map(lambda level: count(level, world), LEVELS))
-    records = counted[0][1]
-    totals = dict(zip(LEVELS, (instructions for instructions, _ in counted), strict=True))
+    records = sum(1 for f in discover([world]).files for _ in read_records(f))
+    totals = dict(zip(LEVELS, counted, strict=True))
     rows = [
         ("read", totals["read"] - totals["base"]),
         ("parse and validate", totals["validate"] - totals["read"]),
@@ -90,8 +84,8 @@ def main() -> None:
         print(f"{name:48} {instructions / records:>24,.0f}")
 
 
-def count(level: str, world: Path) -> tuple[int, int]:
-    """Instructions of a child that runs up to ``level``, and the records it counted."""
+def count(level: str, world: Path) -> int:
+    """Instructions of a child that runs up to ``level``."""
     done = subprocess.run(
         [
             "valgrind",
@@ -110,39 +104,26 @@ def count(level: str, world: Path) -> tuple[int, int]:
     found = _COLLECTED.search(done.stderr)
     if found is None:
         sys.exit(f"instructions.py: no count from valgrind:\n{done.stderr.decode()[-2000:]}")
-    return int(found.group(1)), int(done.stdout.split()[-1])
+    return int(found.group(1))
 
 
-def run_level(level: int, world: Path) -> int:
-    """Do the work of ``LEVELS[:level + 1]``; the number of records read."""
+def run_level(level: int, world: Path) -> None:
+    """Do the work of ``LEVELS[:level + 1]``."""
     files = discover([world]).files
     now = datetime.now(UTC)
     protector = KEYS.protector()
     with collecting_less():
         warm = [r for f in files for r in islice(read_records(f), WARM_UP)]
-        _protect_all(protector, _validate_all(warm, now))
+        _protect_all(protector, valid_events(warm, now))
         _send(prepare_batches(files[:1], KEYS, batch_size=WARM_UP))
         if LEVELS[level] == "worker":
             _send(prepare_batches(files, KEYS, batch_size=2500))
         elif level >= LEVELS.index("read"):
             records = [r for f in files for r in read_records(f)]
             if level >= LEVELS.index("validate"):
-                events = _validate_all(records, now)
+                events = valid_events(records, now)
                 if level >= LEVELS.index("protect"):
                     _protect_all(protector, events)
-    return sum(1 for f in files for _ in read_records(f))
-
-
-def _validate_all(records: list[Record], now: datetime) -> list[Envelope]:
-    events = []
-    for record in records:
-        if record.data is None:
-            continue
-        try:
-            events.append(validate(record.data, now))
-        except Rejected:
-            continue
-    return events
 
 
 def _protect_all(protector: Protector, events: list[Envelope]) -> None:
