@@ -746,3 +746,16 @@ def test_a_malformed_card_formats_file_is_one_line(
     path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
     assert run(["ingest", str(path)]) == 2
     assert "card formats: entry 0.serial_lengths" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("a\nb", "a\\x0ab"), ("\x1b[31m", "\\x1b[31m"), ("\x85", "\\x85"), ("\u2028", "\\u2028")],
+)
+def test_an_error_naming_a_file_escapes_its_line_breaks_and_terminal_controls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, shown: str
+) -> None:
+    assert run(["ingest", "--db", f"sqlite:///{tmp_path / 'c.db'}", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"cardtrace: {tmp_path}/{shown}: no such file or folder\n"
+    assert len(err.splitlines()) == 1

@@ -188,9 +188,13 @@ def _usage_line(exc: typer.TyperException) -> str:
     return f"{message} (see '{command} --help')"
 
 
-#: Control characters (a line break or a terminal escape in a file name) as ``\\xNN``, so
-#: an error stays on one line and cannot drive the terminal.
-_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F]}
+#: Control characters (a line break or a terminal escape in a file name, C0 and C1) as
+#: ``\\xNN`` and the Unicode line and paragraph separators as ``\\uNNNN``, so an error
+#: stays on one line and cannot drive the terminal.
+_CONTROLS = {
+    **{code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]},
+    **{code: f"\\u{code:04x}" for code in (0x2028, 0x2029)},
+}
 
 
 def _say(message: str) -> None:
