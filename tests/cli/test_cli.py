@@ -235,6 +235,20 @@ def test_file_names_in_the_summary_are_printed_as_they_are_not_as_markup(
     assert f"Skipped as ground truth (name contains 'truth'): {folder / '[red]truth.jsonl'};" in out
 
 
+def test_file_names_in_the_summary_show_on_one_line_with_no_terminal_controls(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = node_home / "in"
+    folder.mkdir()
+    (folder / os.fsdecode(b"a\nb\x1b[2J\xff.txt")).write_bytes(b"")
+    assert run(["ingest", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert "a\nb" not in out
+    shown = f"{folder}/a\\x0ab\\x1b[2J\\xff.txt"
+    assert f"Not read (another type, or not a file): {shown}" in " ".join(out.split())
+
+
 @pytest.mark.parametrize(
     ("where", "reason"),
     [

@@ -56,7 +56,10 @@ def run_demo(out: Console, err: Console, *, folder: Path, cards: int, seed: int)
 
         out.rule("4. Sign a checkpoint, prove one of the card's events, verify it offline")
         _prove_and_verify(out, node, folder, walk.events)
-    out.print(f"Database: {folder / 'cardtrace.db'}   world: {world}   keys: {folder / 'keys'}")
+    out.print(
+        f"Database: {render.plain(folder / 'cardtrace.db')}   world: {render.plain(world)}   "
+        f"keys: {render.plain(folder / 'keys')}"
+    )
 
 
 def _prove_and_verify(
@@ -82,10 +85,10 @@ def _prove_and_verify(
     data = service.dump_bundle(bundle)
     path.write_bytes(data)
     key = service.verifier_key(node)
-    out.print(f"Bundle written to {path}; verifying it with the node's key alone:")
+    out.print(f"Bundle written to {render.plain(path)}; verifying it with the node's key alone:")
     verified, report = service.verify_bundle_file(data, [key])
     show_bundle_report(out, verified, report)
-    out.print(f"Try it: cardtrace verify-bundle {path} --key '{key}'", soft_wrap=True)
+    out.print(f"Try it: cardtrace verify-bundle {render.plain(path)} --key '{key}'", soft_wrap=True)
 
 
 def _fresh_folder(folder: Path) -> None:

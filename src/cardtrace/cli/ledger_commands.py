@@ -22,6 +22,7 @@ from rich.table import Table
 
 from cardtrace import service
 from cardtrace.cli.options import DbOption, JsonOption
+from cardtrace.cli.render import plain
 from cardtrace.errors import InvalidInput, TamperDetected
 from cardtrace.settings import load_settings
 
@@ -201,7 +202,7 @@ def prove(
         f"event {event}: leaf {bundle.leaf_index} of a tree of {bundle.tree_size:,} leaves, "
         f"{len(bundle.inclusion_proof)} proof hashes, {len(bundle.cosignatures)} cosignatures"
     )
-    _out.print(f"evidence bundle written to {target}")
+    _out.print(f"evidence bundle written to {plain(target)}")
 
 
 def verify_bundle(
@@ -247,7 +248,7 @@ def show_bundle_report(
     for check in report.checks:
         label = check.status.upper() if colours[check.status] == "red" else check.status
         console.print(
-            f"[{colours[check.status]}]{label:>7}[/] {check.name}: {escape(check.reason)}",
+            f"[{colours[check.status]}]{label:>7}[/] {check.name}: {plain(check.reason)}",
             soft_wrap=True,
         )
     if report.valid:
@@ -287,7 +288,7 @@ def _show_audit(report: service.AuditReport) -> None:
         f"{report.checkpoints:,} checkpoints"
     )
     for problem in report.problems:
-        _out.print(f"[red]PROBLEM[/] {problem.kind}: {escape(problem.message)}")
+        _out.print(f"[red]PROBLEM[/] {problem.kind}: {plain(problem.message)}")
     shown = Counter(problem.kind for problem in report.problems)
     for kind, count in report.counts.items():
         if count > shown[kind]:
@@ -318,7 +319,7 @@ def consistency(
         sys.stdout.write(request.decode())
     else:
         _write(out, request, "witness request")
-        _err.print(f"witness request from size {old_size} written to {out}")
+        _err.print(f"witness request from size {old_size} written to {plain(out)}")
 
 
 def witness(
@@ -337,7 +338,7 @@ def witness(
         cosigned = service.witness(node, data, origin_key)
     print(cosigned.line)
     since = f"consistent with size {cosigned.old_size}" if cosigned.old_size else "first seen"
-    _err.print(f"cosigned {cosigned.origin} at size {cosigned.size:,} ({since})")
+    _err.print(f"cosigned {plain(cosigned.origin)} at size {cosigned.size:,} ({since})")
 
 
 @cosignature_app.command("add")

@@ -8,7 +8,6 @@ unwinds, so transactions roll back and worker processes are stopped.
 
 from __future__ import annotations
 
-import codecs
 import io
 import os
 import signal
@@ -29,6 +28,7 @@ from cardtrace.errors import (
     PolicyViolation,
     TamperDetected,
 )
+from cardtrace.text import OUTPUT_ERRORS, printable
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -96,34 +96,17 @@ def run(args: list[str] | None = None) -> int:
     return code
 
 
-#: The error handler of standard output and error (see :func:`_escape_undecodable_output`).
-_ESCAPE = "cardtrace.escape"
-
-
-def _escape(error: UnicodeError) -> tuple[str, int]:
-    """Bytes of an argument or file name that were not UTF-8, written as ``\\xNN``.
-
-    Python reads such bytes as lone surrogates (``\\udcff`` for 0xFF); written out, they
-    would stop the command with an encoding error under a strict locale, or reach the
-    terminal raw under a lax one. As ``\\xNN`` they read as the rejects file writes them.
-    """
-    if not isinstance(error, UnicodeEncodeError):
-        raise error
-    text = error.object[error.start : error.end]
-    return "".join(
-        f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else f"\\u{ord(c):04x}"
-        for c in text
-    ), error.end
-
-
-codecs.register_error(_ESCAPE, _escape)
-
-
 def _escape_undecodable_output() -> None:
-    """Let standard output and error write any text, names of any bytes included."""
+    """Let standard output and error write any text, names of any bytes included.
+
+    Python reads bytes of an argument or file name that are not UTF-8 as lone surrogates;
+    written out, they would stop the command with an encoding error under a strict
+    locale, or reach the terminal raw under a lax one. Escaped, they read as the rejects
+    file writes them.
+    """
     for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper) and stream.errors != _ESCAPE:
-            stream.reconfigure(errors=_ESCAPE)
+        if isinstance(stream, io.TextIOWrapper) and stream.errors != OUTPUT_ERRORS:
+            stream.reconfigure(errors=OUTPUT_ERRORS)
 
 
 @contextmanager
@@ -188,14 +171,5 @@ def _usage_line(exc: typer.TyperException) -> str:
     return f"{message} (see '{command} --help')"
 
 
-#: Control characters (a line break or a terminal escape in a file name, C0 and C1) as
-#: ``\\xNN`` and the Unicode line and paragraph separators as ``\\uNNNN``, so an error
-#: stays on one line and cannot drive the terminal.
-_CONTROLS = {
-    **{code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]},
-    **{code: f"\\u{code:04x}" for code in (0x2028, 0x2029)},
-}
-
-
 def _say(message: str) -> None:
-    typer.echo(f"cardtrace: {message.translate(_CONTROLS)}", err=True)
+    typer.echo(f"cardtrace: {printable(message)}", err=True)  # one line, whatever it names

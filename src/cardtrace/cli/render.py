@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from cardtrace.service import FILE_TYPES, CardWalk, IngestSummary, input_bytes
+from cardtrace.text import printable
 
 if TYPE_CHECKING:
     from cardtrace.sim import TruthRecord, WorldSummary
@@ -32,10 +33,17 @@ __all__ = [
     "counting_progress",
     "file_progress",
     "ingest_summary",
+    "plain",
     "stats",
     "truth",
     "world",
 ]
+
+
+def plain(value: object) -> str:
+    """Text from outside (a file name, a reason naming one) as printed: not read as markup
+    (a name like ``[b]x``), and on one line with no terminal controls (:mod:`cardtrace.text`)."""
+    return escape(printable(str(value)))
 
 
 @contextmanager
@@ -72,7 +80,7 @@ class FileProgress:
 
     def advance(self, path: Path, size: int) -> None:
         if self._task is not None:
-            self._bar.update(self._task, advance=size, file=path.name)
+            self._bar.update(self._task, advance=size, file=plain(path.name))
 
 
 @contextmanager
@@ -82,7 +90,7 @@ def file_progress(console: Console) -> Iterator[FileProgress]:
 
 
 def world(console: Console, summary: WorldSummary, out: Path) -> None:
-    table = Table(title=f"Synthetic world in {out}")
+    table = Table(title=f"Synthetic world in {plain(out)}")
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("cards", f"{summary.cards:,}")
@@ -113,16 +121,16 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
     if summary.conflicts:
         table.add_row("  of which conflicts (changed after sending)", f"{summary.conflicts:,}")
     for name, count in summary.rejected_by_field.most_common(8):
-        table.add_row(f"  of which {name}", f"{count:,}")
+        table.add_row(f"  of which {plain(name)}", f"{count:,}")
     if summary.incomplete_files:
         table.add_row("files not read to the end", f"{len(summary.incomplete_files):,}")
     for message, count in summary.warnings.most_common(8):
-        table.add_row(f"warning: {message}", f"{count:,}")
+        table.add_row(f"warning: {plain(message)}", f"{count:,}")
     console.print(table)
     for file, line, reason in summary.incomplete_files:
-        console.print(f"Not read to the end: {escape(file)}, line {line:,}: {escape(reason)}")
+        console.print(f"Not read to the end: {plain(file)}, line {line:,}: {plain(reason)}")
     if summary.rejected:
-        console.print(f"Rejected records are described in {escape(str(rejects))}")
+        console.print(f"Rejected records are described in {plain(rejects)}")
     if not summary.files:
         console.print(f"No data files found: cardtrace reads {FILE_TYPES}")
     if summary.ignored_files:
@@ -143,9 +151,8 @@ def _ingest_title(summary: IngestSummary) -> str:
 
 
 def _some(paths: list[Path], shown: int = 3) -> str:
-    """The first ``shown`` of ``paths`` as printed text (a name like ``[b]x`` is not
-    markup), and how many more there are."""
-    text = ", ".join(escape(str(path)) for path in paths[:shown])
+    """The first ``shown`` of ``paths`` as printed text, and how many more there are."""
+    text = ", ".join(plain(path) for path in paths[:shown])
     more = len(paths) - shown
     return text + (f" and {more} more" if more > 0 else "")
 

@@ -33,6 +33,7 @@ from cardtrace.errors import InvalidInput
 from cardtrace.ingest.protect import ProtectionKeys, Protector
 from cardtrace.ingest.readers import STDIN, Record, Share, read_records
 from cardtrace.store.rows import EventBatch
+from cardtrace.text import printable
 
 if TYPE_CHECKING:
     from cardtrace.store.database import AppendResult, Database
@@ -50,7 +51,6 @@ __all__ = [
     "check_writable",
     "collecting_less",
     "ingest_files",
-    "path_text",
     "prepare_batches",
     "validate",
 ]
@@ -276,19 +276,13 @@ def prepare_batches(
     batches = [batch]  # the current batch, where reading progress is counted
     for path in files:
         advance = partial(_count_read, batches, path) if index == 0 else None
-        file = path_text(path)  # once per file: pickled once per batch, not once per row
+        file = printable(str(path))  # once per file: pickled once per batch, not once per row
         for record in read_records(path, advance, keep):
             _prepare_one(record, file, now, (protector, formats), batch)
             if batch.records >= batch_size:
                 yield batch
                 batch = batches[0] = Prepared()
     yield batch
-
-
-def path_text(path: Path) -> str:
-    """``path`` as text that can be written anywhere: bytes of a file name that are not
-    UTF-8 (a GBK name from a Windows archive) become ``\\xNN`` escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _count_read(batches: list[Prepared], path: Path, size: int) -> None:
