@@ -479,6 +479,9 @@ def test_a_card_formats_file_that_cannot_be_read_refuses_the_run_before_any_data
     assert run(["ingest", str(path)]) == 2
     assert "card formats file" in capsys.readouterr().err
     assert sorted(p.name for p in node_home.iterdir()) == ["a.jsonl"]
+    monkeypatch.setenv("CARDTRACE_CARD_FORMATS", "/dev/zero")  # endless: read only so far
+    assert run(["ingest", str(path)]) == 2
+    assert "card formats file /dev/zero: it holds more than" in capsys.readouterr().err
 
 
 def test_a_database_with_events_never_gets_new_keys(

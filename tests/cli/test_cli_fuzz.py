@@ -68,6 +68,7 @@ VALUES = st.one_of(
             "/proc/keys",
             "/dev/null",
             "/dev/full",
+            "/dev/zero",
             "events.jsonl",
             "events.jsonl/x",
             "missing.json",

@@ -247,6 +247,20 @@ def test_bad_keys_and_missing_files_exit_2(
     assert re.search(r"\*\s+--key\b", out)
 
 
+@pytest.mark.parametrize("command", [["verify-bundle"], ["witness"], ["cosignature", "add"]])
+@pytest.mark.parametrize("source", ["/dev/zero", "huge.json"])
+def test_a_file_far_larger_than_its_kind_is_refused_before_it_fills_memory(
+    node_home: Path, capsys: pytest.CaptureFixture[str], command: list[str], source: str
+) -> None:
+    with (node_home / "huge.json").open("wb") as huge:
+        huge.truncate(2 << 20)  # 2 MiB of nothing, past the 1 MiB limit
+    key = Verifier("n", bytes(32)).vkey()
+    options = {"verify-bundle": ["--key", key], "witness": ["--origin-key", key]}
+    code, out, err = output(capsys, *command, source, *options.get(command[0], []))
+    assert (code, out) == (2, "")
+    one_line_error(err, f"{source}: it holds more than 1,048,576 bytes")
+
+
 # --- verify (the audit) ---------------------------------------------------------------------
 
 

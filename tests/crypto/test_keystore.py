@@ -69,3 +69,9 @@ def test_a_truncated_key_file_is_refused_not_used(tmp_path: Path) -> None:
     os.chmod(tmp_path / "node.key", 0o600)
     with pytest.raises(ConfigurationError, match="must hold 32 bytes, holds 2"):
         KeyStore(tmp_path, create_missing=True).secret("node.key")
+
+
+def test_a_key_file_that_is_a_device_or_far_too_large_is_refused_unread(tmp_path: Path) -> None:
+    (tmp_path / "node.key").symlink_to("/dev/zero")
+    with pytest.raises(ConfigurationError, match="unreadable: it holds more than 4,096 bytes"):
+        KeyStore(tmp_path).secret("node.key")

@@ -24,6 +24,7 @@ from cardtrace import service
 from cardtrace.cli.options import DbOption, JsonOption
 from cardtrace.cli.render import plain
 from cardtrace.errors import InvalidInput, TamperDetected
+from cardtrace.files import read_small
 from cardtrace.settings import load_settings
 
 __all__ = ["register"]
@@ -59,9 +60,13 @@ def _node(db: str | None = None) -> service.Node:
     return service.Node(load_settings(database_url=db))
 
 
+#: The most a bundle, witness request or cosignature file may hold (each is a few KB).
+_MAX_FILE_BYTES = 1 << 20
+
+
 def _read(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes()
+        return read_small(path, _MAX_FILE_BYTES)
     except OSError as exc:
         raise InvalidInput(f"cannot read the {what} {path}: {exc.strerror}") from None
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cardtrace.errors import ConfigurationError
+from cardtrace.files import read_small
 
 __all__ = ["KEY_NAMES", "KeyStore"]
 
@@ -26,6 +27,10 @@ KEY_NAMES: dict[str, str] = {
     "node.key": "Ed25519 private key that signs this node's checkpoints",
     "witness.key": "Ed25519 private key that cosigns other nodes' checkpoints",
 }
+
+
+#: The most a key file may hold: 64 hex digits and a line end, with room to spare.
+_MAX_KEY_FILE_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -100,8 +105,10 @@ class KeyStore:
     @staticmethod
     def _read(path: Path) -> bytes:
         try:
-            key = bytes.fromhex(path.read_text().strip())
-        except (OSError, ValueError) as exc:
+            key = bytes.fromhex(read_small(path, _MAX_KEY_FILE_BYTES).decode().strip())
+        except OSError as exc:
+            raise ConfigurationError(f"key file {path} is unreadable: {exc.strerror}") from None
+        except ValueError as exc:  # not text, or not hex
             raise ConfigurationError(f"key file {path} is unreadable: {exc}") from None
         if len(key) != 32:
             raise ConfigurationError(f"key file {path} must hold 32 bytes, holds {len(key)}")

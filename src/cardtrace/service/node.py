@@ -24,6 +24,7 @@ from cardtrace.domain.cards import (
 )
 from cardtrace.domain.events import EVENT_MODELS, event_adapter
 from cardtrace.errors import ConfigurationError, InvalidInput, NotFound, TamperDetected
+from cardtrace.files import read_small
 from cardtrace.ingest.pipeline import IngestSummary, check_rejects_file, ingest_files
 from cardtrace.ingest.protect import ProtectionKeys, card_token, pin_token
 from cardtrace.ingest.readers import discover, input_bytes
@@ -38,6 +39,8 @@ __all__ = ["CardEvent", "CardWalk", "Node", "event_schema", "fraud_card", "simul
 
 #: Inputs larger than this are validated in worker processes (see settings).
 _PARALLEL_FROM_BYTES = 32 * 1024 * 1024
+#: The most a card formats file may hold (the built-in hints are ~2 KB).
+_MAX_CARD_FORMATS_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +259,7 @@ class Node:
         if path is None:
             return dict(CARD_FORMATS)
         try:
-            data = path.read_bytes()
+            data = read_small(path, _MAX_CARD_FORMATS_BYTES)
         except OSError as exc:
             raise InvalidInput(f"card formats file {path}: {exc.strerror}") from None
         return load_card_formats(data)
