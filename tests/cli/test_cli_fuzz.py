@@ -13,6 +13,7 @@ cannot fail), and the test refuses both.
 from __future__ import annotations
 
 import io
+import resource
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,6 +118,19 @@ def fuzz_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture(scope="module")
+def bounded_memory() -> Iterator[None]:
+    """Address space capped at 4 GiB above the current size while the module runs, so a
+    command that reads without bound (``verify-bundle /dev/full`` once did) fails its
+    example with MemoryError, an internal error, instead of the kernel killing the run."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    status = Path("/proc/self/status").read_text()
+    size = next(int(line.split()[1]) for line in status.splitlines() if line[:7] == "VmSize:")
+    resource.setrlimit(resource.RLIMIT_AS, (size * 1024 + (4 << 30), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 @settings(
     max_examples=500,
     deadline=None,
@@ -124,6 +138,7 @@ def fuzz_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 )
 @given(argv=command_lines())
 def test_any_command_line_ends_in_an_answer_or_one_line_error(
+    bounded_memory: None,
     fuzz_home: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
