@@ -41,6 +41,23 @@ def test_processes_making_the_same_key_at_once_all_get_the_first(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vault.key"]
 
 
+def test_inits_at_once_report_each_key_made_by_exactly_one_of_them(tmp_path: Path) -> None:
+    store = KeyStore(tmp_path)
+    barrier = threading.Barrier(8)
+    reported: list[str] = []
+
+    def init() -> None:
+        barrier.wait()
+        reported.extend(store.init())
+
+    threads = [threading.Thread(target=init) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(reported) == sorted(KEY_NAMES)
+
+
 def test_init_makes_every_key_and_then_none(tmp_path: Path) -> None:
     store = KeyStore(tmp_path / "k")
     assert store.init() == list(KEY_NAMES)

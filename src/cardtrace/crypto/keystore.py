@@ -7,7 +7,6 @@ fails loudly instead of quietly minting tokens nobody else can reproduce.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import secrets
@@ -62,8 +61,7 @@ class KeyStore:
         created = []
         for name in KEY_NAMES:
             path = self.folder / name
-            if not path.exists():
-                self._write(path, secrets.token_bytes(32))
+            if not path.exists() and self._write(path, secrets.token_bytes(32)):
                 created.append(name)
         return created
 
@@ -72,8 +70,9 @@ class KeyStore:
         """A short public name of a key (8 hex digits), so records say which key made them."""
         return hashlib.sha256(b"cardtrace key id\x00" + key).hexdigest()[:8]
 
-    def _write(self, path: Path, key: bytes) -> None:
-        """Write a new key file whole or not at all, never replacing one that exists.
+    def _write(self, path: Path, key: bytes) -> bool:
+        """Write a new key file whole or not at all, never replacing one that exists;
+        whether this call made it.
 
         The key goes to a temporary file first, which is then linked under its name: a
         run stopped half-way leaves no truncated key, and of two processes making the
@@ -93,14 +92,17 @@ class KeyStore:
                 handle.write(key.hex() + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-            with contextlib.suppress(FileExistsError):
+            try:
                 os.link(temporary, path)
+            except FileExistsError:  # another process made it first: its key stands
+                return False
         except OSError as exc:
             raise ConfigurationError(
                 f"cannot write {path.name} in the key folder {self.folder}: {exc.strerror}"
             ) from None
         finally:
             os.unlink(temporary)
+        return True
 
     @staticmethod
     def _read(path: Path) -> bytes:
