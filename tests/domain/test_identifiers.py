@@ -29,6 +29,7 @@ from cardtrace.domain.identifiers import (
     ResidentIdNumber,
     clear_identifier_caches,
     luhn_check_digit,
+    msisdn_kind,
     parse_iccid,
     parse_imsi,
     parse_ip,
@@ -405,6 +406,7 @@ def test_valid_msisdns_round_trip(number: tuple[str, str | None, str], data: st.
     assert (parsed.carrier, parsed.kind) == (carrier, kind)
     assert parse_msisdn(parsed.e164) == parsed
     assert parse_msisdn(data.draw(spelled(national))) == parsed
+    assert msisdn_kind(parsed.e164) == kind
 
 
 @given(phone_numbers(), st.sampled_from("0123456789"))

@@ -41,7 +41,7 @@ from cardtrace.domain.identifiers import (
     Msisdn,
     PaymentAccount,
     ResidentIdNumber,
-    parse_msisdn,
+    msisdn_kind,
     parse_resident_id,
 )
 
@@ -373,7 +373,7 @@ class CardRedeemed(CardEvent):
 
     def warnings(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> list[tuple[str, str]]:
         found = super().warnings(formats)
-        kind = parse_msisdn(self.target_msisdn).kind
+        kind = msisdn_kind(self.target_msisdn)
         if kind in {"iot", "data"}:
             found.append(("target_msisdn", f"{kind} number"))
         return found

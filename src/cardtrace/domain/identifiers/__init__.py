@@ -12,7 +12,7 @@ from __future__ import annotations
 from ._checks import luhn_check_digit, resident_id_check_digit
 from ._network import IpAddressValue, parse_ip
 from ._payment import AccountKind, PaymentAccountParts, PaymentScheme, parse_payment_account
-from ._phone import Carrier, NumberKind, PhoneNumber, parse_msisdn
+from ._phone import Carrier, NumberKind, PhoneNumber, msisdn_kind, parse_msisdn
 from ._phone import clear_cache as _clear_msisdn_cache
 from ._resident import ResidentId, Sex, parse_resident_id
 from ._resident import clear_cache as _clear_resident_id_cache
@@ -39,6 +39,7 @@ __all__ = [
     "Sex",
     "clear_identifier_caches",
     "luhn_check_digit",
+    "msisdn_kind",
     "parse_iccid",
     "parse_imsi",
     "parse_ip",

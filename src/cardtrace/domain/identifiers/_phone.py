@@ -23,7 +23,7 @@ from cardtrace.errors import InvalidIdentifier
 
 from ._checks import is_ascii_digits, strip_separators
 
-__all__ = ["Carrier", "NumberKind", "PhoneNumber", "parse_msisdn"]
+__all__ = ["Carrier", "NumberKind", "PhoneNumber", "msisdn_kind", "parse_msisdn"]
 
 Carrier = Literal["cmcc", "cucc", "ctcc", "cbn"]
 NumberKind = Literal["personal", "mvno", "data", "iot"]
@@ -109,6 +109,13 @@ def parse_msisdn(value: str) -> PhoneNumber:
     if len(value) > _MAX_INPUT:
         raise InvalidIdentifier("mobile number is too long")
     return _parse_cached(value)
+
+
+def msisdn_kind(e164: str) -> NumberKind:
+    """The kind of a number :func:`parse_msisdn` has already accepted and normalised
+    (``Msisdn``), by its prefix alone: it is not checked again against the allocated
+    ranges, which would cost as much as parsing it did."""
+    return _block_of(_national_digits(e164)).kind
 
 
 @lru_cache(maxsize=4096)
