@@ -82,6 +82,35 @@ def test_ingest_reads_standard_input_from_a_pipe_in_one_process(node_home: Path)
     assert last_json(again.stdout.decode())["duplicates"] == 5
 
 
+def test_ingest_reads_pipes_of_process_substitution_beside_files(node_home: Path) -> None:
+    # What a shell user writes: `cardtrace ingest <(zcat a.jsonl.gz) <(cat b.csv) c.jsonl`.
+    # The pipes are read by the ingest process while the file may go to workers.
+    first = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"), b"{oops")
+    second = events_file(node_home / "b.jsonl", make.card_sold(source_id="2"))
+    third = events_file(node_home / "c.jsonl", make.card_sold(source_id="3"))
+    gzip_first = node_home / "a.jsonl.gz"
+    gzip_first.write_bytes(gzip.compress(first.read_bytes()))
+    script = (
+        f'"{sys.executable}" -m cardtrace ingest --json'
+        f' <(zcat "{gzip_first}") <(cat "{second}") "{third}"'
+    )
+    environment = {**os.environ, "CARDTRACE_INGEST_WORKERS": "2"}
+    done = subprocess.run(["bash", "-c", script], capture_output=True, env=environment, check=False)
+    assert done.returncode == 1, done.stderr
+    summary = last_json(done.stdout.decode())
+    assert (summary["files"], summary["accepted"], summary["rejected"]) == (3, 3, 1)
+    (reject,) = (node_home / "rejects.jsonl").read_bytes().splitlines()
+    assert orjson.loads(reject)["file"].startswith("/dev/fd/")
+    assert orjson.loads(reject)["line"] == 2
+    again = subprocess.run(
+        [sys.executable, "-m", "cardtrace", "ingest", "--json", str(first), str(second)],
+        capture_output=True,
+        env=environment,
+        check=False,
+    )
+    assert last_json(again.stdout.decode())["duplicates"] == 2
+
+
 def test_a_dry_run_creates_nothing_and_answers_as_the_ingest_would(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

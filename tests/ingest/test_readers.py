@@ -7,6 +7,7 @@ import io
 import os
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from random import Random
@@ -512,8 +513,62 @@ def test_discover_names_what_in_a_folder_is_not_a_regular_file(tmp_path: Path) -
     found, ignored, _ = discover([data])
     assert found == [data / "sub" / "a.jsonl"]
     assert ignored == [data / "broken.jsonl", data / "linked", data / "pipe.jsonl"]
-    with pytest.raises(InvalidInput, match=r"pipe\.jsonl: not a regular file or a folder"):
-        discover([data / "pipe.jsonl"])
+    # Named as a path, a pipe is read (as a stream); a device is not.
+    assert discover([data / "pipe.jsonl"]).files == [data / "pipe.jsonl"]
+    with pytest.raises(InvalidInput, match=r"^/dev/null: not a regular file, a folder or a pipe"):
+        discover([Path("/dev/null")])
+
+
+def feed(pipe: Path, data: bytes) -> threading.Thread:
+    """A writer that opens ``pipe`` (a FIFO) and writes ``data`` into it, then closes it."""
+    writer = threading.Thread(target=pipe.write_bytes, args=(data,), daemon=True)
+    writer.start()
+    return writer
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+@pytest.mark.parametrize("name", ["jsonl", "csv with a byte order mark"])
+def test_a_named_pipe_is_read_as_a_stream_its_first_bytes_tell(
+    tmp_path: Path, name: str, compressed: bool
+) -> None:
+    plain = STREAMS[name]
+    # Its name says CSV: a stream's type comes from its bytes, as for standard input.
+    pipe = tmp_path / "export.csv"
+    os.mkfifo(pipe)
+    data = gzip.compress(plain) if compressed else plain
+    writer = feed(pipe, data)
+    as_file = tmp_path / ("a.csv" if "csv" in name else "a.jsonl")
+    as_file.write_bytes(plain)
+    read: list[int] = []
+    assert list(read_records(pipe, read.append)) == records(as_file)
+    writer.join()
+    assert sum(read) == len(data)
+    assert readers.is_stream(pipe)
+    assert readers.input_bytes([as_file, pipe]) is None
+
+
+def test_parquet_in_a_stream_is_one_unread_record_not_garbage(tmp_path: Path) -> None:
+    table = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"type": ["card.sold"]}), table)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    writer = feed(pipe, table.read_bytes())
+    (record,) = read_records(pipe)
+    writer.join()  # a small file: the pipe's buffer took all of it
+    assert (record.line, record.unread_rest) == (1, True)
+    assert "Parquet data cannot be read as a stream" in str(record.problem)
+
+
+def test_a_pipe_is_named_once_at_most(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    (tmp_path / "link").symlink_to(pipe)
+    with pytest.raises(InvalidInput, match=r"^.*pipe: a pipe can be read only once$"):
+        discover([pipe, pipe])
+    with pytest.raises(
+        InvalidInput, match=r"link: a pipe can be read only once \(also as .*pipe\)$"
+    ):
+        discover([pipe, tmp_path / "link"])
 
 
 def test_discover_refuses_missing_paths_and_unknown_file_types(tmp_path: Path) -> None:

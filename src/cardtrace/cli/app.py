@@ -66,7 +66,7 @@ def ingest(
         list[Path],
         typer.Argument(
             metavar="PATH...",
-            help="Files or folders (read recursively); - reads standard input.",
+            help="Files, folders (read recursively) or pipes; - reads standard input.",
             show_default=False,
         ),
     ],

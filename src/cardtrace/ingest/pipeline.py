@@ -31,7 +31,7 @@ from cardtrace.domain.cards import CARD_FORMATS, CardFormat
 from cardtrace.domain.events import LIST_FIELDS, Envelope, event_adapter
 from cardtrace.errors import InvalidInput
 from cardtrace.ingest.protect import ProtectionKeys, Protector
-from cardtrace.ingest.readers import STDIN, Record, Share, read_records
+from cardtrace.ingest.readers import Record, Share, is_stream, read_records
 from cardtrace.store.rows import EventBatch
 from cardtrace.text import printable
 
@@ -345,7 +345,8 @@ def ingest_files(
     """
     summary = IngestSummary(files=len(files), dry_run=dry_run)
     size = min(batch_size, PREPARED_RECORDS)
-    if workers > 0 and STDIN not in files:  # one process can read standard input, not n
+    # A stream has one reader: one process reads it, never n.
+    if workers > 0 and not any(is_stream(file) for file in files):
         from cardtrace.ingest.workers import prepare_in_workers
 
         batches = prepare_in_workers(files, keys, size, workers, formats)

@@ -13,8 +13,8 @@ which is faster than decoding twice); CSV and Parquet records as dictionaries. A
 byte order mark at the start of a JSON Lines or CSV file (Excel's "CSV UTF-8" and
 Windows Notepad write one) is not part of the first record. JSON Lines and CSV may come
 gzip-compressed (``events.jsonl.gz``). Suffixes are read in any case (``EXPORT.CSV``).
-Standard input, named ``-``, has no suffix to tell its type by, so its first bytes tell
-it (:func:`read_records`).
+Streams, standard input (named ``-``) and named pipes (a shell's ``<(zcat a.gz)``, a
+``mkfifo`` FIFO), are told by their first bytes instead (:func:`read_records`).
 
 Readers work in blocks (a quarter MiB of lines, some hundred CSV rows, a Parquet batch)
 and ask a :class:`Share` before each block whether to make records of it. Worker
@@ -28,6 +28,8 @@ import csv
 import gzip
 import io
 import itertools
+import os
+import stat
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,6 +50,7 @@ __all__ = [
     "Share",
     "discover",
     "input_bytes",
+    "is_stream",
     "read_records",
 ]
 
@@ -63,6 +66,7 @@ _CSV_BLOCK = 512
 _PARQUET_BATCH = 4096
 _BOM = b"\xef\xbb\xbf"
 _GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
 #: Bytes of a stream looked at to tell JSON Lines from CSV.
 _SNIFF_BYTES = 4096
 #: The path that stands for standard input (``cardtrace ingest -``).
@@ -161,27 +165,62 @@ def _unsupported(path: Path) -> InvalidInput:
     )
 
 
+def is_stream(path: Path) -> bool:
+    """Whether ``path`` is read as a stream: once, from its start, by one process.
+
+    Standard input (``-``) and named pipes: what a shell's process substitution names
+    (``<(zcat a.gz)`` is ``/dev/fd/63``) and FIFOs made with ``mkfifo``.
+    """
+    return path == STDIN or path.is_fifo()
+
+
 def discover(paths: Iterable[Path], skip: Iterable[Path] = ()) -> Discovered:
     """The data files named by ``paths`` (folders read recursively, ground truth skipped).
 
     ``skip`` are files of the run's own (its rejects file): skipped in a folder, refused
-    when named, since the run would overwrite them.
+    when named, since the run would overwrite them. A stream may be named once.
     """
     skipped = {path.resolve() for path in skip}
     discovered = Discovered([], [], [])
+    pipes: dict[tuple[int, int], Path] = {}  # by device and inode: one pipe, two names
     for path in paths:
-        if path == STDIN:
-            if STDIN in discovered.files:
-                raise InvalidInput("-: standard input can be read only once")
-            if sys.stdin is None:  # started with it closed (`<&-`): nothing to read
-                raise InvalidInput("-: standard input is closed")
-            discovered.files.append(STDIN)
-        else:
-            try:
+        try:
+            if path == STDIN:
+                if sys.stdin is None:  # started with it closed (`<&-`): nothing to read
+                    raise InvalidInput("-: standard input is closed")
+                _add_stream(path, _pipe_of_stdin(), pipes, discovered)
+            elif path.is_fifo():
+                status = path.stat()
+                _add_stream(path, (status.st_dev, status.st_ino), pipes, discovered)
+            else:
                 _discover_path(path, skipped, discovered)
-            except OSError as exc:  # a name too long, a folder that cannot be listed
-                raise InvalidInput(f"{path}: {exc.strerror or exc}") from None
+        except OSError as exc:  # a name too long, a folder that cannot be listed
+            raise InvalidInput(f"{path}: {exc.strerror or exc}") from None
     return discovered
+
+
+def _pipe_of_stdin() -> tuple[int, int] | None:
+    """Standard input's device and inode when it is a pipe (else None)."""
+    try:
+        status = os.fstat(sys.stdin.fileno())
+    except (OSError, ValueError):  # replaced by an object with no descriptor (tests)
+        return None
+    return (status.st_dev, status.st_ino) if stat.S_ISFIFO(status.st_mode) else None
+
+
+def _add_stream(
+    path: Path, pipe: tuple[int, int] | None, pipes: dict[tuple[int, int], Path], found: Discovered
+) -> None:
+    # Only the first reader of a pipe gets its data; a second would read nothing, so
+    # naming one twice (or as ``-`` and ``/dev/stdin``) is refused.
+    named = pipes.get(pipe) if pipe is not None else None
+    if path in found.files or named is not None:
+        what = "standard input" if STDIN in (path, named) else "a pipe"
+        also = f" (also as {named})" if named not in (None, path) else ""
+        raise InvalidInput(f"{path}: {what} can be read only once{also}")
+    if pipe is not None:
+        pipes[pipe] = path
+    found.files.append(path)
 
 
 def _discover_path(path: Path, skipped: set[Path], discovered: Discovered) -> None:
@@ -196,7 +235,9 @@ def _discover_path(path: Path, skipped: set[Path], discovered: Discovered) -> No
             raise _unsupported(path)
         discovered.files.append(path)
     elif path.exists():
-        raise InvalidInput(f"{path}: not a regular file or a folder (name - for a stream)")
+        raise InvalidInput(
+            f"{path}: not a regular file, a folder or a pipe (name - for standard input)"
+        )
     else:
         raise InvalidInput(f"{path}: no such file or folder")
 
@@ -217,8 +258,8 @@ def _discover_in(folder: Path, skipped: set[Path], discovered: Discovered) -> No
 
 
 def input_bytes(files: Sequence[Path]) -> int | None:
-    """The size of ``files`` together, or None when one is standard input (size unknown)."""
-    if STDIN in files:
+    """The size of ``files`` together, or None when one is a stream (size unknown)."""
+    if any(is_stream(file) for file in files):
         return None
     return sum(file.stat().st_size for file in files)
 
@@ -228,13 +269,17 @@ def read_records(
 ) -> Iterator[Record]:
     """The records of ``path`` (of the blocks ``share`` keeps), by the reader of its suffix.
 
-    :data:`STDIN` is read as gzip if it starts as gzip does, then as JSON Lines if its
-    first character (after a byte order mark and white space) is ``{``, else as CSV.
+    A stream (:func:`is_stream`), whatever its name, is read as gzip if it starts as gzip
+    does, then as JSON Lines if its first character (after a byte order mark and white
+    space) is ``{``, else as CSV.
     """
     advance, keep = progress or _ignore, share or Share()
     try:
         if path == STDIN:
-            yield from _read_stream(sys.stdin.buffer, advance, keep)
+            yield from _read_stream(sys.stdin.buffer, path, advance, keep)
+        elif path.is_fifo():
+            with path.open("rb") as pipe:
+                yield from _read_stream(pipe, path, advance, keep)
         else:
             yield from _read_file(path, advance, keep)
     except _BREAKS as error:
@@ -259,13 +304,18 @@ def _ignore(_: int) -> None:
     return None
 
 
-def _read_stream(stream: IO[bytes], advance: Progress, keep: Share) -> Iterator[Record]:
-    """Records of a stream with no name to tell its type by: its first bytes tell it."""
+def _read_stream(stream: IO[bytes], path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
+    """Records of a stream, whose type its first bytes tell, not its name."""
     handle = io.BufferedReader(_Counted(stream))
-    if handle.peek(len(_GZIP_MAGIC)).startswith(_GZIP_MAGIC):
-        yield from _read_compressed(handle, STDIN, _read_sniffed, advance, keep)
+    head = handle.peek(len(_PARQUET_MAGIC))
+    if head.startswith(_PARQUET_MAGIC):
+        # A Parquet file's index is at its end, which a stream reaches only last.
+        if keep():
+            yield _unread_rest(1, "Parquet data cannot be read as a stream; name its file")
+    elif head.startswith(_GZIP_MAGIC):
+        yield from _read_compressed(handle, path, _read_sniffed, advance, keep)
     else:
-        yield from _read_sniffed(handle, STDIN, advance, keep)
+        yield from _read_sniffed(handle, path, advance, keep)
 
 
 def _read_sniffed(

@@ -268,7 +268,7 @@ class Node:
         if self.settings.ingest_workers is not None:
             return self.settings.ingest_workers
         cores = usable_cores()
-        size = input_bytes(files)  # standard input is read by this process alone
+        size = input_bytes(files)  # None with a stream, which this process reads alone
         large = size is not None and size > _PARALLEL_FROM_BYTES
         return cores if large and cores > 1 else 0
 
