@@ -42,7 +42,7 @@ from cardtrace.domain.events import Envelope
 from cardtrace.ingest import protect as protect_module
 from cardtrace.ingest.pipeline import PREPARED_RECORDS, collecting_less
 from cardtrace.ingest.protect import ProtectionKeys, Protector
-from cardtrace.ingest.readers import Record, discover, read_records
+from cardtrace.ingest.readers import UTF8, Record, discover, read_records
 from cardtrace.ingest.workers import prepare_in_workers
 from cardtrace.ledger import merkle, tiles
 from cardtrace.settings import usable_cores
@@ -187,7 +187,7 @@ def workers_alone(world: Path) -> list[tuple[str, str]]:
     records = sum(
         prepared.records
         for prepared in prepare_in_workers(
-            discover([world]).files, keys, PREPARED_RECORDS, workers, CARD_FORMATS
+            discover([world]).files, keys, PREPARED_RECORDS, workers, (CARD_FORMATS, UTF8)
         )
     )
     seconds = time.perf_counter() - started

@@ -111,6 +111,42 @@ def test_ingest_reads_pipes_of_process_substitution_beside_files(node_home: Path
     assert last_json(again.stdout.decode())["duplicates"] == 2
 
 
+def test_an_export_in_gb18030_is_stored_as_the_same_records_in_utf8(node_home: Path) -> None:
+    # Names in GB18030, as Excel on a Chinese Windows saves CSV, read by two workers.
+    names = ["测试甲", "测试乙", "王芳"]
+    rows = [make.card_recycled(source_id=str(n), seller_name=name) for n, name in enumerate(names)]
+    as_utf8 = events_file(node_home / "utf8.jsonl", *rows)
+    as_gb = node_home / "gb.jsonl"
+    as_gb.write_bytes(as_utf8.read_text(encoding="utf-8").encode("gb18030"))
+    environment = {**os.environ, "CARDTRACE_INGEST_WORKERS": "2"}
+    command = [sys.executable, "-m", "cardtrace", "ingest", "--json"]
+
+    def ingest(*arguments: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [*command, *arguments], capture_output=True, env=environment, check=False
+        )
+
+    refused = ingest(str(as_gb))  # as UTF-8: every record refused, with a hint
+    assert refused.returncode == 1
+    (reject, *_) = (node_home / "rejects.jsonl").read_bytes().splitlines()
+    assert "name --encoding gb18030" in orjson.loads(reject)["reason"]
+    stored = ingest("--encoding", "GB18030", str(as_gb))
+    assert stored.returncode == 0, stored.stderr
+    assert last_json(stored.stdout.decode())["accepted"] == 3
+    # The same values: the UTF-8 file is all re-sends, none a conflict.
+    again = last_json(ingest(str(as_utf8)).stdout.decode())
+    assert (again["duplicates"], again["conflicts"], again["rejected"]) == (3, 0, 0)
+
+
+def test_an_encoding_the_readers_cannot_use_is_refused_before_anything_is_made(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = events_file(node_home / "a.jsonl", make.card_sold())
+    assert run(["ingest", "--encoding", "utf-16", str(path)]) == 2
+    assert capsys.readouterr().err.startswith("cardtrace: encoding 'utf-16' reads or writes ASCII")
+    assert sorted(p.name for p in node_home.iterdir()) == ["a.jsonl"]
+
+
 def test_a_dry_run_creates_nothing_and_answers_as_the_ingest_would(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -672,7 +673,7 @@ def test_a_csv_header_column_that_is_not_utf8_makes_every_row_a_problem_naming_i
 ) -> None:
     path = tmp_path / "a.csv"
     path.write_bytes(b"type,node_id,sour\xffce_id,amount\nk,n,s,1\n\nk,n,s,2\n")
-    reason = "column 3 of the CSV header (line 1) is not valid UTF-8 (after 'node_id')"
+    reason = "column 3 (after 'node_id') of the CSV header (line 1) is not valid UTF-8"
     assert [(r.line, r.data, r.field, r.problem) for r in records(path)] == [
         (2, None, None, reason),
         (4, None, None, reason),
@@ -680,17 +681,18 @@ def test_a_csv_header_column_that_is_not_utf8_makes_every_row_a_problem_naming_i
 
 
 NOT_UTF8 = "of the CSV header (line 1) is not valid UTF-8"
+READS_AS_GB = " (it reads as GB18030: if so, name --encoding gb18030)"
 
 
 @pytest.mark.parametrize(
     ("header", "reason"),
     [
-        (b"\xff,face_value", f"column 1 {NOT_UTF8} (before 'face_value')"),
+        (b"\xff,face_value", f"column 1 (before 'face_value') {NOT_UTF8}"),
         # A file sent without its header row: its first data row (a name in GBK beside a
         # phone number) stands in for it, and none of it is repeated.
-        (b"\xd5\xc5\xc8\xfd,13800138000", f"column 1 {NOT_UTF8}"),
+        (b"\xd5\xc5\xc8\xfd,13800138000", f"column 1 {NOT_UTF8}{READS_AS_GB}"),
         # Named twice, too: the reject named the column, and writing it failed.
-        (b"type,\xff,\xff", f"column 2 {NOT_UTF8} (after 'type')"),
+        (b"type,\xff,\xff", f"column 2 (after 'type') {NOT_UTF8}"),
     ],
     ids=["first-column", "a-data-row-for-a-header", "named-twice"],
 )
@@ -708,7 +710,137 @@ def test_a_csv_cell_that_is_not_utf8_is_a_problem_naming_its_column(tmp_path: Pa
     path = tmp_path / "a.csv"
     path.write_bytes(b"type,name,x\nk,\xd5\xc5\xc8\xfd,1\nk,ok,\xff\nk,ok,1\n")
     assert [(r.line, r.field, r.problem) for r in records(path)] == [
-        (2, "name", "value is not valid UTF-8"),
+        (2, "name", f"value is not valid UTF-8{READS_AS_GB}"),  # a name in GBK
         (3, "x", "value is not valid UTF-8"),
         (4, None, None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "codec"),
+    [
+        ("GBK", "gbk"),
+        ("gb18030", "gb18030"),
+        ("UTF8", "utf-8"),
+        ("latin-1", "iso8859-1"),
+        ("utf-8-sig", "utf-8"),
+    ],
+)
+def test_a_text_encoding_is_named_by_its_codec(name: str, codec: str) -> None:
+    assert readers.text_encoding(name) == codec
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("klingon", "not a text encoding Python knows"),
+        ("base64", "not a text encoding Python knows"),
+        ("utf-16", "writes ASCII other than as ASCII"),
+        ("utf-7", "writes ASCII other than as ASCII"),
+        # Reads "\\u4e2d" in ASCII text as one character: no longer the text sent.
+        ("raw_unicode_escape", "reads or writes ASCII other than as ASCII"),
+        ("utf\x00", "not a text encoding Python knows"),
+    ],
+)
+def test_an_encoding_the_readers_cannot_split_is_refused(name: str, reason: str) -> None:
+    with pytest.raises(InvalidInput, match=rf"^encoding {re.escape(repr(name))}.*{reason}"):
+        readers.text_encoding(name)
+
+
+GB_LINES = [b'{"name":"\xe6\xb5\x8b\xe8\xaf\x95\xe7\x94\xb2","n":1}', b'{"ascii":"only"}']
+
+
+def test_jsonl_in_gb18030_is_handed_on_as_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b"\n".join(line.decode().encode("gb18030") for line in GB_LINES))
+    assert [r.data for r in read_records(path, encoding="gb18030")] == GB_LINES
+    # Read as UTF-8, the GB18030 line is refused, saying which encoding reads it.
+    first, second = read_records(path)
+    assert first.data == GB_LINES[0].decode().encode("gb18030")  # the validator decides
+    assert second.data == GB_LINES[1]
+
+
+def test_text_of_the_wrong_encoding_is_refused_with_what_would_read_it() -> None:
+    gbk = "测试甲".encode("gb18030")
+    assert readers.undecodable(gbk, "utf-8") == (
+        "is not valid UTF-8 (it reads as GB18030: if so, name --encoding gb18030)"
+    )
+    assert readers.undecodable(b"\xff\xfe", "utf-8") == "is not valid UTF-8"
+    assert readers.undecodable(b"\xff\xfe", "gb18030") == "is not valid GB18030"
+    # UTF-8 text named GB18030 (a UTF-8 file among GBK ones) would decode, wrongly.
+    assert readers.undecodable("测试甲".encode(), "gb18030") == (
+        "is UTF-8 text, not GB18030: ingest its file without --encoding"
+    )
+    assert readers.undecodable(gbk, "gb18030") is None
+    assert readers.undecodable(b"ascii", "gb18030") is None
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1))
+def test_chinese_text_in_gb18030_reads_as_the_same_text_or_is_refused(name: str) -> None:
+    line = orjson.dumps({"seller_name": name})
+    raw = line.decode().encode("gb18030")
+    (record,) = readers._jsonl_lines([raw], 0, "gb18030")
+    if record.data is None:  # only GB18030 bytes that read as UTF-8 Chinese (U+0800 on)
+        as_utf8 = raw.decode()  # raises if they do not
+        assert max(as_utf8) >= "\u0800"
+        assert (
+            record.problem == "line is UTF-8 text, not GB18030: ingest its file without --encoding"
+        )
+    else:
+        assert record.data == line
+
+
+def test_a_utf8_line_in_a_run_named_gb18030_is_refused_not_garbled(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b"\n".join(GB_LINES))  # UTF-8
+    first, second = read_records(path, encoding="gb18030")
+    assert (first.line, first.data) == (1, None)
+    assert first.problem == "line is UTF-8 text, not GB18030: ingest its file without --encoding"
+    assert second.data == GB_LINES[1]
+
+
+def test_csv_in_gb18030_reads_as_the_same_csv_in_utf8(tmp_path: Path) -> None:
+    text = "type,seller_name\ncard.recycled,测试甲\ncard.recycled,王芳\n"
+    as_utf8, as_gb = tmp_path / "a.csv", tmp_path / "b.csv"
+    as_utf8.write_text(text, encoding="utf-8")
+    as_gb.write_bytes(text.encode("gb18030"))
+    assert list(read_records(as_gb, encoding="gb18030")) == records(as_utf8)
+
+
+def test_a_csv_value_of_the_wrong_encoding_is_named_by_its_field(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(
+        b"type,seller_name,note\n"
+        + "card.recycled,测试甲,x\n".encode("gb18030")
+        + b"card.recycled,ok,\xff\n"
+        + "card.recycled,王芳,x\n".encode()
+    )
+    gbk, bad, utf8 = read_records(path, encoding="gb18030")
+    assert gbk.data == {"type": "card.recycled", "seller_name": "测试甲", "note": "x"}
+    assert (bad.field, bad.problem) == ("note", "value is not valid GB18030")
+    assert (utf8.field, utf8.problem) == (
+        "seller_name",
+        "value is UTF-8 text, not GB18030: ingest its file without --encoding",
+    )
+    first, *_ = read_records(path)  # as UTF-8: the GB18030 row is refused, with a hint
+    assert first.field == "seller_name"
+    assert first.problem == (
+        "value is not valid UTF-8 (it reads as GB18030: if so, name --encoding gb18030)"
+    )
+
+
+def test_a_csv_header_of_the_wrong_encoding_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"type,\xff\xfe\ncard.recycled,x\n")
+    (record,) = read_records(path, encoding="gb18030")
+    assert (
+        record.problem == "column 2 (after 'type') of the CSV header (line 1) is not valid GB18030"
+    )
+
+
+def test_standard_input_in_gb18030_gzip_is_read_in_its_encoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = gzip.compress(b"\n".join(line.decode().encode("gb18030") for line in GB_LINES))
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert [r.data for r in read_records(readers.STDIN, encoding="gb18030")] == GB_LINES

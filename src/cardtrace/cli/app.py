@@ -61,7 +61,7 @@ def sim(
 
 
 @app.command()
-def ingest(
+def ingest(  # noqa: PLR0917 - Typer passes a command's options by position
     paths: Annotated[
         list[Path],
         typer.Argument(
@@ -82,6 +82,14 @@ def ingest(
             help="Store nothing, create nothing: count and describe what an ingest would do.",
         ),
     ] = False,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            metavar="NAME",
+            help="Encoding of JSON Lines and CSV text, e.g. gb18030 for an Excel export "
+            "saved on a Chinese Windows (Parquet is always UTF-8).",
+        ),
+    ] = "utf-8",
     json: JsonOption = False,
 ) -> None:
     """Store events from JSON Lines, CSV and Parquet files.
@@ -105,6 +113,7 @@ def ingest(
                 on_commit=keep,
                 on_files=progress.start,
                 dry_run=dry_run,
+                encoding=encoding,
             )
     except BaseException:  # Ctrl-C, SIGTERM or an error: first say what is stored
         if committed is not None:

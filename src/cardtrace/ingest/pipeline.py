@@ -31,7 +31,7 @@ from cardtrace.domain.cards import CARD_FORMATS, CardFormat
 from cardtrace.domain.events import LIST_FIELDS, Envelope, event_adapter
 from cardtrace.errors import InvalidInput
 from cardtrace.ingest.protect import ProtectionKeys, Protector
-from cardtrace.ingest.readers import Record, Share, is_stream, read_records
+from cardtrace.ingest.readers import UTF8, Record, Share, is_stream, read_records, undecodable
 from cardtrace.store.rows import EventBatch
 from cardtrace.text import printable
 
@@ -212,15 +212,6 @@ def _first_repeated(pairs: list[tuple[str, Any]]) -> str | None:
     return None
 
 
-def _is_utf8(data: bytes | dict[str, Any]) -> bool:
-    if isinstance(data, bytes):
-        try:
-            data.decode()
-        except UnicodeDecodeError:
-            return False
-    return True
-
-
 def _rejection(exc: ValidationError, data: bytes | dict[str, Any]) -> Rejected:
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     first = errors[0]
@@ -230,8 +221,9 @@ def _rejection(exc: ValidationError, data: bytes | dict[str, Any]) -> Rejected:
     if kind == "union_tag_invalid":
         return Rejected("type", "unknown event type", len(errors) - 1)
     if kind == "json_invalid":
-        if not _is_utf8(data):
-            return Rejected(None, "line is not valid UTF-8")
+        problem = undecodable(data, UTF8) if isinstance(data, bytes) else None
+        if problem is not None:
+            return Rejected(None, f"line {problem}")
         return Rejected(None, f"malformed JSON: {first['msg'].removeprefix('Invalid JSON: ')}")
     if kind in {"model_type", "model_attributes_type", "dict_type"}:
         return Rejected(None, "record is not a JSON object")
@@ -262,8 +254,11 @@ def prepare_batches(
     batch_size: int,
     share: tuple[int, int] = (0, 1),
     formats: Mapping[str, CardFormat] = CARD_FORMATS,
+    encoding: str = UTF8,
 ) -> Iterator[Prepared]:
     """Read, validate and protect ``files``; yield a batch every ``batch_size`` records.
+
+    Text files are read in ``encoding`` (:func:`~cardtrace.ingest.readers.text_encoding`).
 
     ``share = (i, n)`` keeps only every n-th block of records starting at the i-th
     (:class:`~cardtrace.ingest.readers.Share`), so n processes can split the work.
@@ -277,7 +272,7 @@ def prepare_batches(
     for path in files:
         advance = partial(_count_read, batches, path) if index == 0 else None
         file = printable(str(path))  # once per file: pickled once per batch, not once per row
-        for record in read_records(path, advance, keep):
+        for record in read_records(path, advance, keep, encoding):
             _prepare_one(record, file, now, (protector, formats), batch)
             if batch.records >= batch_size:
                 yield batch
@@ -331,6 +326,7 @@ def ingest_files(
     batch_size: int,
     workers: int = 0,
     formats: Mapping[str, CardFormat] = CARD_FORMATS,
+    encoding: str = UTF8,
     progress: Callable[[Path, int], None] | None = None,
     dry_run: bool = False,
     on_commit: Callable[[IngestSummary], None] | None = None,
@@ -349,9 +345,9 @@ def ingest_files(
     if workers > 0 and not any(is_stream(file) for file in files):
         from cardtrace.ingest.workers import prepare_in_workers
 
-        batches = prepare_in_workers(files, keys, size, workers, formats)
+        batches = prepare_in_workers(files, keys, size, workers, (formats, encoding))
     else:
-        batches = prepare_batches(files, keys, batch_size=size, formats=formats)
+        batches = prepare_batches(files, keys, batch_size=size, formats=formats, encoding=encoding)
     with collecting_less(), _RejectFile(rejects) as reject_file:
         if dry_run:
             with database.would_append() as would_append:

@@ -11,7 +11,9 @@ progress in bytes of the file, so a progress bar can show it.
 JSON Lines records are handed on as the line's bytes (the validator parses JSON itself,
 which is faster than decoding twice); CSV and Parquet records as dictionaries. A UTF-8
 byte order mark at the start of a JSON Lines or CSV file (Excel's "CSV UTF-8" and
-Windows Notepad write one) is not part of the first record. JSON Lines and CSV may come
+Windows Notepad write one) is not part of the first record. Text is UTF-8 unless the
+run names another encoding (:func:`text_encoding`, such as GB18030 for a Chinese Excel
+export); readers hand it on as UTF-8 either way. JSON Lines and CSV may come
 gzip-compressed (``events.jsonl.gz``). Suffixes are read in any case (``EXPORT.CSV``).
 Streams, standard input (named ``-``) and named pipes (a shell's ``<(zcat a.gz)``, a
 ``mkfifo`` FIFO), are told by their first bytes instead (:func:`read_records`).
@@ -24,6 +26,7 @@ over the others, which for JSON Lines costs one count of newlines per block.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -45,6 +48,7 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "STDIN",
     "SUFFIXES",
+    "UTF8",
     "Discovered",
     "Record",
     "Share",
@@ -52,6 +56,8 @@ __all__ = [
     "input_bytes",
     "is_stream",
     "read_records",
+    "text_encoding",
+    "undecodable",
 ]
 
 #: A longer JSON Lines line is rejected without being held in memory. In CSV it bounds
@@ -71,6 +77,16 @@ _PARQUET_MAGIC = b"PAR1"
 _SNIFF_BYTES = 4096
 #: The path that stands for standard input (``cardtrace ingest -``).
 STDIN = Path("-")
+#: The encoding of text files unless a run names another (:func:`text_encoding`).
+UTF8 = "utf-8"
+#: Every printable ASCII character and the line ends: what JSON Lines and CSV are split
+#: and parsed by, so an encoding must read and write them as ASCII does; and escapes,
+#: which some codecs read as other characters.
+_ASCII = "".join(map(chr, range(32, 127))) + "\t\r\n\\u0041\\x41+AGEA-~{"
+#: Guessed for a line or value that is not UTF-8, to say which ``--encoding`` may read it.
+_LIKELY = "gb18030"
+#: The first character UTF-8 writes in three bytes, as it writes every Chinese one.
+_THREE_BYTES = "\u0800"
 
 Progress = Callable[[int], None]
 
@@ -128,8 +144,9 @@ class Share:
         return block % self._shares == self._index
 
 
-#: A reader of one format: the open file, its path, progress and share -> its records.
-Reader = Callable[[IO[bytes], Path, Progress, Share], Iterator[Record]]
+#: A reader of one format: the open file, its path, progress, share and text encoding ->
+#: its records.
+Reader = Callable[[IO[bytes], Path, Progress, Share, str], Iterator[Record]]
 
 
 class Discovered(NamedTuple):
@@ -163,6 +180,64 @@ def _unsupported(path: Path) -> InvalidInput:
         f"{path}: unsupported file type {''.join(path.suffixes) or '(none)'}; "
         f"expected one of {FILE_TYPES}"
     )
+
+
+def text_encoding(name: str) -> str:
+    """The codec name of ``name`` (``GBK`` -> ``gbk``), if text files can be read in it.
+
+    It must read and write ASCII as ASCII does (GB18030, GBK, Big5, Shift JIS, Latin-1
+    do; UTF-16, UTF-7 and escape codecs do not), since lines are found by their newline
+    byte and the readers split cells and sniff formats by ASCII characters. UTF-8 with a
+    byte order mark is UTF-8: the readers skip the mark.
+    """
+    try:
+        codec = codecs.lookup(name).name
+    except (LookupError, ValueError):  # unknown, or not even a name (a NUL, a surrogate)
+        raise InvalidInput(f"encoding {name!r}: not a text encoding Python knows") from None
+    if codec == "utf-8-sig":
+        return UTF8
+    try:
+        ascii_kept = _ASCII.encode(codec) == _ASCII.encode() and (
+            _ASCII.encode().decode(codec) == _ASCII
+        )
+    except LookupError:  # a codec of bytes or of text alone (base64, rot13)
+        raise InvalidInput(f"encoding {name!r}: not a text encoding Python knows") from None
+    except UnicodeError:
+        ascii_kept = False
+    if not ascii_kept:
+        raise InvalidInput(
+            f"encoding {name!r} reads or writes ASCII other than as ASCII, which the "
+            "readers split text by; use one that keeps it (UTF-8, GB18030, GBK, Big5, ...)"
+        )
+    return codec
+
+
+def undecodable(raw: bytes, encoding: str) -> str | None:
+    """Why ``raw`` is not text in ``encoding``: "is not valid GB18030" and what may read it.
+
+    None when it is. With an encoding other than UTF-8, text that is valid UTF-8 with a
+    character from U+0800 on (all of Chinese) is refused too: a UTF-8 file ingested as
+    GB18030 by mistake would mostly decode, into the wrong characters, and the log keeps
+    what it stores. GB18030 text seldom reads so as UTF-8 (docs/ingest.md); such a line
+    is refused, not guessed at.
+    """
+    if encoding != UTF8 and not raw.isascii():
+        text = _text(raw, UTF8)
+        if text is not None and max(text) >= _THREE_BYTES:
+            return f"is UTF-8 text, not {encoding.upper()}: ingest its file without --encoding"
+    if _text(raw, encoding) is not None:
+        return None
+    problem = f"is not valid {encoding.upper()}"
+    if encoding == UTF8 and _text(raw, _LIKELY) is not None:
+        return f"{problem} (it reads as {_LIKELY.upper()}: if so, name --encoding {_LIKELY})"
+    return problem
+
+
+def _text(raw: bytes, encoding: str) -> str | None:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError:
+        return None
 
 
 def is_stream(path: Path) -> bool:
@@ -265,9 +340,15 @@ def input_bytes(files: Sequence[Path]) -> int | None:
 
 
 def read_records(
-    path: Path, progress: Progress | None = None, share: Share | None = None
+    path: Path,
+    progress: Progress | None = None,
+    share: Share | None = None,
+    encoding: str = UTF8,
 ) -> Iterator[Record]:
     """The records of ``path`` (of the blocks ``share`` keeps), by the reader of its suffix.
+
+    Text is read in ``encoding`` (a name :func:`text_encoding` gave); Parquet is UTF-8
+    whatever it says.
 
     A stream (:func:`is_stream`), whatever its name, is read as gzip if it starts as gzip
     does, then as JSON Lines if its first character (after a byte order mark and white
@@ -276,12 +357,12 @@ def read_records(
     advance, keep = progress or _ignore, share or Share()
     try:
         if path == STDIN:
-            yield from _read_stream(sys.stdin.buffer, path, advance, keep)
+            yield from _read_stream(sys.stdin.buffer, path, advance, keep, encoding)
         elif path.is_fifo():
             with path.open("rb") as pipe:
-                yield from _read_stream(pipe, path, advance, keep)
+                yield from _read_stream(pipe, path, advance, keep, encoding)
         else:
-            yield from _read_file(path, advance, keep)
+            yield from _read_file(path, advance, keep, encoding)
     except _BREAKS as error:
         # Readers end a file themselves when it breaks after their first read; what
         # comes here broke before it: opening the file, or sniffing standard input.
@@ -289,22 +370,24 @@ def read_records(
             yield _unread_rest(1, _break_reason(error))
 
 
-def _read_file(path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
+def _read_file(path: Path, advance: Progress, keep: Share, encoding: str) -> Iterator[Record]:
     kind = _file_type(path)
     if kind is None:
         raise _unsupported(path)
     with path.open("rb") as handle:
         if _compressed(path):
-            yield from _read_compressed(handle, path, SUFFIXES[kind], advance, keep)
+            yield from _read_compressed(handle, path, SUFFIXES[kind], advance, keep, encoding)
         else:
-            yield from SUFFIXES[kind](handle, path, advance, keep)
+            yield from SUFFIXES[kind](handle, path, advance, keep, encoding)
 
 
 def _ignore(_: int) -> None:
     return None
 
 
-def _read_stream(stream: IO[bytes], path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
+def _read_stream(
+    stream: IO[bytes], path: Path, advance: Progress, keep: Share, encoding: str
+) -> Iterator[Record]:
     """Records of a stream, whose type its first bytes tell, not its name."""
     handle = io.BufferedReader(_Counted(stream))
     head = handle.peek(len(_PARQUET_MAGIC))
@@ -313,18 +396,18 @@ def _read_stream(stream: IO[bytes], path: Path, advance: Progress, keep: Share) 
         if keep():
             yield _unread_rest(1, "Parquet data cannot be read as a stream; name its file")
     elif head.startswith(_GZIP_MAGIC):
-        yield from _read_compressed(handle, path, _read_sniffed, advance, keep)
+        yield from _read_compressed(handle, path, _read_sniffed, advance, keep, encoding)
     else:
-        yield from _read_sniffed(handle, path, advance, keep)
+        yield from _read_sniffed(handle, path, advance, keep, encoding)
 
 
 def _read_sniffed(
-    handle: IO[bytes], path: Path, advance: Progress, keep: Share
+    handle: IO[bytes], path: Path, advance: Progress, keep: Share, encoding: str
 ) -> Iterator[Record]:
     """JSON Lines if the data starts with ``{`` (or is blank), else CSV."""
     head = cast("io.BufferedReader", handle).peek(_SNIFF_BYTES).removeprefix(_BOM).lstrip()
     reader = _read_jsonl if head[:1] in {b"{", b""} else _read_csv
-    yield from reader(handle, path, advance, keep)
+    yield from reader(handle, path, advance, keep, encoding)
 
 
 class _Counted(io.RawIOBase):
@@ -348,8 +431,8 @@ class _Counted(io.RawIOBase):
         return self._position
 
 
-def _read_compressed(
-    raw: IO[bytes], path: Path, reader: Reader, advance: Progress, keep: Share
+def _read_compressed(  # noqa: PLR0917 - a reader's arguments, and the reader
+    raw: IO[bytes], path: Path, reader: Reader, advance: Progress, keep: Share, encoding: str
 ) -> Iterator[Record]:
     """Records of a gzip file; progress counts the compressed bytes, as the file's size does.
 
@@ -366,11 +449,13 @@ def _read_compressed(
 
     with gzip.GzipFile(fileobj=raw, mode="rb") as handle:
         # A GzipFile is a binary file in all the readers use, but not in typeshed's words.
-        yield from reader(cast("IO[bytes]", handle), path, compressed_progress, keep)
+        yield from reader(cast("IO[bytes]", handle), path, compressed_progress, keep, encoding)
     compressed_progress(0)
 
 
-def _read_jsonl(handle: IO[bytes], _path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
+def _read_jsonl(
+    handle: IO[bytes], _path: Path, advance: Progress, keep: Share, encoding: str
+) -> Iterator[Record]:
     before = 0  # lines before the current block
     rest = b""  # the start of a line the last read cut off
     first = True
@@ -378,7 +463,7 @@ def _read_jsonl(handle: IO[bytes], _path: Path, advance: Progress, keep: Share) 
         while data := handle.read(_JSONL_BLOCK):
             advance(len(data))
             if first:
-                data, first = data.removeprefix(_BOM), False
+                data, first = data.removeprefix(_BOM) if encoding == UTF8 else data, False
             block = rest + data
             end = block.rfind(b"\n") + 1
             if not end:
@@ -393,22 +478,30 @@ def _read_jsonl(handle: IO[bytes], _path: Path, advance: Progress, keep: Share) 
                 continue
             rest = block[end:]
             if keep():
-                yield from _jsonl_lines(block[:end].split(b"\n")[:-1], before)
+                yield from _jsonl_lines(block[:end].split(b"\n")[:-1], before, encoding)
             before += block.count(b"\n", 0, end)
     except _BREAKS as error:
         if keep():  # every share breaks at the same read, so one of them says so
             yield _unread_rest(before + 1, _break_reason(error))
         return
     if rest and keep():
-        yield from _jsonl_lines([rest], before)
+        yield from _jsonl_lines([rest], before, encoding)
 
 
-def _jsonl_lines(lines: list[bytes], before: int) -> Iterator[Record]:
+def _jsonl_lines(lines: list[bytes], before: int, encoding: str) -> Iterator[Record]:
     for number, line in enumerate(lines, before + 1):
         if len(line) > MAX_RECORD_BYTES:
             yield _too_long(number)
-        elif line.strip():
+        elif not line.strip():
+            continue
+        elif encoding == UTF8 or line.isascii():  # the validator reads UTF-8 itself
             yield Record(number, line)
+        else:
+            problem = undecodable(line, encoding)
+            if problem is None:
+                yield Record(number, line.decode(encoding).encode())
+            else:
+                yield Record(number, None, None, f"line {problem}")
 
 
 def _too_long(number: int) -> Record:
@@ -425,11 +518,15 @@ def _skip_rest_of_line(handle: IO[bytes]) -> int:
     return skipped
 
 
-def _read_csv(handle: IO[bytes], _path: Path, advance: Progress, keep: Share) -> Iterator[Record]:
+def _read_csv(
+    handle: IO[bytes], _path: Path, advance: Progress, keep: Share, encoding: str
+) -> Iterator[Record]:
     csv.field_size_limit(MAX_RECORD_BYTES)
-    text = io.TextIOWrapper(handle, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    # Undecodable bytes become lone surrogates, so the cell that holds them is named.
+    decode = "utf-8-sig" if encoding == UTF8 else encoding
+    text = io.TextIOWrapper(handle, encoding=decode, errors="surrogateescape", newline="")
     try:
-        rows = _csv_rows(csv.reader(text), handle, advance)
+        rows = _csv_rows(csv.reader(text), handle, advance, encoding)
         while block := list(itertools.islice(rows, _CSV_BLOCK)):
             if keep():
                 yield from (record() for record in block)
@@ -437,14 +534,16 @@ def _read_csv(handle: IO[bytes], _path: Path, advance: Progress, keep: Share) ->
         text.detach()  # the caller closes the file, not the wrapper
 
 
-def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Callable[[], Record]]:
+def _csv_rows(
+    rows: Any, handle: IO[bytes], advance: Progress, encoding: str
+) -> Iterator[Callable[[], Record]]:
     """The rows, each as a function making its record (only the kept ones are made)."""
     header = _csv_header(rows)
     if isinstance(header, str):  # no row can be read without it
         yield partial(_unread_rest, 1, header)
     if not isinstance(header, list):
         return
-    header_problem = _header_problem(header)
+    header_problem = _header_problem(header, encoding)
     position = 0  # the header is read: what it took counts with the first row
     start = rows.line_num + 1
     while True:
@@ -471,7 +570,7 @@ def _csv_rows(rows: Any, handle: IO[bytes], advance: Progress) -> Iterator[Calla
             field, problem = header_problem
             yield partial(Record, line, None, field, problem, last_line=last)
         else:
-            yield partial(_csv_record, line, last, header, cells)
+            yield partial(_csv_record, line, last, header, cells, encoding)
 
 
 def _csv_header(rows: Any) -> list[str] | str | None:
@@ -495,22 +594,22 @@ def _csv_header(rows: Any) -> list[str] | str | None:
     return header
 
 
-def _header_problem(header: list[str]) -> tuple[str | None, str] | None:
+def _header_problem(header: list[str], encoding: str) -> tuple[str | None, str] | None:
     """What makes every row under ``header`` unreadable: its field and reason, if anything."""
     if not header:  # a blank first line: the rows have no field names to go by
         return None, "the CSV header (line 1) is empty"
-    # Before the repeat check: a name that is not UTF-8 cannot be written as a field.
-    undecodable = next((at for at, name in enumerate(header) if not _is_utf8(name)), None)
-    if undecodable is not None:
-        return None, _header_not_utf8(header, undecodable)
+    # Before the repeat check: a name that was not decoded cannot be written as a field.
+    at = next((at for at, name in enumerate(header) if not _decoded(name)), None)
+    if at is not None:
+        return None, _header_not_decoded(header, at, encoding)
     repeated = _repeated(header)
     if repeated is not None:
         return repeated, "column appears twice in the header"
     return None
 
 
-def _header_not_utf8(header: list[str], at: int) -> str:
-    """Why no row can be read under ``header``: its column ``at`` (from 0) is not UTF-8.
+def _header_not_decoded(header: list[str], at: int, encoding: str) -> str:
+    """Why no row can be read under ``header``: its column ``at`` (from 0) is not text.
 
     The column is named by its position, and by a neighbour only if that is an event
     field's name: a file sent without its header row has a data row in its place, so
@@ -525,7 +624,8 @@ def _header_not_utf8(header: list[str], at: int) -> str:
         where = f" (before {after!r})"
     else:
         where = ""
-    return f"column {at + 1} of the CSV header (line 1) is not valid UTF-8{where}"
+    problem = undecodable(_raw(header[at], encoding), encoding)
+    return f"column {at + 1}{where} of the CSV header (line 1) {problem}"
 
 
 @cache
@@ -534,8 +634,8 @@ def _field_names() -> frozenset[str]:
     return frozenset(name for model in EVENT_MODELS.values() for name in model.model_fields)
 
 
-def _is_utf8(text: str) -> bool:
-    """Whether ``text``, read with ``surrogateescape``, was UTF-8 (no escaped bytes)."""
+def _decoded(text: str) -> bool:
+    """Whether ``text``, read with ``surrogateescape``, was all decoded (no escaped bytes)."""
     try:
         text.encode()
     except UnicodeEncodeError:
@@ -543,20 +643,29 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+def _raw(text: str, encoding: str) -> bytes:
+    """The bytes ``text`` was read from with ``surrogateescape``."""
+    return text.encode(encoding, "surrogateescape")
+
+
 def _last(line: int, rows: Any) -> int | None:
     """The last line of the CSV record that starts at ``line``, if it is not ``line``."""
     return rows.line_num if rows.line_num > line else None
 
 
-def _csv_record(line: int, last: int | None, header: list[str], cells: list[str]) -> Record:
+def _csv_record(
+    line: int, last: int | None, header: list[str], cells: list[str], encoding: str
+) -> Record:
     if len(cells) != len(header):
         problem = f"row has {len(cells)} cells, header has {len(header)}"
         return Record(line, None, None, problem, last_line=last)
-    try:
-        "".join(cells).encode()
-    except UnicodeEncodeError:  # rare: only now is the cell at fault looked for
-        name = next(name for name, cell in zip(header, cells, strict=True) if not _is_utf8(cell))
-        return Record(line, None, name, "value is not valid UTF-8", last_line=last)
+    joined = "".join(cells)
+    if not joined.isascii() and (encoding != UTF8 or not _decoded(joined)):
+        # Rare: only now is the cell at fault looked for.
+        for name, cell in zip(header, cells, strict=True):
+            fault = None if cell.isascii() else undecodable(_raw(cell, encoding), encoding)
+            if fault is not None:
+                return Record(line, None, name, f"value {fault}", last_line=last)
     data: dict[str, Any] = {}
     for name, cell in zip(header, cells, strict=True):
         if cell != "":
@@ -583,7 +692,7 @@ def _repeated(columns: list[str]) -> str | None:
 
 
 def _read_parquet(
-    handle: IO[bytes], path: Path, advance: Progress, keep: Share
+    handle: IO[bytes], path: Path, advance: Progress, keep: Share, _encoding: str
 ) -> Iterator[Record]:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -40,15 +40,19 @@ def prepare_in_workers(
     keys: ProtectionKeys,
     batch_size: int,
     workers: int,
-    formats: Mapping[str, CardFormat],
+    reading: tuple[Mapping[str, CardFormat], str],
 ) -> Iterator[Prepared]:
-    """The prepared batches of ``files``, made by ``workers`` processes."""
+    """The prepared batches of ``files``, made by ``workers`` processes.
+
+    ``reading`` is what :func:`~cardtrace.ingest.pipeline.prepare_batches` takes as
+    ``formats`` and ``encoding``.
+    """
     context = multiprocessing.get_context("spawn")
     queues: list[Any] = [context.Queue(_QUEUE_DEPTH) for _ in range(workers)]
     processes = [
         context.Process(
             target=_work,
-            args=(list(files), keys, batch_size, (index, workers), formats, queues[index]),
+            args=(list(files), keys, batch_size, (index, workers), reading, queues[index]),
             daemon=True,
         )
         for index in range(workers)
@@ -98,7 +102,7 @@ def _work(  # noqa: PLR0917 - a process target gets its arguments by position
     keys: ProtectionKeys,
     batch_size: int,
     share: tuple[int, int],
-    formats: Mapping[str, CardFormat],
+    reading: tuple[Mapping[str, CardFormat], str],
     queue: Any,
 ) -> None:
     # Ctrl-C in a terminal reaches the whole process group; the parent handles it and
@@ -106,7 +110,10 @@ def _work(  # noqa: PLR0917 - a process target gets its arguments by position
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _end_with_parent()
     try:
-        batches = prepare_batches(files, keys, batch_size=batch_size, share=share, formats=formats)
+        formats, encoding = reading
+        batches = prepare_batches(
+            files, keys, batch_size=batch_size, share=share, formats=formats, encoding=encoding
+        )
         with collecting_less():
             for prepared in batches:
                 queue.put(("batch", prepared))

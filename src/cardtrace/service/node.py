@@ -27,7 +27,7 @@ from cardtrace.errors import ConfigurationError, InvalidInput, NotFound, TamperD
 from cardtrace.files import read_small
 from cardtrace.ingest.pipeline import IngestSummary, check_rejects_file, ingest_files
 from cardtrace.ingest.protect import ProtectionKeys, card_token, pin_token
-from cardtrace.ingest.readers import discover, input_bytes
+from cardtrace.ingest.readers import UTF8, discover, input_bytes, text_encoding
 from cardtrace.settings import Settings, usable_cores
 from cardtrace.store.database import Database
 from cardtrace.store.engine import in_memory
@@ -132,15 +132,18 @@ class Node:
         on_files: Callable[[list[Path]], None] | None = None,
         dry_run: bool = False,
         on_commit: Callable[[IngestSummary], None] | None = None,
+        encoding: str = UTF8,
     ) -> IngestSummary:
         """Ingest files and folders; ``on_files`` learns the files before reading starts,
         ``on_commit`` the counts after each transaction (what a stopped run stored).
+        Text files are read in ``encoding`` (any name Python knows, such as ``gb18030``).
 
         ``dry_run`` stores nothing and creates nothing, no database nor keys: the summary
         and the rejects file say what an ingest would do now. A run that finds no data
         file creates nothing either. Whatever refuses the run (the rejects file, the card
-        formats, the keys) does so before a database is made.
+        formats, the encoding, the keys) does so before a database is made.
         """
+        encoding = text_encoding(encoding)
         files, ignored, truth = discover(paths, skip=[rejects] if rejects else [])
 
         def found(summary: IngestSummary) -> IngestSummary:
@@ -172,6 +175,7 @@ class Node:
                 batch_size=self.settings.batch_size,
                 workers=self._workers_for(files),
                 formats=formats,
+                encoding=encoding,
                 progress=progress,
                 dry_run=dry_run,
                 on_commit=None if on_commit is None else lambda done: on_commit(found(done)),
