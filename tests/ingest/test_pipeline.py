@@ -8,10 +8,13 @@ import gzip
 import itertools
 import json
 import os
+import signal
 import weakref
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import orjson
@@ -742,3 +745,40 @@ def test_a_parquet_float_column_gives_an_integer_field_its_whole_values_only(
         (4, "price_fen", "Input should be a finite number"),
         (5, "price_fen", "Field required"),
     ]
+
+
+class Stopped(BaseException):
+    """What SIGTERM raises in this test, as the CLI's handler raises its own."""
+
+
+def _raise_stopped(_number: int, _frame: FrameType | None) -> None:
+    raise Stopped
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_just_after_a_commit_waits_until_the_commit_is_reported(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: signal.Signals
+) -> None:
+    # The instant a Ctrl-C could land in unnoticed: the transaction is committed and not
+    # yet reported, so a stopped run said it had stored less than it had.
+    path = write_jsonl(tmp_path / "a.jsonl", [make.card_sold(source_id=str(n)) for n in range(6)])
+    appending = database.appending
+
+    @contextmanager
+    def stopped_after_commit() -> Iterator[Any]:
+        with appending() as append:
+            yield append
+        signal.raise_signal(stop)
+
+    monkeypatch.setattr(database, "appending", stopped_after_commit)
+    reported: list[IngestSummary] = []
+    previous = signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        with pytest.raises(KeyboardInterrupt if stop == signal.SIGINT else Stopped):
+            ingest_files(
+                [path], database, KEYS, rejects=None, batch_size=2, on_commit=reported.append
+            )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert [summary.accepted for summary in reported] == [2] == [database.count()]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored

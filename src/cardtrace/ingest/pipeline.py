@@ -15,13 +15,16 @@ import gc
 import itertools
 import json
 import os
+import signal
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from types import FrameType
 from typing import IO, TYPE_CHECKING, Any, Self
 
 import orjson
@@ -359,19 +362,55 @@ def ingest_files(
         pending = iter(batches)
         for opening in pending:  # a transaction opens once its first batch is ready
             queued, accepted = 0, summary.accepted
-            with database.appending() as append:
-                stored = 0
-                for prepared in itertools.chain([opening], pending):
-                    queued += _store(prepared, append, summary, reject_file)
-                    _report_read(prepared, progress)
-                    stored += len(prepared.events)
-                    if stored >= batch_size:
-                        break
-            if on_commit is not None:
-                on_commit(copy.deepcopy(summary))
+            with ExitStack() as reporting:
+                with database.appending() as append:
+                    stored = 0
+                    for prepared in itertools.chain([opening], pending):
+                        queued += _store(prepared, append, summary, reject_file)
+                        _report_read(prepared, progress)
+                        stored += len(prepared.events)
+                        if stored >= batch_size:
+                            break
+                    # From the commit until it is reported, a stop waits: one that came
+                    # between them would leave a stored transaction out of the report.
+                    reporting.enter_context(_stops_deferred())
+                if on_commit is not None:
+                    on_commit(copy.deepcopy(summary))
             merges.stored(queued, summary.accepted - accepted)
         merges.finish()
     return summary
+
+
+#: The signals that stop a run: Ctrl-C, and ``kill`` or a service manager.
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def _stops_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM that arrive in the block take effect at its end, not within.
+
+    Their handlers are set aside for the block and the first such signal is raised
+    again after it, so it unwinds as it would have (``KeyboardInterrupt``, the CLI's
+    SIGTERM exception, or the default action). Python runs handlers in the main thread
+    only, whichever thread the signal reaches; elsewhere (a test runner's thread) the
+    block defers nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def defer(number: int, _frame: FrameType | None) -> None:
+        caught.append(number)
+
+    previous = [(number, signal.signal(number, defer)) for number in _STOPS]
+    try:
+        yield
+    finally:
+        for number, handler in previous:
+            signal.signal(number, handler)
+        if caught:
+            signal.raise_signal(caught[0])
 
 
 def _report_read(prepared: Prepared, progress: Callable[[Path, int], None] | None) -> None:
