@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import factories as make
 from cardtrace.crypto.tokens import Tokenizer
@@ -107,3 +109,25 @@ def test_party_tokens_stay_right_when_a_protector_has_seen_many_parties(
         event = validate(orjson.dumps(make.card_recycled(premises_id=premises)), datetime.now(UTC))
         links = {field: token for token, field in protector.protect(event).links}
         assert links["premises_id"] == Tokenizer.reference(LINK_KEY, "party", premises)
+
+
+def test_the_content_digest_is_the_documented_hmac_of_what_was_sent() -> None:
+    # docs/canonical-encoding.md: HMAC-SHA256(link key, "content" || 0x00 ||
+    # canonical([leaf without commitments, {personal field: value}])), 16 bytes.
+    record = make.card_recycled()
+    row, leaf = protect(record)
+    sealed = orjson.loads(Vault(VAULT_KEY).open(row.protected or b"", leaf["event_id"]))
+    sent = {name: value for name, value in leaf.items() if name != "commitments"}
+    personal = {name: opening["value"] for name, opening in sealed.items()}
+    assert personal["seller_name"] == record["seller_name"]  # not ASCII: a real UTF-8 case
+    message = canonical_bytes([sent, personal]).decode()
+    assert row.content == Tokenizer.reference(LINK_KEY, "content", message)
+
+
+@given(kind=st.text(max_size=20), value=st.text(max_size=200))
+def test_a_token_of_bytes_is_the_token_of_their_text(kind: str, value: str) -> None:
+    tokenizer = Tokenizer(LINK_KEY)
+    expected = Tokenizer.reference(LINK_KEY, kind, value)
+    assert (
+        tokenizer.token_of_bytes(kind, value.encode()) == tokenizer.token(kind, value) == expected
+    )

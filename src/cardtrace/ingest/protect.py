@@ -33,6 +33,7 @@ __all__ = [
     "ProtectionKeys",
     "Protector",
     "card_token",
+    "content_digest",
     "pin_token",
     "secret_token",
 ]
@@ -76,6 +77,16 @@ def _plan(model: type[Envelope]) -> _Plan:
             if isinstance(marker, Party):
                 parties.append(name)
     return _Plan(tuple(clear), tuple(times), tuple(parties), tuple(personal), tuple(secrets))
+
+
+def content_digest(tokenizer: Tokenizer, sent: dict[str, Any], personal: dict[str, Any]) -> bytes:
+    """What the source sent, keyed: the leaf without its commitments (``sent``) and the
+    personal values without their salts (docs/canonical-encoding.md).
+
+    A re-send gives the same digest, a changed record another one; keyed, because it
+    covers personal values. The audit recomputes it with this function.
+    """
+    return tokenizer.token_of_bytes("content", canonical_bytes_of_valid([sent, personal]))
 
 
 def card_token(tokenizer: Tokenizer, issuer: str, serial: str) -> bytes:
@@ -143,12 +154,8 @@ class Protector:
                 links.append((secret_link, name))
         commitments, sealed = self._seal_personal(values, plan, tokens, links)
         leaf["tokens"] = tokens
-        # What the source sent, without this run's random salts: a re-send gives the same
-        # digest, a changed record another one. Keyed, because it covers personal values.
         personal = {name: opening["value"] for name, opening in sealed.items()}
-        content = self._tokenizer.token(
-            "content", canonical_bytes_of_valid([leaf, personal]).decode()
-        )
+        content = content_digest(self._tokenizer, leaf, personal)
         leaf["commitments"] = commitments
         protected = (
             self._vault.seal(canonical_bytes_of_valid(sealed), event_text) if sealed else None

@@ -45,6 +45,7 @@ from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes_of_valid, format_time
 from cardtrace.errors import CardtraceError, TamperDetected
+from cardtrace.ingest.protect import content_digest
 from cardtrace.ledger import merkle, tiles
 from cardtrace.ledger.note import (
     Checkpoint,
@@ -529,7 +530,7 @@ class _Openings:
         commitments were added, and the personal values without their salts."""
         sent = {name: value for name, value in leaf.items() if name != "commitments"}
         personal = {name: opening["value"] for name, opening in sealed.items()}
-        return self._tokenizer.token("content", canonical_bytes_of_valid([sent, personal]).decode())
+        return content_digest(self._tokenizer, sent, personal)
 
 
 def _mismatched_openings(sealed: dict[str, Any], commitments: Mapping[str, Any]) -> list[str]:
