@@ -111,6 +111,16 @@ def test_ingest_reads_pipes_of_process_substitution_beside_files(node_home: Path
     assert last_json(again.stdout.decode())["duplicates"] == 2
 
 
+def test_standard_input_named_twice_under_two_names_is_refused(node_home: Path) -> None:
+    command = [sys.executable, "-m", "cardtrace", "ingest", "-", "/dev/stdin"]
+    done = subprocess.run(command, input=b"", capture_output=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr == (
+        b"cardtrace: /dev/stdin: standard input can be read only once (also as -)\n"
+    )
+    assert sorted(p.name for p in node_home.iterdir()) == []  # nothing made
+
+
 def test_an_export_in_gb18030_is_stored_as_the_same_records_in_utf8(node_home: Path) -> None:
     # Names in GB18030, as Excel on a Chinese Windows saves CSV, read by two workers.
     names = ["测试甲", "测试乙", "王芳"]
