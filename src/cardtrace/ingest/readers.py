@@ -489,19 +489,22 @@ def _read_jsonl(
 
 
 def _jsonl_lines(lines: list[bytes], before: int, encoding: str) -> Iterator[Record]:
+    utf8 = encoding == UTF8  # the validator reads UTF-8 itself
     for number, line in enumerate(lines, before + 1):
         if len(line) > MAX_RECORD_BYTES:
             yield _too_long(number)
-        elif not line.strip():
-            continue
-        elif encoding == UTF8 or line.isascii():  # the validator reads UTF-8 itself
-            yield Record(number, line)
-        else:
-            problem = undecodable(line, encoding)
-            if problem is None:
-                yield Record(number, line.decode(encoding).encode())
-            else:
-                yield Record(number, None, None, f"line {problem}")
+        elif line.strip():
+            yield Record(number, line) if utf8 else _decoded_line(number, line, encoding)
+
+
+def _decoded_line(number: int, line: bytes, encoding: str) -> Record:
+    """The record of a line in ``encoding``, as UTF-8 (or why it cannot be read)."""
+    if line.isascii():
+        return Record(number, line)
+    problem = undecodable(line, encoding)
+    if problem is not None:
+        return Record(number, None, None, f"line {problem}")
+    return Record(number, line.decode(encoding).encode())
 
 
 def _too_long(number: int) -> Record:
