@@ -44,6 +44,8 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 KEYS = ProtectionKeys(KEY, KEY, "testkey")
+#: Encodings a run may name, for the fuzz tests: multi-byte ones, and one reading any byte.
+ENCODINGS = st.sampled_from(["utf-8", "gb18030", "big5", "shift_jis", "iso8859-1"])
 
 
 def write_jsonl(path: Path, lines: Sequence[bytes | dict[str, Any]]) -> Path:
@@ -56,7 +58,12 @@ def write_jsonl(path: Path, lines: Sequence[bytes | dict[str, Any]]) -> Path:
 
 
 def run(
-    database: Database, tmp_path: Path, *files: Path, batch: int = 2, workers: int = 0
+    database: Database,
+    tmp_path: Path,
+    *files: Path,
+    batch: int = 2,
+    workers: int = 0,
+    encoding: str = "utf-8",
 ) -> IngestSummary:
     return ingest_files(
         files,
@@ -65,6 +72,7 @@ def run(
         rejects=tmp_path / "rejects.jsonl",
         batch_size=batch,
         workers=workers,
+        encoding=encoding,
     )
 
 
@@ -533,20 +541,22 @@ def test_any_json_value_in_any_field_is_an_event_or_a_rejection_never_a_crash(
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(lines=st.lists(st.binary(max_size=200).filter(lambda b: b"\n" not in b), max_size=8))
-@example(lines=[b"\xef\xbb\xbf"])  # found by this test: a first line of only a BOM is blank
+@given(
+    lines=st.lists(st.binary(max_size=200).filter(lambda b: b"\n" not in b), max_size=8),
+    encoding=ENCODINGS,
+)
+@example(lines=[b"\xef\xbb\xbf"], encoding="utf-8")  # found here: a line of only a BOM is blank
 def test_fuzzed_lines_never_crash_and_every_line_is_accounted_for(
-    tmp_path: Path, lines: list[bytes]
+    tmp_path: Path, lines: list[bytes], encoding: str
 ) -> None:
     database = Database.open("sqlite://")
     try:
         good = make.card_sold(source_id="anchor")
         path = write_jsonl(tmp_path / "fuzz.jsonl", [*lines, good])
-        summary = run(database, tmp_path, path)
-        # A byte order mark opening the file is not part of its first line.
-        read = [
-            line.removeprefix(b"\xef\xbb\xbf") if n == 0 else line for n, line in enumerate(lines)
-        ]
+        summary = run(database, tmp_path, path, encoding=encoding)
+        # A UTF-8 byte order mark opening the file is not part of its first line.
+        bom = b"\xef\xbb\xbf" if encoding == "utf-8" else b""
+        read = [line.removeprefix(bom) if n == 0 else line for n, line in enumerate(lines)]
         nonblank = sum(1 for line in read if line.strip()) + 1
         assert summary.accepted + summary.rejected + summary.duplicates == nonblank
         assert summary.accepted >= 1
@@ -613,16 +623,16 @@ def test_files_that_break_part_way_keep_what_came_before_and_the_run_goes_on(
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(body=st.binary(max_size=400))
+@given(body=st.binary(max_size=400), encoding=ENCODINGS)
 def test_fuzzed_csv_files_never_crash_and_every_row_is_accounted_for(
-    tmp_path: Path, body: bytes
+    tmp_path: Path, body: bytes, encoding: str
 ) -> None:
     database = Database.open("sqlite://")
     try:
         (tmp_path / "rejects.jsonl").unlink(missing_ok=True)  # tmp_path outlives an example
         path = tmp_path / "fuzz.csv"
         path.write_bytes(b"type,node_id,source_id\n" + body)
-        summary = run(database, tmp_path, path)
+        summary = run(database, tmp_path, path, encoding=encoding)
         assert summary.accepted == 0  # no random row is a complete event
         assert summary.rejected == len(rejects(tmp_path))
     finally:

@@ -844,3 +844,16 @@ def test_standard_input_in_gb18030_gzip_is_read_in_its_encoding(
     data = gzip.compress(b"\n".join(line.decode().encode("gb18030") for line in GB_LINES))
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
     assert [r.data for r in read_records(readers.STDIN, encoding="gb18030")] == GB_LINES
+
+
+def test_a_multibyte_character_ending_in_a_backslash_byte_is_not_an_escape(
+    tmp_path: Path,
+) -> None:
+    # 表 in Shift JIS is 0x95 0x5C: read as bytes, its 0x5C would escape the closing quote.
+    line = '{"type":"card.recycled","seller_name":"表"}'
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(line.encode("shift_jis"))
+    assert b'\\"' in path.read_bytes()
+    (record,) = read_records(path, encoding="shift_jis")
+    assert record.data is not None
+    assert orjson.loads(record.data)["seller_name"] == "表"
