@@ -855,5 +855,5 @@ def test_a_multibyte_character_ending_in_a_backslash_byte_is_not_an_escape(
     path.write_bytes(line.encode("shift_jis"))
     assert b'\\"' in path.read_bytes()
     (record,) = read_records(path, encoding="shift_jis")
-    assert record.data is not None
+    assert isinstance(record.data, bytes)
     assert orjson.loads(record.data)["seller_name"] == "表"
