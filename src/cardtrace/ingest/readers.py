@@ -80,9 +80,9 @@ STDIN = Path("-")
 #: The encoding of text files unless a run names another (:func:`text_encoding`).
 UTF8 = "utf-8"
 #: Every printable ASCII character and the line ends: what JSON Lines and CSV are split
-#: and parsed by, so an encoding must read and write them as ASCII does; and escapes,
-#: which some codecs read as other characters.
-_ASCII = "".join(map(chr, range(32, 127))) + "\t\r\n\\u0041\\x41+AGEA-~{"
+#: and parsed by, so an encoding must read and write them as ASCII does; and escapes and
+#: shifts, which some codecs read as other characters (ISO-2022's ESC sequences, UTF-7).
+_ASCII = "".join(map(chr, range(32, 127))) + "\t\r\n\\u0041\\x41+AGEA-~{\x1b$B\x1b(B"
 #: Guessed for a line or value that is not UTF-8, to say which ``--encoding`` may read it.
 _LIKELY = "gb18030"
 #: The first character UTF-8 writes in three bytes, as it writes every Chinese one.
@@ -186,9 +186,10 @@ def text_encoding(name: str) -> str:
     """The codec name of ``name`` (``GBK`` -> ``gbk``), if text files can be read in it.
 
     It must read and write ASCII as ASCII does (GB18030, GBK, Big5, Shift JIS, Latin-1
-    do; UTF-16, UTF-7 and escape codecs do not), since lines are found by their newline
-    byte and the readers split cells and sniff formats by ASCII characters. UTF-8 with a
-    byte order mark is UTF-8: the readers skip the mark.
+    do; UTF-16, UTF-7, ISO-2022 and escape codecs do not), since lines are found by their
+    newline byte, the readers split cells and sniff formats by ASCII characters, and an
+    ASCII line is handed on undecoded. UTF-8 with a byte order mark is UTF-8: the readers
+    skip the mark.
     """
     try:
         codec = codecs.lookup(name).name
