@@ -79,13 +79,14 @@ def _plan(model: type[Envelope]) -> _Plan:
     return _Plan(tuple(clear), tuple(times), tuple(parties), tuple(personal), tuple(secrets))
 
 
-def content_digest(tokenizer: Tokenizer, sent: dict[str, Any], personal: dict[str, Any]) -> bytes:
+def content_digest(tokenizer: Tokenizer, sent: dict[str, Any], sealed: dict[str, Any]) -> bytes:
     """What the source sent, keyed: the leaf without its commitments (``sent``) and the
-    personal values without their salts (docs/canonical-encoding.md).
+    personal values of the sealed openings without their salts (docs/canonical-encoding.md).
 
     A re-send gives the same digest, a changed record another one; keyed, because it
     covers personal values. The audit recomputes it with this function.
     """
+    personal = {name: opening["value"] for name, opening in sealed.items()}
     return tokenizer.token_of_bytes("content", canonical_bytes_of_valid([sent, personal]))
 
 
@@ -154,8 +155,7 @@ class Protector:
                 links.append((secret_link, name))
         commitments, sealed = self._seal_personal(values, plan, tokens, links)
         leaf["tokens"] = tokens
-        personal = {name: opening["value"] for name, opening in sealed.items()}
-        content = content_digest(self._tokenizer, leaf, personal)
+        content = content_digest(self._tokenizer, leaf, sealed)  # before the commitments
         leaf["commitments"] = commitments
         protected = (
             self._vault.seal(canonical_bytes_of_valid(sealed), event_text) if sealed else None

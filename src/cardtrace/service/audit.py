@@ -529,8 +529,7 @@ class _Openings:
         """The digest as :mod:`cardtrace.ingest.protect` made it: the leaf before its
         commitments were added, and the personal values without their salts."""
         sent = {name: value for name, value in leaf.items() if name != "commitments"}
-        personal = {name: opening["value"] for name, opening in sealed.items()}
-        return content_digest(self._tokenizer, sent, personal)
+        return content_digest(self._tokenizer, sent, sealed)
 
 
 def _mismatched_openings(sealed: dict[str, Any], commitments: Mapping[str, Any]) -> list[str]:
