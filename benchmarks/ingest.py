@@ -187,7 +187,12 @@ def workers_alone(world: Path) -> list[tuple[str, str]]:
     records = sum(
         prepared.records
         for prepared in prepare_in_workers(
-            discover([world]).files, keys, PREPARED_RECORDS, workers, (CARD_FORMATS, UTF8)
+            discover([world]).files,
+            keys,
+            PREPARED_RECORDS,
+            workers,
+            formats=CARD_FORMATS,
+            encoding=UTF8,
         )
     )
     seconds = time.perf_counter() - started

@@ -348,7 +348,7 @@ def ingest_files(
     if workers > 0 and not any(is_stream(file) for file in files):
         from cardtrace.ingest.workers import prepare_in_workers
 
-        batches = prepare_in_workers(files, keys, size, workers, (formats, encoding))
+        batches = prepare_in_workers(files, keys, size, workers, formats=formats, encoding=encoding)
     else:
         batches = prepare_batches(files, keys, batch_size=size, formats=formats, encoding=encoding)
     with collecting_less(), _RejectFile(rejects) as reject_file:

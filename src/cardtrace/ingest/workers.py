@@ -40,19 +40,26 @@ def prepare_in_workers(
     keys: ProtectionKeys,
     batch_size: int,
     workers: int,
-    reading: tuple[Mapping[str, CardFormat], str],
+    *,
+    formats: Mapping[str, CardFormat],
+    encoding: str,
 ) -> Iterator[Prepared]:
-    """The prepared batches of ``files``, made by ``workers`` processes.
-
-    ``reading`` is what :func:`~cardtrace.ingest.pipeline.prepare_batches` takes as
-    ``formats`` and ``encoding``.
-    """
+    """The prepared batches of ``files``, made by ``workers`` processes; ``formats`` and
+    ``encoding`` as :func:`~cardtrace.ingest.pipeline.prepare_batches` takes them."""
     context = multiprocessing.get_context("spawn")
     queues: list[Any] = [context.Queue(_QUEUE_DEPTH) for _ in range(workers)]
     processes = [
         context.Process(
             target=_work,
-            args=(list(files), keys, batch_size, (index, workers), reading, queues[index]),
+            args=(
+                list(files),
+                keys,
+                batch_size,
+                (index, workers),
+                formats,
+                encoding,
+                queues[index],
+            ),
             daemon=True,
         )
         for index in range(workers)
@@ -102,7 +109,8 @@ def _work(  # noqa: PLR0917 - a process target gets its arguments by position
     keys: ProtectionKeys,
     batch_size: int,
     share: tuple[int, int],
-    reading: tuple[Mapping[str, CardFormat], str],
+    formats: Mapping[str, CardFormat],
+    encoding: str,
     queue: Any,
 ) -> None:
     # Ctrl-C in a terminal reaches the whole process group; the parent handles it and
@@ -110,7 +118,6 @@ def _work(  # noqa: PLR0917 - a process target gets its arguments by position
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _end_with_parent()
     try:
-        formats, encoding = reading
         batches = prepare_batches(
             files, keys, batch_size=batch_size, share=share, formats=formats, encoding=encoding
         )
