@@ -153,7 +153,9 @@ def test_an_encoding_the_readers_cannot_use_is_refused_before_anything_is_made(
 ) -> None:
     path = events_file(node_home / "a.jsonl", make.card_sold())
     assert run(["ingest", "--encoding", "utf-16", str(path)]) == 2
-    assert capsys.readouterr().err.startswith("cardtrace: encoding 'utf-16' reads or writes ASCII")
+    assert capsys.readouterr().err.startswith(
+        "cardtrace: encoding 'utf-16' does not keep ASCII bytes"
+    )
     assert sorted(p.name for p in node_home.iterdir()) == ["a.jsonl"]
 
 

@@ -735,13 +735,13 @@ def test_a_text_encoding_is_named_by_its_codec(name: str, codec: str) -> None:
     [
         ("klingon", "not a text encoding Python knows"),
         ("base64", "not a text encoding Python knows"),
-        ("utf-16", "writes ASCII other than as ASCII"),
-        ("utf-7", "writes ASCII other than as ASCII"),
+        ("utf-16", "does not keep ASCII bytes as ASCII"),
+        ("utf-7", "does not keep ASCII bytes as ASCII"),
         # Reads "\\u4e2d" in ASCII text as one character: no longer the text sent.
-        ("raw_unicode_escape", "reads or writes ASCII other than as ASCII"),
+        ("raw_unicode_escape", "does not keep ASCII bytes as ASCII"),
         ("utf\x00", "not a text encoding Python knows"),
         # 7-bit: its ESC sequences are ASCII bytes that mean other characters.
-        ("iso2022_jp", "reads or writes ASCII other than as ASCII"),
+        ("iso2022_jp", "does not keep ASCII bytes as ASCII"),
     ],
 )
 def test_an_encoding_the_readers_cannot_split_is_refused(name: str, reason: str) -> None:

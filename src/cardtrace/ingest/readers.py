@@ -207,8 +207,8 @@ def text_encoding(name: str) -> str:
         ascii_kept = False
     if not ascii_kept:
         raise InvalidInput(
-            f"encoding {name!r} reads or writes ASCII other than as ASCII, which the "
-            "readers split text by; use one that keeps it (UTF-8, GB18030, GBK, Big5, ...)"
+            f"encoding {name!r} does not keep ASCII bytes as ASCII, which lines, cells and "
+            "JSON are found by; name one that does (UTF-8, GB18030, GBK, Big5, ...)"
         )
     return codec
 
@@ -222,11 +222,16 @@ def undecodable(raw: bytes, encoding: str) -> str | None:
     what it stores. GB18030 text seldom reads so as UTF-8 (docs/ingest.md); such a line
     is refused, not guessed at.
     """
+    return _problem(raw, encoding, _text(raw, encoding))
+
+
+def _problem(raw: bytes, encoding: str, text: str | None) -> str | None:
+    """:func:`undecodable` for ``raw`` already decoded: ``text``, or None if it failed."""
     if encoding != UTF8 and not raw.isascii():
-        text = _text(raw, UTF8)
-        if text is not None and max(text) >= _THREE_BYTES:
+        as_utf8 = _text(raw, UTF8)
+        if as_utf8 is not None and max(as_utf8) >= _THREE_BYTES:
             return f"is UTF-8 text, not {encoding.upper()}: ingest its file without --encoding"
-    if _text(raw, encoding) is not None:
+    if text is not None:
         return None
     problem = f"is not valid {encoding.upper()}"
     if encoding == UTF8 and _text(raw, _LIKELY) is not None:
@@ -502,10 +507,11 @@ def _decoded_line(number: int, line: bytes, encoding: str) -> Record:
     """The record of a line in ``encoding``, as UTF-8 (or why it cannot be read)."""
     if line.isascii():
         return Record(number, line)
-    problem = undecodable(line, encoding)
-    if problem is not None:
+    text = _text(line, encoding)
+    problem = _problem(line, encoding, text)
+    if problem is not None or text is None:
         return Record(number, None, None, f"line {problem}")
-    return Record(number, line.decode(encoding).encode())
+    return Record(number, text.encode())
 
 
 def _too_long(number: int) -> Record:
@@ -628,8 +634,9 @@ def _header_not_decoded(header: list[str], at: int, encoding: str) -> str:
         where = f" (before {after!r})"
     else:
         where = ""
-    problem = undecodable(_raw(header[at], encoding), encoding)
-    return f"column {at + 1}{where} of the CSV header (line 1) {problem}"
+    return (
+        f"column {at + 1}{where} of the CSV header (line 1) {_cell_problem(header[at], encoding)}"
+    )
 
 
 @cache
@@ -645,6 +652,11 @@ def _decoded(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _cell_problem(cell: str, encoding: str) -> str | None:
+    """:func:`undecodable` of the bytes ``cell`` was read from with ``surrogateescape``."""
+    return _problem(_raw(cell, encoding), encoding, cell if _decoded(cell) else None)
 
 
 def _raw(text: str, encoding: str) -> bytes:
@@ -664,10 +676,11 @@ def _csv_record(
         problem = f"row has {len(cells)} cells, header has {len(header)}"
         return Record(line, None, None, problem, last_line=last)
     joined = "".join(cells)
+    # In UTF-8, only a row holding bytes it could not decode is looked at cell by cell;
+    # in another encoding, every row that is not ASCII (UTF-8 text named otherwise).
     if not joined.isascii() and (encoding != UTF8 or not _decoded(joined)):
-        # Rare: only now is the cell at fault looked for.
         for name, cell in zip(header, cells, strict=True):
-            fault = None if cell.isascii() else undecodable(_raw(cell, encoding), encoding)
+            fault = None if cell.isascii() else _cell_problem(cell, encoding)
             if fault is not None:
                 return Record(line, None, name, f"value {fault}", last_line=last)
     data: dict[str, Any] = {}
