@@ -557,7 +557,10 @@ def test_parquet_in_a_stream_is_one_unread_record_not_garbage(tmp_path: Path) ->
     (record,) = read_records(pipe)
     writer.join()  # a small file: the pipe's buffer took all of it
     assert (record.line, record.unread_rest) == (1, True)
-    assert "Parquet data cannot be read as a stream" in str(record.problem)
+    assert (
+        "Parquet data cannot be read from a pipe or standard input (name the file itself)"
+        in str(record.problem)
+    )
 
 
 def test_a_pipe_is_named_once_at_most(tmp_path: Path) -> None:

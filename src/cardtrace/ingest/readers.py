@@ -400,7 +400,10 @@ def _read_stream(
     if head.startswith(_PARQUET_MAGIC):
         # A Parquet file's index is at its end, which a stream reaches only last.
         if keep():
-            yield _unread_rest(1, "Parquet data cannot be read as a stream; name its file")
+            yield _unread_rest(
+                1,
+                "Parquet data cannot be read from a pipe or standard input (name the file itself)",
+            )
     elif head.startswith(_GZIP_MAGIC):
         yield from _read_compressed(handle, path, _read_sniffed, advance, keep, encoding)
     else:
