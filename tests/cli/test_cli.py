@@ -742,6 +742,45 @@ def test_stats_and_history(node_home: Path, capsys: pytest.CaptureFixture[str]) 
     assert "+8613900139000" not in str(leaves)
 
 
+def test_stats_tell_each_node_and_type_when_its_events_occurred(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = [
+        make.card_sold(source_id="1", occurred_at="2025-03-01T10:00:00+08:00"),
+        make.card_sold(source_id="2", occurred_at="2025-01-31T23:59:00+08:00"),
+        make.card_redeemed(
+            source_id="3",
+            occurred_at="2025-04-02T08:30:00Z",
+            recorded_at="2025-04-02T08:31:00Z",
+        ),
+    ]
+    run(["ingest", str(events_file(node_home / "a.jsonl", *events))])
+    capsys.readouterr()
+    assert run(["stats", "--json"]) == 0
+    figures: dict[str, Any] = last_json(capsys.readouterr().out)
+    assert figures["by_node"] == {"cmcc": 1, "shop-a": 2}
+    assert figures["nodes"]["shop-a"] == {
+        "events": 2,
+        "first_occurred": "2025-01-31T15:59:00.000000Z",
+        "last_occurred": "2025-03-01T02:00:00.000000Z",
+        "by_type": {"card.sold": 2},
+    }
+    assert figures["types"]["card.redeemed"] == {
+        "events": 1,
+        "first_occurred": "2025-04-02T08:30:00.000000Z",
+        "last_occurred": "2025-04-02T08:30:00.000000Z",
+    }
+    assert run(["stats"]) == 0
+    rows = [" ".join(line.strip("│ ").split()) for line in capsys.readouterr().out.splitlines()]
+    assert "shop-a │ 2 │ 2025-01-31 15:59 │ 2025-03-01 02:00" in rows
+    assert "card.redeemed │ 1 │ 2025-04-02 08:30 │ 2025-04-02 08:30" in rows
+    assert rows.count("total │ 3 │ 2025-01-31 15:59 │ 2025-04-02 08:30") == 2
+    assert (figures["first_occurred"], figures["last_occurred"]) == (
+        "2025-01-31T15:59:00.000000Z",
+        "2025-04-02T08:30:00.000000Z",
+    )
+
+
 def test_history_by_pin_reads_it_from_stdin(
     node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

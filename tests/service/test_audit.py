@@ -185,6 +185,17 @@ def test_changed_event_counts(node: Node, ids: list[str]) -> None:
     )
 
 
+def test_a_changed_span_of_times_in_event_counts(node: Node, ids: list[str]) -> None:
+    sql(node, "UPDATE event_counts SET last_us = last_us + 86400000000")  # a day later
+    report = service.verify_node(node)
+    problem = only(report, "count-changed")
+    assert problem.message == (
+        "event_counts says the events of type card.sold from node shop-a occurred from "
+        "2025-03-01T02:00:00.000000Z to 2025-03-02T02:00:00.000000Z; the event rows span "
+        "2025-03-01T02:00:00.000000Z to 2025-03-01T02:00:00.000000Z"
+    )
+
+
 def test_a_deleted_row(node: Node, ids: list[str]) -> None:
     sql(node, "DELETE FROM events WHERE seq = 5")
     report = service.verify_node(node)

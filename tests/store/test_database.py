@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from cardtrace.errors import ConfigurationError
 from cardtrace.ledger import merkle, tiles
@@ -16,7 +16,7 @@ from cardtrace.store import migrate
 from cardtrace.store.database import Database
 from cardtrace.store.engine import open_engine
 from cardtrace.store.ledger_sql import SqlTileStore
-from cardtrace.store.rows import EventBatch, EventRow
+from cardtrace.store.rows import EventBatch, EventRow, Tally
 from cardtrace.store.schema import metadata
 
 
@@ -222,15 +222,21 @@ def test_event_lookup_by_id(database: Database) -> None:
 
 def test_counts(database: Database) -> None:
     database.append(EventBatch.of([row(1, b"a" * 16), row(2, b"a" * 16, b"b" * 16)]))
-    assert database.counts_by("type") == {"card.sold": 2}
-    assert database.counts_by("node_id") == {"node-a": 2}
+    early, late = row(2).occurred_us, row(1).occurred_us
+    assert database.tallies() == {("node-a", "card.sold"): Tally(2, early, late)}
     assert database.link_count() == 3
 
 
-def true_counts(database: Database, column: str) -> dict[str, int]:
-    query = f"SELECT {column}, count(*) FROM events GROUP BY {column}"  # noqa: S608
+def true_tallies(database: Database) -> dict[tuple[str, str], Tally]:
+    query = (
+        "SELECT node_id, type, count(*), min(occurred_us), max(occurred_us) "
+        "FROM events GROUP BY node_id, type"
+    )
     with database.engine.connect() as connection:
-        return {str(name): int(total) for name, total in connection.exec_driver_sql(query)}
+        return {
+            (node, kind): Tally(*figures)
+            for node, kind, *figures in connection.exec_driver_sql(query)
+        }
 
 
 def test_kept_counts_follow_the_stored_events_through_duplicates_and_failures(
@@ -240,28 +246,53 @@ def test_kept_counts_follow_the_stored_events_through_duplicates_and_failures(
     with database.appending() as append:
         append(EventBatch.of([row(1), row(2), other[0]]))
         append(EventBatch.of([row(2), row(3), other[1], other[0]]))  # two re-sent
-    fails_after_appending(database, EventBatch.of([row(4)]))
-    database.append(EventBatch.of([row(1), row(6)]))  # one re-sent, one new
-    for column in ("type", "node_id"):
-        assert database.counts_by(column) == true_counts(database, column)
-    assert database.counts_by("node_id") == {"node-a": 4, "node-b": 2}
+    fails_after_appending(database, EventBatch.of([row(0), row(4)]))  # earliest and latest
+    database.append(EventBatch.of([row(1), row(6)]))  # one re-sent, one new: the earliest
+    tallies = database.tallies()
+    assert tallies == true_tallies(database)
+    assert tallies[("node-a", "card.sold")] == Tally(4, row(6).occurred_us, row(1).occurred_us)
+    assert tallies[("node-b", "card.redeemed")].events == 2
 
 
-def test_migration_0005_counts_the_events_stored_before_it(database_url: str) -> None:
-    engine = open_engine(database_url)
-    migrate.upgrade(engine, "0004")
+def test_a_later_transaction_widens_the_span_of_times_on_both_ends(database: Database) -> None:
+    database.append(EventBatch.of([row(5)]))
+    database.append(EventBatch.of([row(3), row(7)]))  # 3 occurred last, 7 first
+    database.append(EventBatch.of([row(4)]))  # inside the span: it stays
+    assert database.tallies() == {
+        ("node-a", "card.sold"): Tally(4, row(7).occurred_us, row(3).occurred_us)
+    }
+
+
+def _insert_raw(engine: Engine, nodes: Sequence[str]) -> None:
     with engine.begin() as connection:
-        for seq, node in enumerate(("node-a", "node-b", "node-a")):
+        for seq, node in enumerate(nodes):
             connection.execute(
                 text(
                     "INSERT INTO events (seq, event_id, node_id, type, occurred_us, leaf) "
-                    "VALUES (:seq, :id, :node, 'card.sold', 1, :leaf)"
+                    "VALUES (:seq, :id, :node, 'card.sold', :at, :leaf)"
                 ),
-                {"seq": seq, "id": row(seq).event_id, "node": node, "leaf": row(seq).leaf},
+                {
+                    "seq": seq,
+                    "id": row(seq).event_id,
+                    "node": node,
+                    "at": 1000 + seq,
+                    "leaf": row(seq).leaf,
+                },
             )
+
+
+def test_migrations_0005_and_0006_count_the_events_stored_before_them(
+    database_url: str,
+) -> None:
+    engine = open_engine(database_url)
+    migrate.upgrade(engine, "0004")
+    _insert_raw(engine, ("node-a", "node-b", "node-a"))
     engine.dispose()
     upgraded = Database.open(database_url)
-    assert upgraded.counts_by("node_id") == {"node-a": 2, "node-b": 1}
+    assert upgraded.tallies() == {
+        ("node-a", "card.sold"): Tally(2, 1000, 1002),
+        ("node-b", "card.sold"): Tally(1, 1001, 1001),
+    }
     upgraded.close()
 
 

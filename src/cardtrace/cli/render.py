@@ -158,15 +158,29 @@ def _some(paths: list[Path], shown: int = 3) -> str:
 
 
 def stats(console: Console, figures: dict[str, Any]) -> None:
-    table = Table(title=f"Stored events ({figures['backend']})")
-    table.add_column("type or node")
-    table.add_column("events", justify="right")
-    for name, count in figures["by_type"].items():
-        table.add_row(name, f"{count:,}")
-    for name, count in figures["by_node"].items():
-        table.add_row(f"[dim]{name}", f"{count:,}")
-    table.add_row("[bold]total", f"{figures['events']:,}")
-    console.print(table)
+    for title, column, spans in (
+        (f"Stored events by type ({figures['backend']})", "type", figures["types"]),
+        ("Stored events by node", "node", figures["nodes"]),
+    ):
+        table = Table(title=title)
+        table.add_column(column)
+        table.add_column("events", justify="right")
+        table.add_column("first occurred (UTC)")
+        table.add_column("last occurred (UTC)")
+        for name, span in spans.items():
+            table.add_row(
+                plain(name),
+                f"{span['events']:,}",
+                _minute(span["first_occurred"]),
+                _minute(span["last_occurred"]),
+            )
+        table.add_row(
+            "[bold]total",
+            f"{figures['events']:,}",
+            _minute(figures["first_occurred"] or ""),
+            _minute(figures["last_occurred"] or ""),
+        )
+        console.print(table)
     console.print(f"{figures['links']:,} link rows; the log holds {figures['log_size']:,} leaves")
     latest = figures.get("latest_checkpoint")
     if latest is None:
@@ -177,6 +191,11 @@ def stats(console: Console, figures: dict[str, Any]) -> None:
             f"latest checkpoint #{latest['id']} of {latest['size']:,} leaves, "
             f"{latest['created_at']}, {state}"
         )
+
+
+def _minute(time: str) -> str:
+    """A canonical time to the minute, as tables show it."""
+    return time[:16].replace("T", " ")
 
 
 def card_history(console: Console, walk: CardWalk) -> None:
@@ -194,7 +213,7 @@ def card_history(console: Console, walk: CardWalk) -> None:
     for event in walk.events:
         table.add_row(
             str(event.seq),
-            event.occurred_at[:16].replace("T", " "),
+            _minute(event.occurred_at),
             event.type,
             event.node_id,
             _facts(event.leaf),

@@ -17,14 +17,21 @@ record can never encode two ways. See docs/canonical-encoding.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-__all__ = ["MAX_SAFE_INTEGER", "canonical_bytes", "canonical_bytes_of_valid", "format_time"]
+__all__ = [
+    "MAX_SAFE_INTEGER",
+    "canonical_bytes",
+    "canonical_bytes_of_valid",
+    "format_time",
+    "format_us",
+]
 
 MAX_SAFE_INTEGER = 2**53 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def format_time(value: datetime) -> str:
@@ -44,6 +51,15 @@ def format_time(value: datetime) -> str:
         value.second,
         value.microsecond,
     )
+
+
+def format_us(micros: int) -> str:
+    """Microseconds since 1970 (a stored ``occurred_us``) as a canonical time; a value
+    no datetime can hold (only a tampered row has one) as ``N µs``."""
+    try:
+        return format_time(_EPOCH + timedelta(microseconds=micros))
+    except OverflowError:
+        return f"{micros} µs"
 
 
 def canonical_bytes(value: Mapping[str, Any] | list[Any] | str | int | bool | None) -> bytes:

@@ -35,7 +35,6 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -43,7 +42,7 @@ import orjson
 
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
-from cardtrace.domain.canonical import canonical_bytes_of_valid, format_time
+from cardtrace.domain.canonical import canonical_bytes_of_valid, format_us
 from cardtrace.errors import CardtraceError, TamperDetected
 from cardtrace.ingest.protect import content_digest
 from cardtrace.ledger import merkle, tiles
@@ -57,7 +56,9 @@ from cardtrace.ledger.note import (
 from cardtrace.service.ledger import checkpoint_verifier, trusted_witnesses
 from cardtrace.service.node import Node
 from cardtrace.store import checkpoints as records
+from cardtrace.store.database import stored_tallies
 from cardtrace.store.ledger_sql import SqlTileStore
+from cardtrace.store.rows import Tallies, Tally
 
 __all__ = ["AuditReport", "Problem", "verify_node"]
 
@@ -67,7 +68,6 @@ MAX_PER_KIND = 50
 #: Leaf hashes handed to the tile rebuild at once.
 _BATCH = 4096
 _TILE_BYTES = tiles.TILE_WIDTH * tiles.HASH_SIZE
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +147,7 @@ def verify_node(node: Node) -> AuditReport:
             if leaf is not None:
                 openings.check(row, leaf, problems)
         replay.finish()
-        _check_counts(replay.counted, records.stored_event_counts(connection), problems)
+        _check_counts(replay.counted.by_key(), stored_tallies(connection), problems)
         _check_id_index(*records.unindexed_events(connection), problems)
         _check_checkpoints(store, signed, replay.roots, log_size, problems)
         lines = records.cosignatures_of(connection, [item.id for item in signed])
@@ -280,7 +280,7 @@ class _Replay:
         self.roots: dict[int, bytes] = {}
         self.rows = 0
         #: Events by (node id, type), to check the counts that statistics read.
-        self.counted: Counter[tuple[str, str]] = Counter()
+        self.counted = Tallies()
         self._events_tree = _RootBuilder()
         self._shadow = _ShadowTiles(store, problems)
         self._batch: list[bytes] = []
@@ -291,7 +291,7 @@ class _Replay:
         """Check one row against the log; its parsed leaf if the log holds those bytes
         (the checks of its other columns build on it; an edited leaf is reported here)."""
         self.rows += 1
-        self.counted[row.node_id, row.type] += 1
+        self.counted.add(row.node_id, row.type, row.occurred_us)
         event_id = str(uuid.UUID(bytes=row.event_id)) if len(row.event_id) == 16 else "?"
         if not 0 <= row.seq < self.log_size:
             self.problems.add(
@@ -452,7 +452,7 @@ def _check_columns(
         "event_id": event_id,
         "type": row.type,
         "node_id": row.node_id,
-        "occurred_at": _format_us(row.occurred_us),
+        "occurred_at": format_us(row.occurred_us),
     }
     for name, value in columns.items():
         if name in leaf and leaf[name] != value:
@@ -565,27 +565,26 @@ def _check_id_index(unindexed: int, stray: int, problems: _Problems) -> None:
 
 
 def _check_counts(
-    counted: Mapping[tuple[str, str], int],
-    stored: Mapping[tuple[str, str], int],
+    counted: Mapping[tuple[str, str], Tally],
+    stored: Mapping[tuple[str, str], Tally],
     problems: _Problems,
 ) -> None:
-    """``event_counts`` must hold what counting the event rows gives."""
+    """``event_counts`` must hold what counting the event rows gives, and their span."""
     for node, kind in sorted(counted.keys() | stored.keys()):
-        rows, kept = counted.get((node, kind), 0), stored.get((node, kind), 0)
-        if rows != kept:
+        rows, kept = counted.get((node, kind)), stored.get((node, kind))
+        if rows is None or kept is None or rows.events != kept.events:
             problems.add(
                 "count-changed",
-                f"event_counts says {kept:,} events of type {kind} from node {node}; "
-                f"the event rows hold {rows:,}",
+                f"event_counts says {kept.events if kept else 0:,} events of type {kind} "
+                f"from node {node}; the event rows hold {rows.events if rows else 0:,}",
             )
-
-
-def _format_us(micros: int) -> str:
-    try:
-        moment = _EPOCH + timedelta(microseconds=micros)
-    except OverflowError:
-        return f"{micros} µs"
-    return format_time(moment)
+        elif (rows.first_us, rows.last_us) != (kept.first_us, kept.last_us):
+            problems.add(
+                "count-changed",
+                f"event_counts says the events of type {kind} from node {node} occurred "
+                f"from {format_us(kept.first_us)} to {format_us(kept.last_us)}; the event "
+                f"rows span {format_us(rows.first_us)} to {format_us(rows.last_us)}",
+            )
 
 
 # --- 4. checkpoints against the trees and each other -----------------------------------

@@ -15,6 +15,7 @@ import orjson
 from cardtrace.crypto.keystore import KeyStore
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
+from cardtrace.domain.canonical import format_us
 from cardtrace.domain.cards import (
     CARD_FORMATS,
     CardFormat,
@@ -31,6 +32,7 @@ from cardtrace.ingest.readers import UTF8, discover, input_bytes, text_encoding
 from cardtrace.settings import Settings, usable_cores
 from cardtrace.store.database import Database
 from cardtrace.store.engine import in_memory
+from cardtrace.store.rows import Tally
 
 if TYPE_CHECKING:  # the synthetic world (Faker) is imported only when used
     from cardtrace.sim import TruthRecord, WorldSummary
@@ -277,14 +279,30 @@ class Node:
         return cores if large and cores > 1 else 0
 
     def stats(self) -> dict[str, Any]:
-        """Counts of stored events by type and node, link rows and the log's size."""
+        """Stored events by type and by node, each with the span of their times (when
+        they occurred, in UTC), each node's by type; link rows and the log's size."""
         database = self.database
-        by_type = database.counts_by("type")
+        tallies = database.tallies()
+        types: dict[str, Tally] = {}
+        nodes: dict[str, Tally] = {}
+        node_types: dict[str, dict[str, int]] = {}
+        for (node, kind), tally in sorted(tallies.items()):
+            types[kind] = tally.joined(types.get(kind))
+            nodes[node] = tally.joined(nodes.get(node))
+            node_types.setdefault(node, {})[kind] = tally.events
+        types = dict(sorted(types.items()))
+        whole: Tally | None = None
+        for tally in types.values():
+            whole = tally.joined(whole)
         return {
             "backend": database.backend,
-            "events": sum(by_type.values()),
-            "by_type": by_type,
-            "by_node": database.counts_by("node_id"),
+            **_span(whole),
+            "by_type": {kind: tally.events for kind, tally in types.items()},
+            "by_node": {node: tally.events for node, tally in nodes.items()},
+            "types": {kind: _span(tally) for kind, tally in types.items()},
+            "nodes": {
+                node: {**_span(tally), "by_type": node_types[node]} for node, tally in nodes.items()
+            },
             "links": database.link_count(),
             "log_size": database.log_size(),
         }
@@ -378,3 +396,14 @@ def fraud_card(world: Path) -> TruthRecord:
     if best is None:
         raise NotFound(f"the ground truth in {world} names no card bought with stolen money")
     return best
+
+
+def _span(tally: Tally | None) -> dict[str, Any]:
+    """Events and when the first and the last of them occurred (UTC), None for no events."""
+    if tally is None:
+        return {"events": 0, "first_occurred": None, "last_occurred": None}
+    return {
+        "events": tally.events,
+        "first_occurred": format_us(tally.first_us),
+        "last_occurred": format_us(tally.last_us),
+    }

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, text
 from cardtrace.store.schema import EVENT_ID_TABLES, event_ids
 
 if TYPE_CHECKING:
-    from cardtrace.store.rows import EventBatch
+    from cardtrace.store.rows import EventBatch, Tally
 
 __all__ = [
     "add_event_counts",
@@ -54,16 +54,25 @@ def lock_writer(connection: Connection) -> None:
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITER_LOCK})
 
 
-def add_event_counts(connection: Connection, counts: Mapping[tuple[str, str], int]) -> None:
-    """Add newly stored events to ``event_counts``, by (node id, type): a few rows a commit."""
-    if counts:
+def add_event_counts(connection: Connection, tallies: Mapping[tuple[str, str], Tally]) -> None:
+    """Add newly stored events to ``event_counts``, by (node id, type), widening the span
+    of their times: a few rows a commit."""
+    if tallies:
         connection.execute(
             text(
-                "INSERT INTO event_counts (node_id, type, events) VALUES (:node, :type, :added) "
-                "ON CONFLICT (node_id, type) "
-                "DO UPDATE SET events = event_counts.events + excluded.events"
+                "INSERT INTO event_counts (node_id, type, events, first_us, last_us) "
+                "VALUES (:node, :type, :added, :first, :last) "
+                "ON CONFLICT (node_id, type) DO UPDATE SET "
+                "events = event_counts.events + excluded.events, "
+                "first_us = CASE WHEN excluded.first_us < event_counts.first_us "
+                "THEN excluded.first_us ELSE event_counts.first_us END, "
+                "last_us = CASE WHEN excluded.last_us > event_counts.last_us "
+                "THEN excluded.last_us ELSE event_counts.last_us END"
             ),
-            [{"node": node, "type": kind, "added": n} for (node, kind), n in counts.items()],
+            [
+                {"node": node, "type": kind, "added": n, "first": first, "last": last}
+                for (node, kind), (n, first, last) in tallies.items()
+            ],
         )
 
 

@@ -22,7 +22,6 @@ from cardtrace.store.schema import (
     EVENT_ID_TABLES,
     checkpoints,
     cosignatures,
-    event_counts,
     events,
     witnessed,
 )
@@ -41,7 +40,6 @@ __all__ = [
     "latest_checkpoint",
     "latest_witnessed",
     "snapshot",
-    "stored_event_counts",
     "stream_event_leaves",
     "unindexed_events",
 ]
@@ -252,12 +250,6 @@ def insert_witnessed(connection: Connection, state: WitnessedState) -> None:
 
 
 # --- the audit's read path ------------------------------------------------------------
-
-
-def stored_event_counts(connection: Connection) -> dict[tuple[str, str], int]:
-    """The counts of events by (node id, type), as appends kept them."""
-    query = select(event_counts.c.node_id, event_counts.c.type, event_counts.c.events)
-    return {(node, kind): int(total) for node, kind, total in connection.execute(query)}
 
 
 def stream_event_leaves(connection: Connection, page: int = PAGE_SIZE) -> Iterator[EventLeaf]:

@@ -10,7 +10,6 @@ at any point leaves either the whole batch or none of it.
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from cardtrace.ledger import tiles
 from cardtrace.store import bulk, migrate
 from cardtrace.store.engine import OPERATIONAL_ERRORS, describe, open_engine, write_transaction
 from cardtrace.store.ledger_sql import SqlTileStore
-from cardtrace.store.rows import EventBatch
+from cardtrace.store.rows import EventBatch, Tallies, Tally
 from cardtrace.store.schema import (
     EVENT_ID_TABLES,
     event_counts,
@@ -34,7 +33,7 @@ from cardtrace.store.schema import (
     links,
 )
 
-__all__ = ["AppendResult", "Database", "StoredEvent"]
+__all__ = ["AppendResult", "Database", "StoredEvent", "stored_tallies"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +72,7 @@ class _Appender:
         self._log = SqlTileStore(connection)
         self._next_seq = tiles.size(self._log)
         self._leaf_hashes: list[bytes] = []
-        self._counts: Counter[tuple[str, str]] = Counter()
+        self._tallies = Tallies()
 
     def append(self, batch: EventBatch) -> AppendResult:
         first = self._next_seq
@@ -85,7 +84,7 @@ class _Appender:
                 batch = batch.select(fresh)
             bulk.insert_events(self._connection, first, batch)
         self._leaf_hashes += batch.leaf_hashes
-        self._counts.update(zip(batch.node_ids, batch.types, strict=True))
+        self._tallies.add_batch(batch)
         self._next_seq += len(batch)
         return AppendResult(
             accepted=len(batch),
@@ -104,7 +103,7 @@ class _Appender:
         """
         if self._leaf_hashes:
             tiles.append(self._log, self._leaf_hashes)
-        bulk.add_event_counts(self._connection, self._counts)
+        bulk.add_event_counts(self._connection, self._tallies.by_key())
 
     def _split_fresh(self, batch: EventBatch) -> tuple[list[int], list[int], list[int]]:
         """Positions of the new events, of re-sent ones and of changed ones.
@@ -284,12 +283,11 @@ class Database:
         with self._reading() as connection:
             return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
 
-    def counts_by(self, column: str) -> dict[str, int]:
-        """Number of events per ``type`` or per ``node_id``, from ``event_counts``."""
-        key = event_counts.c[column]
-        query = select(key, func.sum(event_counts.c.events)).group_by(key).order_by(key)
+    def tallies(self) -> dict[tuple[str, str], Tally]:
+        """Stored events by (node id, type): how many, and the span of their times, from
+        ``event_counts`` (a few rows, kept by every append)."""
         with self._reading() as connection:
-            return {str(name): int(total) for name, total in connection.execute(query)}
+            return stored_tallies(connection)
 
     def integrate_links(self) -> int:
         """Merge queued link rows into the ``links`` index in token order; return how many.
@@ -398,3 +396,13 @@ class Database:
                 yield connection
         except SQLAlchemyError as exc:
             raise ConfigurationError(f"database error: {describe(exc)}") from None
+
+
+def stored_tallies(connection: Connection) -> dict[tuple[str, str], Tally]:
+    """``event_counts`` as appends kept it: events by (node id, type) and their span."""
+    columns = (event_counts.c.events, event_counts.c.first_us, event_counts.c.last_us)
+    query = select(event_counts.c.node_id, event_counts.c.type, *columns)
+    return {
+        (node, kind): Tally(int(n), int(first), int(last))
+        for node, kind, n, first, last in connection.execute(query)
+    }

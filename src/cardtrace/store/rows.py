@@ -12,7 +12,7 @@ from typing import NamedTuple, Self
 
 from cardtrace.ledger import merkle
 
-__all__ = ["EVENT_COLUMNS", "EventBatch", "EventRow"]
+__all__ = ["EVENT_COLUMNS", "EventBatch", "EventRow", "Tallies", "Tally"]
 
 
 class EventRow(NamedTuple):
@@ -98,3 +98,58 @@ class EventBatch:
 EVENT_COLUMNS = tuple(
     name for name in EventBatch.__dataclass_fields__ if not name.startswith("link_")
 )
+
+
+class Tally(NamedTuple):
+    """The stored events of one node and type: how many, and the span of their times."""
+
+    events: int
+    #: The earliest and the latest ``occurred_us`` among them.
+    first_us: int
+    last_us: int
+
+    def joined(self, other: Tally | None) -> Tally:
+        """The tally of these events and ``other``'s together."""
+        if other is None:
+            return self
+        return Tally(
+            self.events + other.events,
+            min(self.first_us, other.first_us),
+            max(self.last_us, other.last_us),
+        )
+
+
+class Tallies:
+    """Events counted by (node id, type) with the span of their times, as appended.
+
+    The writer keeps one per transaction and adds it to ``event_counts``; the audit
+    keeps one over every event row and compares the two.
+    """
+
+    __slots__ = ("_by_key",)
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str], list[int]] = {}
+
+    def add(self, node_id: str, kind: str, occurred_us: int) -> None:
+        """Count one event of node ``node_id`` and type ``kind``."""
+        kept = self._by_key.get((node_id, kind))
+        if kept is None:
+            self._by_key[node_id, kind] = [1, occurred_us, occurred_us]
+            return
+        kept[0] += 1
+        if occurred_us < kept[1]:
+            kept[1] = occurred_us
+        elif occurred_us > kept[2]:
+            kept[2] = occurred_us
+
+    def add_batch(self, batch: EventBatch) -> None:
+        """Count every event of ``batch``."""
+        for node_id, kind, occurred_us in zip(
+            batch.node_ids, batch.types, batch.occurred_us, strict=True
+        ):
+            self.add(node_id, kind, occurred_us)
+
+    def by_key(self) -> dict[tuple[str, str], Tally]:
+        """Each (node id, type) counted, with its tally."""
+        return {key: Tally(*kept) for key, kept in self._by_key.items()}

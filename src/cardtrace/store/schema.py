@@ -77,6 +77,8 @@ event_counts = Table(
     Column("node_id", String(64), nullable=False),
     Column("type", String(32), nullable=False),
     Column("events", BigInteger, nullable=False),
+    Column("first_us", BigInteger, nullable=False, comment="earliest occurred_us of them"),
+    Column("last_us", BigInteger, nullable=False, comment="latest occurred_us of them"),
     PrimaryKeyConstraint("node_id", "type", name="pk_event_counts"),
 )
 
