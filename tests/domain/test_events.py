@@ -124,3 +124,18 @@ def test_an_offset_with_seconds_is_always_refused(moment: datetime, seconds: int
     text = moment.isoformat() + f":{seconds:02d}"
     with pytest.raises(ValidationError, match="UTC offset must be whole minutes"):
         read_time(text)
+
+
+@pytest.mark.parametrize(
+    ("order_ref", "refused"),
+    [("A12345678", None), ("12345678", "order_ref"), ("ORDER-1", None)],
+)
+def test_a_short_pin_inside_a_longer_clear_value_is_taken_for_chance(
+    order_ref: str, refused: str | None
+) -> None:
+    # cmcc-zhejiang PINs have 8 digits: inside a longer value they are likely chance.
+    record = make.card_sold(
+        issuer="cmcc-zhejiang", serial="1" * 10, pin="12345678", order_ref=order_ref
+    )
+    refusal = event_adapter().validate_python(record).refusal()
+    assert (refusal and refusal[0]) == refused

@@ -140,6 +140,29 @@ BAD_RECORDS: list[tuple[bytes | dict[str, Any], str | None, str]] = [
         "serial has 18 characters, the length of a cmcc PIN (cmcc serials have 17): refused",
     ),
     (make.card_sold(issuer="344491909280146408"), "issuer", "should match pattern"),
+    # Nor may any other clear field hold the PIN: the ledger keeps clear fields for good.
+    (
+        make.card_sold(pin="987654321098765432", source_id="987654321098765432"),
+        "source_id",
+        "source_id holds the card's PIN: refused, since source_id is kept in clear",
+    ),
+    (
+        make.card_sold(pin="9876 5432 1098 765432", merchant_id="987654321098765432"),
+        "merchant_id",
+        "merchant_id holds the card's PIN",
+    ),
+    (
+        make.card_sold(pin="987654321098765432", order_ref="ORD-987654321098765432-1"),
+        "order_ref",
+        "order_ref holds the card's PIN",
+    ),
+    (
+        make.card_redeemed(
+            issuer="cmcc-zhejiang", serial="1" * 10, pin="12345678", agent_id="12345678"
+        ),
+        "agent_id",
+        "agent_id holds the card's PIN",
+    ),
 ]
 
 

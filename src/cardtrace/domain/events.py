@@ -8,11 +8,13 @@ and shares the :class:`Envelope`. Personal fields are marked :class:`Personal`, 
 
 from __future__ import annotations
 
+import types
 import typing
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
+from functools import cache
 from hashlib import sha1
 from typing import Annotated, Literal, Self
 
@@ -33,7 +35,7 @@ from cardtrace.domain.cards import (
     card_format_warnings,
     pin_like_serial,
 )
-from cardtrace.domain.handling import Party, Personal, Secret
+from cardtrace.domain.handling import Party, Personal, Secret, handling_of
 from cardtrace.domain.identifiers import (
     Iccid,
     Imsi,
@@ -298,7 +300,60 @@ class CardEvent(Envelope):
 
     def refusal(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> tuple[str, str] | None:
         reason = pin_like_serial(self.issuer, self.serial, formats)
-        return None if reason is None else ("serial", reason)
+        if reason is not None:
+            return "serial", reason
+        return None if self.pin is None else _pin_in_clear(self, self.pin)
+
+
+#: A PIN this long found inside a longer clear value is taken to be that PIN, not chance.
+_PIN_FOUND_INSIDE = 12
+
+
+def _pin_in_clear(event: CardEvent, pin: str) -> tuple[str, str] | None:
+    """(field, reason) when a field kept in clear holds the event's own PIN: equal to it,
+    or containing it when it is long (an export that copied the PIN column into another,
+    or built a reference from it). The ledger keeps clear fields for good."""
+    values = event.__dict__
+    for name in _clear_text_fields(type(event)):
+        value = values[name]
+        if value is not None and (value == pin or (len(pin) >= _PIN_FOUND_INSIDE and pin in value)):
+            return name, (
+                f"{name} holds the card's PIN: refused, since {name} is kept in clear and a "
+                "PIN never is; was the PIN column copied into it?"
+            )
+    return None
+
+
+@cache
+def _clear_text_fields(model: type[Envelope]) -> tuple[str, ...]:
+    """The fields of ``model`` kept in clear that hold free text (ids and references)."""
+    return tuple(
+        name
+        for name, info in model.model_fields.items()
+        if _is_text(info.annotation) and not isinstance(handling_of(info), Personal | Secret)
+    )
+
+
+def _is_text(annotation: object) -> bool:
+    """Whether a field's type is ``str``, constrained or not, or such a type or None."""
+    arms = _base_types(annotation)
+    return bool(arms) and all(arm is str for arm in arms)
+
+
+def _base_types(annotation: object) -> tuple[object, ...]:
+    """The types a field of type ``annotation`` may hold besides None, constraints taken
+    off (``Annotated[str, ...] | None`` -> ``(str,)``)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _base_types(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return tuple(
+            base
+            for arm in typing.get_args(annotation)
+            if arm is not type(None)
+            for base in _base_types(arm)
+        )
+    return (annotation,)
 
 
 class CardSold(CardEvent):
@@ -479,12 +534,7 @@ LIST_FIELDS = frozenset(
 
 def _is_integer(annotation: object) -> bool:
     """Whether a field of type ``annotation`` holds an integer (optional or constrained)."""
-    origin = typing.get_origin(annotation)
-    if origin is Annotated:
-        return _is_integer(typing.get_args(annotation)[0])
-    if origin is typing.Union:
-        return any(_is_integer(arm) for arm in typing.get_args(annotation) if arm is not type(None))
-    return annotation is int
+    return int in _base_types(annotation)
 
 
 #: Names of the fields, of any event type, that hold integers (amounts and counts).
