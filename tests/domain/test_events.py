@@ -139,3 +139,17 @@ def test_a_short_pin_inside_a_longer_clear_value_is_taken_for_chance(
     )
     refusal = event_adapter().validate_python(record).refusal()
     assert (refusal and refusal[0]) == refused
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"source_id": "R-1380013"},  # a part of the phone number too short to be it
+        {"premises_id": "alipay"},  # a payment account's scheme alone is no account
+        {"cctv_clip": "clip-7", "source_id": "clip-7-r"},  # a short reference inside another
+    ],
+)
+def test_clear_fields_that_hold_no_hidden_value_are_kept(fields: dict[str, str]) -> None:
+    record = event_adapter().validate_python(make.card_recycled(**fields))
+    assert record.refusal() is None

@@ -163,6 +163,28 @@ BAD_RECORDS: list[tuple[bytes | dict[str, Any], str | None, str]] = [
         "agent_id",
         "agent_id holds the card's PIN",
     ),
+    # Nor the record's personal data, in the forms a source writes it elsewhere.
+    (
+        make.card_recycled(source_id="R-13800138000", seller_msisdn="+86 138 0013 8000"),
+        "source_id",
+        "source_id holds the record's seller_msisdn (personal data): refused, since "
+        "source_id is kept in clear and seller_msisdn is only sealed",
+    ),
+    (
+        make.card_recycled(premises_id=make.resident_id()),
+        "premises_id",
+        "premises_id holds the record's seller_id_number (personal data)",
+    ),
+    (
+        make.card_sold(order_ref=f"PAY{make.bank_card()}"),
+        "order_ref",
+        "order_ref holds the record's payment_account (personal data)",
+    ),
+    (
+        make.usage_summarized(source_id="13900139000-2025-03", msisdn="13900139000"),
+        "source_id",
+        "source_id holds the record's msisdn (personal data)",
+    ),
 ]
 
 

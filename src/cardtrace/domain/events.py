@@ -12,6 +12,7 @@ import types
 import typing
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from functools import cache
@@ -266,7 +267,7 @@ class Envelope(BaseModel):
     def refusal(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> tuple[str, str] | None:
         """(field, reason) when the event is valid but must not be stored as it is."""
         del formats  # only card events have a card to check
-        return None
+        return _hidden_in_clear(self)
 
 
 def _card_code(kind: str) -> BeforeValidator:
@@ -302,36 +303,90 @@ class CardEvent(Envelope):
         reason = pin_like_serial(self.issuer, self.serial, formats)
         if reason is not None:
             return "serial", reason
-        return None if self.pin is None else _pin_in_clear(self, self.pin)
+        return _hidden_in_clear(self)
 
 
-#: A PIN this long found inside a longer clear value is taken to be that PIN, not chance.
-_PIN_FOUND_INSIDE = 12
+#: A hidden value (a PIN, personal data) this long found inside a longer clear value is
+#: taken to be that value, not chance; a shorter one only when the clear value equals it.
+_FOUND_INSIDE = 11
+#: Between the clear values searched as one text: no clear text field may hold it.
+_SEP = "\x00"
 
 
-def _pin_in_clear(event: CardEvent, pin: str) -> tuple[str, str] | None:
-    """(field, reason) when a field kept in clear holds the event's own PIN: equal to it,
-    or containing it when it is long (an export that copied the PIN column into another,
-    or built a reference from it). The ledger keeps clear fields for good."""
+def _hidden_in_clear(event: Envelope) -> tuple[str, str] | None:
+    """(field, reason) when a field kept in clear holds one of the event's own hidden
+    values (its PIN, its personal data), equal to it or, when that is long, containing it:
+    an export that copied a column into another, or built a reference from it. The
+    ledger keeps clear fields for good; a hidden value is kept as a token or sealed.
+
+    A phone number is looked for without ``+86`` and a payment account without its
+    scheme (``alipay:``), as a source writes them elsewhere. This runs for every event:
+    the clear values are searched joined, as one text, and only a hit is looked at field
+    by field.
+    """
+    fields = _text_fields(type(event))
     values = event.__dict__
-    for name in _clear_text_fields(type(event)):
+    clear = _SEP.join([value for name in fields.clear if (value := values[name]) is not None])
+    clear = f"{_SEP}{clear}{_SEP}"
+    for name, secret, cut in fields.hidden:
         value = values[name]
-        if value is not None and (value == pin or (len(pin) >= _PIN_FOUND_INSIDE and pin in value)):
-            return name, (
-                f"{name} holds the card's PIN: refused, since {name} is kept in clear and a "
-                "PIN never is; was the PIN column copied into it?"
-            )
+        if type(value) is not str:
+            continue
+        core = value[value.find(cut) + 1 :] if cut == ":" else value.removeprefix(cut)
+        if (
+            core in clear
+            if len(core) >= _FOUND_INSIDE
+            else f"{_SEP}{core}{_SEP}" in clear or f"{_SEP}{value}{_SEP}" in clear
+        ):
+            for holder in fields.clear:
+                if _holds(values[holder], value, core):
+                    return holder, _held(holder, name, secret)
     return None
 
 
-@cache
-def _clear_text_fields(model: type[Envelope]) -> tuple[str, ...]:
-    """The fields of ``model`` kept in clear that hold free text (ids and references)."""
-    return tuple(
-        name
-        for name, info in model.model_fields.items()
-        if _is_text(info.annotation) and not isinstance(handling_of(info), Personal | Secret)
+def _holds(clear: object, value: str, core: str) -> bool:
+    """Whether the ``clear`` value holds a hidden ``value`` (see :func:`_hidden_in_clear`)."""
+    if not isinstance(clear, str):
+        return False
+    return clear in (value, core) or (len(core) >= _FOUND_INSIDE and core in clear)
+
+
+def _held(name: str, source: str, secret: bool) -> str:
+    what = "the card's PIN" if secret else f"the record's {source} (personal data)"
+    kept = "a PIN never is" if secret else f"{source} is only sealed"
+    return (
+        f"{name} holds {what}: refused, since {name} is kept in clear and {kept}; "
+        "was a column copied into it?"
     )
+
+
+#: What a source may leave off a hidden value when it writes it elsewhere, by link kind:
+#: ``+86`` before a phone number, the scheme and ``:`` before a payment account.
+_CUT = {"msisdn": "+86", "account": ":"}
+
+
+@dataclass(frozen=True, slots=True)
+class _TextFields:
+    """The text fields of one event model: kept in clear, and hidden (name, whether a
+    secret, what a source may leave off its value)."""
+
+    clear: tuple[str, ...]
+    hidden: tuple[tuple[str, bool, str], ...]
+
+
+@cache
+def _text_fields(model: type[Envelope]) -> _TextFields:
+    clear: list[str] = []
+    hidden: list[tuple[str, bool, str]] = []
+    for name, info in model.model_fields.items():
+        marker = handling_of(info)
+        if isinstance(marker, Secret):
+            hidden.append((name, True, ""))
+        elif isinstance(marker, Personal):
+            hidden.append((name, False, _CUT.get(marker.link or "", "")))
+        elif _is_text(info.annotation):
+            clear.append(name)
+    return _TextFields(tuple(clear), tuple(hidden))
 
 
 def _is_text(annotation: object) -> bool:
