@@ -180,6 +180,13 @@ BAD_RECORDS: list[tuple[bytes | dict[str, Any], str | None, str]] = [
         "order_ref",
         "order_ref holds the record's payment_account (personal data)",
     ),
+    (  # an Alipay account that is a phone number, written bare in the reference
+        make.card_recycled(
+            seller_msisdn=None, payout_account="alipay:13700137000", source_id="13700137000"
+        ),
+        "source_id",
+        "source_id holds the record's payout_account (personal data)",
+    ),
     (
         make.usage_summarized(source_id="13900139000-2025-03", msisdn="13900139000"),
         "source_id",

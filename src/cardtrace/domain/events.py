@@ -320,7 +320,7 @@ def _hidden_in_clear(event: Envelope) -> tuple[str, str] | None:
     ledger keeps clear fields for good; a hidden value is kept as a token or sealed.
 
     A phone number is looked for without ``+86`` and a payment account without its
-    scheme (``alipay:``), as a source writes them elsewhere. This runs for every event:
+    scheme (``alipay:``) too, as a source writes them elsewhere. This runs for every event:
     the clear values are searched joined, as one text, and only a hit is looked at field
     by field.
     """
@@ -328,11 +328,11 @@ def _hidden_in_clear(event: Envelope) -> tuple[str, str] | None:
     values = event.__dict__
     clear = _SEP.join([value for name in fields.clear if (value := values[name]) is not None])
     clear = f"{_SEP}{clear}{_SEP}"
-    for name, secret, cut in fields.hidden:
+    for name, secret, scheme in fields.hidden:
         value = values[name]
         if type(value) is not str:
             continue
-        core = value[value.find(cut) + 1 :] if cut == ":" else value.removeprefix(cut)
+        core = (value.partition(":")[2] if scheme else value).removeprefix("+86")
         if (
             core in clear
             if len(core) >= _FOUND_INSIDE
@@ -360,30 +360,25 @@ def _held(name: str, source: str, secret: bool) -> str:
     )
 
 
-#: What a source may leave off a hidden value when it writes it elsewhere, by link kind:
-#: ``+86`` before a phone number, the scheme and ``:`` before a payment account.
-_CUT = {"msisdn": "+86", "account": ":"}
-
-
 @dataclass(frozen=True, slots=True)
 class _TextFields:
     """The text fields of one event model: kept in clear, and hidden (name, whether a
-    secret, what a source may leave off its value)."""
+    secret, whether a payment account: ``scheme:identifier``)."""
 
     clear: tuple[str, ...]
-    hidden: tuple[tuple[str, bool, str], ...]
+    hidden: tuple[tuple[str, bool, bool], ...]
 
 
 @cache
 def _text_fields(model: type[Envelope]) -> _TextFields:
     clear: list[str] = []
-    hidden: list[tuple[str, bool, str]] = []
+    hidden: list[tuple[str, bool, bool]] = []
     for name, info in model.model_fields.items():
         marker = handling_of(info)
         if isinstance(marker, Secret):
-            hidden.append((name, True, ""))
+            hidden.append((name, True, False))
         elif isinstance(marker, Personal):
-            hidden.append((name, False, _CUT.get(marker.link or "", "")))
+            hidden.append((name, False, marker.link == "account"))
         elif _is_text(info.annotation):
             clear.append(name)
     return _TextFields(tuple(clear), tuple(hidden))
