@@ -1,11 +1,13 @@
 """A whole synthetic world through the CLI: stored once, no PIN and no personal value in
-clear anywhere on disk."""
+clear anywhere on disk, with either backend."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import ahocorasick
 import orjson
+import psycopg
 import pytest
 
 from cardtrace.cli.main import run
@@ -33,6 +35,15 @@ def pins_of(world: Path) -> set[bytes]:
             if pin:
                 pins.add(pin.encode())
     return pins
+
+
+def first_lines(world: Path) -> list[bytes]:
+    """The first record of each node file."""
+    return [
+        path.read_bytes().split(b"\n", 1)[0]
+        for path in sorted(world.glob("*.jsonl"))
+        if "truth" not in path.name
+    ]
 
 
 def personal_values_of(world: Path) -> set[bytes]:
@@ -75,32 +86,71 @@ def test_ingesting_a_world_stores_every_valid_event_and_rejects_the_planted_ones
     assert (again["accepted"], again["duplicates"]) == (0, summary["accepted"])
 
 
-def test_no_pin_of_the_world_is_anywhere_in_the_sqlite_file_or_its_wal(
-    world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    pins = pins_of(world)
-    assert len(pins) > 500
-    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'scan.db'}")
-    with Node(settings) as node:
-        node.ingest([world], rejects=tmp_path / "rejects.jsonl")
+def database_bytes(url: str, tmp_path: Path) -> bytes:
+    """Every byte the database keeps on disk: the SQLite file and its WAL, or the
+    PostgreSQL database's own folder and the server's WAL, after a checkpoint."""
+    if url.startswith("sqlite"):
         files = sorted(tmp_path.glob("scan.db*"))
         assert {path.name for path in files} >= {"scan.db", "scan.db-wal"}
-        disk = b"".join(path.read_bytes() for path in files)
-        reject_file = tmp_path / "rejects.jsonl"
-        rejects = reject_file.read_bytes() if reject_file.exists() else b""
-    assert [pin for pin in pins if pin in disk] == []
-    assert [pin for pin in pins if pin in rejects] == []
+    else:
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute("CHECKPOINT")  # table pages on disk, not only in the WAL
+            row = connection.execute(
+                "SELECT current_setting('data_directory'), oid FROM pg_database "
+                "WHERE datname = current_database()"
+            ).fetchone()
+        assert row is not None
+        data = Path(row[0])
+        files = [*(data / "base" / str(row[1])).iterdir(), *(data / "pg_wal").glob("0*")]
+        assert len(files) > 10
+    return b"".join(path.read_bytes() for path in files if path.is_file())
 
 
-def test_no_personal_value_of_the_world_is_in_clear_in_the_sqlite_file_or_its_wal(
-    world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def scanned(
+    world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> tuple[bytes, bytes]:
+    """The database's bytes on disk after ingesting the world, and the reject file's."""
     monkeypatch.chdir(tmp_path)
+    url = database_url.replace("cardtrace.db", "scan.db")
+    with Node(load_settings(database_url=url)) as node:
+        node.ingest([world], rejects=tmp_path / "rejects.jsonl")
+        disk = database_bytes(url, tmp_path)
+    reject_file = tmp_path / "rejects.jsonl"
+    return disk, reject_file.read_bytes() if reject_file.exists() else b""
+
+
+def found_in(data: bytes, values: set[bytes]) -> list[bytes]:
+    """The ``values`` that occur in ``data``, found in one pass (Aho-Corasick); bytes are
+    searched as latin-1 text, one character a byte, since the automaton takes text."""
+    automaton = ahocorasick.Automaton()
+    for value in values:
+        automaton.add_word(value.decode("latin-1"), value)
+    automaton.make_automaton()
+    return sorted({value for _, value in automaton.iter(data.decode("latin-1"))})
+
+
+def test_the_scan_finds_what_it_looks_for() -> None:
+    values = {"王伟".encode(), b"13800138000", b"alipay:2088"}
+    data = b"\x00\xff" + "x王伟".encode() + b"+8613800138000"
+    assert found_in(data, values) == sorted(values - {b"alipay:2088"})
+
+
+def test_no_pin_of_the_world_is_anywhere_on_disk(world: Path, scanned: tuple[bytes, bytes]) -> None:
+    pins = pins_of(world)
+    assert len(pins) > 500
+    disk, rejects = scanned
+    assert found_in(disk, pins) == []
+    assert found_in(rejects, pins) == []
+
+
+def test_no_personal_value_of_the_world_is_in_clear_on_disk(
+    world: Path, scanned: tuple[bytes, bytes]
+) -> None:
     values = personal_values_of(world)
     assert len(values) > 1000
-    settings = load_settings(database_url=f"sqlite:///{tmp_path / 'scan.db'}")
-    with Node(settings) as node:
-        node.ingest([world], rejects=tmp_path / "rejects.jsonl")
-        disk = b"".join(path.read_bytes() for path in sorted(tmp_path.glob("scan.db*")))
-    assert sorted(value for value in values if value in disk) == []
+    disk, rejects = scanned
+    clear = {orjson.loads(line)["source_id"].encode() for line in first_lines(world)}
+    assert found_in(disk, clear) == sorted(clear)  # the scan reads the stored rows
+    assert found_in(disk, values) == []
+    assert found_in(rejects, values) == []
