@@ -60,6 +60,9 @@ def test_the_leaf_is_canonical_and_keeps_clear_facts() -> None:
     assert canonical_bytes(leaf) == row.leaf
     assert (leaf["payout_fen"], leaf["premises_id"], leaf["format"]) == (9200, "store-12", 1)
     assert leaf["occurred_at"] == "2025-03-01T02:00:00.000000Z"
+    # The models keep enum members (Channel, LegalBasis); the leaf has their text.
+    assert b'{"channel":"offline_shop",' in row.leaf
+    assert b'"legal_basis":"contract"' in row.leaf
 
 
 def test_links_cover_card_pin_personal_tokens_and_parties() -> None:

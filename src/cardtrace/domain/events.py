@@ -234,9 +234,7 @@ Device = Annotated[str, Field(min_length=4, max_length=128, pattern=r"^[0-9A-Za-
 class Envelope(BaseModel):
     """Fields every event carries, whoever recorded it."""
 
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, use_enum_values=True, hide_input_in_errors=True
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     schema_version: Annotated[int, Field(ge=1, le=1, description="Only version 1 exists.")] = 1
     node_id: NodeId
