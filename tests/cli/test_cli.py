@@ -781,6 +781,25 @@ def test_stats_tell_each_node_and_type_when_its_events_occurred(
     )
 
 
+def test_stats_of_a_node_with_no_events(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = node_home / "empty.jsonl"
+    empty.write_bytes(b"")
+    assert run(["ingest", str(empty)]) == 0
+    capsys.readouterr()
+    assert run(["stats", "--json"]) == 0
+    figures = last_json(capsys.readouterr().out)
+    assert (figures["events"], figures["first_occurred"], figures["last_occurred"]) == (
+        0,
+        None,
+        None,
+    )
+    assert (figures["types"], figures["nodes"]) == ({}, {})
+    assert run(["stats"]) == 0
+    assert "total │      0 │" in capsys.readouterr().out
+
+
 def test_history_by_pin_reads_it_from_stdin(
     node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
