@@ -292,7 +292,7 @@ class Node:
             node_types.setdefault(node, {})[kind] = tally.events
         types = dict(sorted(types.items()))
         whole: Tally | None = None
-        for tally in types.values():
+        for tally in tallies.values():
             whole = tally.joined(whole)
         return {
             "backend": database.backend,
