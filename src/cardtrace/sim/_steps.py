@@ -249,8 +249,9 @@ class Steps:
         intake["premises_id"] = node.node_id
         intake["ip"] = ip
         intake["device_fingerprint"] = device
+        leaked = False
         if account.id_check != "none":
-            intake["snapshot_ref"] = f"snap-{node.prefix}-{rng.getrandbits(40):012x}"
+            intake["snapshot_ref"], leaked = self._snapshot_ref(node, seller_msisdn)
         t2 = t + rng.randrange(20, 15 * MINUTE)
         refs.append(self.emit(node, "card.recycled", t2, intake))
         seller = person(account.member)
@@ -260,6 +261,8 @@ class Steps:
             trail.brk(
                 hop, "retention_expired", "PIN-verification log erased after 180 days", refs[0]
             )
+        if leaked:
+            self._refused(trail, hop, refs[-1])
         if account.identity < 0:
             trail.brk(hop, "unverified_identity", "seller account never verified", refs[-1])
         elif account.identity != account.member:
@@ -269,6 +272,25 @@ class Steps:
         self._payout_breaks(trail, hop, payout[0], refs[-1])
         if ip in self.vpn_set:
             trail.brk(hop, "anonymising_network", "submitted through a VPN/proxy exit", refs[0])
+
+    def _snapshot_ref(self, node: Node, seller_msisdn: str | None) -> tuple[str, bool]:
+        """A platform's transaction-snapshot reference, and whether it holds the seller's
+        phone number: about one in 100 is made from it (a careless export: personal data
+        in a clear field, which ingest refuses). Both come from one draw, so the rest of
+        the world is the same either way."""
+        bits = self.rng.getrandbits(40)
+        if seller_msisdn is not None and bits % 100 == 0:
+            return f"snap-{node.prefix}-{seller_msisdn}", True
+        return f"snap-{node.prefix}-{bits:012x}", False
+
+    @staticmethod
+    def _refused(trail: Trail, hop: int, ref: dict[str, Any]) -> None:
+        """An intake record with the seller's phone number in a clear field: rejected."""
+        trail.rejected.append(
+            {"node_id": ref["node_id"], "source_id": ref["source_id"],
+             "reason": "snapshot_ref made from the seller's phone number"}
+        )  # fmt: skip
+        trail.brk(hop, "record_refused", "phone number in snapshot_ref; record refused", ref)
 
     def _payout_breaks(self, trail: Trail, hop: int, method: str, ref: dict[str, Any]) -> None:
         if method in ("cash", "crypto"):

@@ -37,6 +37,7 @@ BreakReason = Literal[
     "data_destroyed",
     "unverified_identity",
     "anonymous_number",
+    "record_refused",
 ]
 BREAK_REASONS: tuple[str, ...] = BreakReason.__args__  # type: ignore[attr-defined]
 HopKind = Literal["sold", "handover", "recycled", "attempt", "transferred", "resale", "redeemed"]
