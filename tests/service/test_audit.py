@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 import factories as make
 from cardtrace import service
-from cardtrace.domain.events import event_uuid_for
+from cardtrace.domain.events import CardRecycled, event_uuid_for
 from cardtrace.ledger import merkle
 from cardtrace.ledger.note import Checkpoint, sign_note
 from cardtrace.service import AuditReport, Node
@@ -193,6 +193,23 @@ def test_a_changed_span_of_times_in_event_counts(node: Node, ids: list[str]) -> 
         "event_counts says the events of type card.sold from node shop-a occurred from "
         "2025-03-01T02:00:00.000000Z to 2025-03-02T02:00:00.000000Z; the event rows span "
         "2025-03-01T02:00:00.000000Z to 2025-03-01T02:00:00.000000Z"
+    )
+
+
+def test_personal_data_kept_in_a_clear_field_by_an_older_ingest(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ingest refuses such a record now; one stored before it did is found by the audit.
+    monkeypatch.setattr(CardRecycled, "refusal", lambda *_: None)
+    path = tmp_path / "leak.jsonl"
+    path.write_bytes(orjson.dumps(make.card_recycled(source_id="R-13800138000")) + b"\n")
+    assert node.ingest([path], rejects=tmp_path / "rejects.jsonl").accepted == 1
+    problem = only(service.verify_node(node), "personal-in-clear")
+    assert problem.seq == 0
+    assert problem.message.endswith(
+        "the leaf's source_id holds the event's seller_msisdn, personal data kept only "
+        "sealed: it stays in clear in the ledger for good (stored before ingest refused "
+        "such records)"
     )
 
 

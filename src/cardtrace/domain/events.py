@@ -73,6 +73,7 @@ __all__ = [
     "event_id_for",
     "event_id_text",
     "event_uuid_for",
+    "hidden_in_clear",
 ]
 
 #: Namespace of the deterministic event ids: uuid5(EVENT_NAMESPACE, node_id + "\n" + source_id).
@@ -265,7 +266,7 @@ class Envelope(BaseModel):
     def refusal(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> tuple[str, str] | None:
         """(field, reason) when the event is valid but must not be stored as it is."""
         del formats  # only card events have a card to check
-        return _hidden_in_clear(self)
+        return _refused_for_hidden(self)
 
 
 def _card_code(kind: str) -> BeforeValidator:
@@ -301,7 +302,7 @@ class CardEvent(Envelope):
         reason = pin_like_serial(self.issuer, self.serial, formats)
         if reason is not None:
             return "serial", reason
-        return _hidden_in_clear(self)
+        return _refused_for_hidden(self)
 
 
 #: A hidden value (a PIN, personal data) this long found inside a longer clear value is
@@ -311,22 +312,39 @@ _FOUND_INSIDE = 11
 _SEP = "\x00"
 
 
-def _hidden_in_clear(event: Envelope) -> tuple[str, str] | None:
-    """(field, reason) when a field kept in clear holds one of the event's own hidden
-    values (its PIN, its personal data), equal to it or, when that is long, containing it:
-    an export that copied a column into another, or built a reference from it. The
-    ledger keeps clear fields for good; a hidden value is kept as a token or sealed.
+def _refused_for_hidden(event: Envelope) -> tuple[str, str] | None:
+    """(field, reason) when a clear field of ``event`` holds one of its hidden values."""
+    found = hidden_in_clear(type(event), event.__dict__)
+    if found is None:
+        return None
+    holder, source = found
+    if source in _text_fields(type(event)).secrets:
+        return holder, (
+            f"{holder} holds the card's PIN: refused, since {holder} is kept in clear and a "
+            "PIN never is; was a column copied into it?"
+        )
+    return holder, (
+        f"{holder} holds the record's {source} (personal data): refused, since {holder} is "
+        f"kept in clear and {source} is only sealed; was a column copied into it?"
+    )
 
-    A phone number is looked for without ``+86`` and a payment account without its
-    scheme (``alipay:``) too, as a source writes them elsewhere. This runs for every event:
-    the clear values are searched joined, as one text, and only a hit is looked at field
-    by field.
+
+def hidden_in_clear(model: type[Envelope], values: Mapping[str, object]) -> tuple[str, str] | None:
+    """(clear field, hidden field) when a field of ``model`` kept in clear holds one of the
+    hidden values (the PIN, personal data) of the same event, or None. ``values`` holds
+    every field of the model by name, None where absent.
+
+    Held means equal to it or, when that is long, containing it: an export that copied a
+    column into another, or built a reference from it. The ledger keeps clear fields for
+    good; a hidden value is kept as a token or sealed. A phone number is looked for
+    without ``+86`` and a payment account without its scheme (``alipay:``) too, as a
+    source writes them elsewhere. This runs for every event on ingest: the clear values
+    are searched joined, as one text, and only a hit is looked at field by field.
     """
-    fields = _text_fields(type(event))
-    values = event.__dict__
-    clear = _SEP.join([value for name in fields.clear if (value := values[name]) is not None])
+    fields = _text_fields(model)
+    clear = _SEP.join([value for name in fields.clear if type(value := values[name]) is str])
     clear = f"{_SEP}{clear}{_SEP}"
-    for name, secret, scheme in fields.hidden:
+    for name, scheme in fields.hidden:
         value = values[name]
         if type(value) is not str:
             continue
@@ -338,7 +356,7 @@ def _hidden_in_clear(event: Envelope) -> tuple[str, str] | None:
         ):
             for holder in fields.clear:
                 if _holds(values[holder], value, core):
-                    return holder, _held(holder, name, secret)
+                    return holder, name
     return None
 
 
@@ -349,37 +367,31 @@ def _holds(clear: object, value: str, core: str) -> bool:
     return clear in (value, core) or (len(core) >= _FOUND_INSIDE and core in clear)
 
 
-def _held(name: str, source: str, secret: bool) -> str:
-    what = "the card's PIN" if secret else f"the record's {source} (personal data)"
-    kept = "a PIN never is" if secret else f"{source} is only sealed"
-    return (
-        f"{name} holds {what}: refused, since {name} is kept in clear and {kept}; "
-        "was a column copied into it?"
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class _TextFields:
     """The text fields of one event model: kept in clear, and hidden (name, whether a
-    secret, whether a payment account: ``scheme:identifier``)."""
+    payment account: ``scheme:identifier``), and which of the hidden are secrets."""
 
     clear: tuple[str, ...]
-    hidden: tuple[tuple[str, bool, bool], ...]
+    hidden: tuple[tuple[str, bool], ...]
+    secrets: frozenset[str]
 
 
 @cache
 def _text_fields(model: type[Envelope]) -> _TextFields:
     clear: list[str] = []
-    hidden: list[tuple[str, bool, bool]] = []
+    hidden: list[tuple[str, bool]] = []
+    secrets: set[str] = set()
     for name, info in model.model_fields.items():
         marker = handling_of(info)
         if isinstance(marker, Secret):
-            hidden.append((name, True, False))
+            hidden.append((name, False))
+            secrets.add(name)
         elif isinstance(marker, Personal):
-            hidden.append((name, False, marker.link == "account"))
+            hidden.append((name, marker.link == "account"))
         elif _is_text(info.annotation):
             clear.append(name)
-    return _TextFields(tuple(clear), tuple(hidden))
+    return _TextFields(tuple(clear), tuple(hidden), frozenset(secrets))
 
 
 def _is_text(annotation: object) -> bool:

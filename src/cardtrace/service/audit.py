@@ -43,6 +43,7 @@ import orjson
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes_of_valid, format_us
+from cardtrace.domain.events import EVENT_MODELS, hidden_in_clear
 from cardtrace.errors import CardtraceError, TamperDetected
 from cardtrace.ingest.protect import content_digest
 from cardtrace.ledger import merkle, tiles
@@ -512,6 +513,16 @@ class _Openings:
                 seq=row.seq,
                 event_id=event_id,
             )
+        found = _personal_in_clear(leaf, sealed)
+        if found is not None:
+            problems.add(
+                "personal-in-clear",
+                f"{where}: the leaf's {found[0]} holds the event's {found[1]}, personal data "
+                "kept only sealed: it stays in clear in the ledger for good (stored before "
+                "ingest refused such records)",
+                seq=row.seq,
+                event_id=event_id,
+            )
 
     def _open(self, blob: bytes, event_id: str) -> dict[str, Any] | str:
         """The openings in ``blob``, or why it does not open."""
@@ -530,6 +541,19 @@ class _Openings:
         commitments were added, and the personal values without their salts."""
         sent = {name: value for name, value in leaf.items() if name != "commitments"}
         return content_digest(self._tokenizer, sent, sealed)
+
+
+def _personal_in_clear(leaf: dict[str, Any], sealed: dict[str, Any]) -> tuple[str, str] | None:
+    """(clear field, personal field) when the leaf keeps one of the event's sealed
+    values in a clear field, as ingest now refuses (``hidden_in_clear``)."""
+    model = EVENT_MODELS.get(str(leaf.get("type")))
+    if model is None:
+        return None
+    opened = {
+        name: opening.get("value") if isinstance(opening, dict) else None
+        for name, opening in sealed.items()
+    }
+    return hidden_in_clear(model, dict.fromkeys(model.model_fields) | leaf | opened)
 
 
 def _mismatched_openings(sealed: dict[str, Any], commitments: Mapping[str, Any]) -> list[str]:
