@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 import factories as make
 from cardtrace.crypto.tokens import Tokenizer
+from cardtrace.domain.handling import Personal, Secret, handling_of
 from cardtrace.errors import InvalidInput
 from cardtrace.ingest import pipeline
 from cardtrace.ingest.pipeline import IngestSummary, ingest_files, prepare_batches
@@ -552,6 +553,33 @@ def one_record_per_type(tmp_path_factory: pytest.TempPathFactory) -> list[dict[s
     valid = [r for r in found.values() if _accepted(r)]
     assert len(valid) >= 8
     return valid
+
+
+def test_every_hidden_value_copied_into_a_clear_field_is_refused(
+    one_record_per_type: list[dict[str, Any]],
+) -> None:
+    # Every PIN and personal field of every event type, as sent, copied into source_id
+    # (ASCII values only: source_id takes no other) and built into it: both refused.
+    now = datetime.now(UTC)
+    tried = set()
+    for record in one_record_per_type:
+        event = pipeline.validate(record, now)
+        assert event.refusal() is None
+        for name, info in type(event).model_fields.items():
+            value = record.get(name)
+            hidden = isinstance(handling_of(info), Personal | Secret)
+            if not hidden or not isinstance(value, str) or not value.isascii() or " " in value:
+                continue
+            shapes = [value] + ([f"REF-{value}-1"] if len(value) >= 11 else [])
+            for source_id in shapes:
+                copied = pipeline.validate({**record, "source_id": source_id}, now)
+                refusal = copied.refusal()
+                assert refusal is not None, (record["type"], name)
+                whose = "card" if name == "pin" else "record"
+                assert refusal[0] == "source_id"
+                assert refusal[1].startswith(f"source_id holds the {whose}'s")
+            tried.add(name)
+    assert {"pin", "msisdn", "target_msisdn", "seller_id_number", "imsi", "iccid", "ip"} <= tried
 
 
 def _accepted(record: dict[str, Any]) -> bool:
