@@ -171,6 +171,16 @@ BAD_RECORDS: list[tuple[bytes | dict[str, Any], str | None, str]] = [
         "source_id holds the record's seller_msisdn (personal data): refused, since "
         "source_id is kept in clear and seller_msisdn is only sealed",
     ),
+    (  # the PIN and the phone number in their printed groups
+        make.card_sold(pin="987654321098765432", order_ref="ORD-9876-5432-1098-7654-32"),
+        "order_ref",
+        "order_ref holds the card's PIN",
+    ),
+    (
+        make.card_recycled(source_id="138-0013-8000", seller_msisdn="13800138000"),
+        "source_id",
+        "source_id holds the record's seller_msisdn (personal data)",
+    ),
     (
         make.card_recycled(premises_id=make.resident_id()),
         "premises_id",

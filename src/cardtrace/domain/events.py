@@ -338,12 +338,16 @@ def hidden_in_clear(model: type[Envelope], values: Mapping[str, object]) -> tupl
     column into another, or built a reference from it. The ledger keeps clear fields for
     good; a hidden value is kept as a token or sealed. A phone number is looked for
     without ``+86`` and a payment account without its scheme (``alipay:``) too, as a
-    source writes them elsewhere. This runs for every event on ingest: the clear values
-    are searched joined, as one text, and only a hit is looked at field by field.
+    source writes them elsewhere, and the clear values also without hyphens, for a value
+    written in its printed groups (``ORD-9876-5432-1098-7654-32``). This runs for every
+    event on ingest: the clear values are searched joined, as one text, and only a hit
+    is looked at field by field.
     """
     fields = _text_fields(model)
     clear = _SEP.join([value for name in fields.clear if type(value := values[name]) is str])
     clear = f"{_SEP}{clear}{_SEP}"
+    if "-" in clear:  # a value may be written in its printed groups: 138-0013-8000
+        clear += clear.replace("-", "")
     for name, scheme in fields.hidden:
         value = values[name]
         if type(value) is not str:
@@ -364,7 +368,10 @@ def _holds(clear: object, value: str, core: str) -> bool:
     """Whether the ``clear`` value holds a hidden ``value`` (see :func:`_hidden_in_clear`)."""
     if not isinstance(clear, str):
         return False
-    return clear in (value, core) or (len(core) >= _FOUND_INSIDE and core in clear)
+    return any(
+        text in (value, core) or (len(core) >= _FOUND_INSIDE and core in text)
+        for text in (clear, clear.replace("-", ""))
+    )
 
 
 @dataclass(frozen=True, slots=True)
