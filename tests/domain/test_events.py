@@ -148,8 +148,17 @@ def test_a_short_pin_inside_a_longer_clear_value_is_taken_for_chance(
         {"source_id": "R-1380013"},  # a part of the phone number too short to be it
         {"premises_id": "alipay"},  # a payment account's scheme alone is no account
         {"cctv_clip": "clip-7", "source_id": "clip-7-r"},  # a short reference inside another
+        {"premises_id": "-", "seller_account": "-x"},  # nothing left but a hyphen
     ],
 )
 def test_clear_fields_that_hold_no_hidden_value_are_kept(fields: dict[str, str]) -> None:
     record = event_adapter().validate_python(make.card_recycled(**fields))
     assert record.refusal() is None
+
+
+def test_an_empty_hidden_value_is_held_by_no_clear_field() -> None:
+    record = make.card_sold(type="pin.verified", result="valid", submitter_account="u1")
+    for name in ("price_fen", "payment_method", "payment_account", "merchant_id"):
+        del record[name]
+    event = event_adapter().validate_python({**record, "user_agent": "", "source_id": "-"})
+    assert event.refusal() is None

@@ -353,6 +353,8 @@ def hidden_in_clear(model: type[Envelope], values: Mapping[str, object]) -> tupl
         if type(value) is not str:
             continue
         core = (value.partition(":")[2] if scheme else value).removeprefix("+86")
+        if not core:  # an empty user agent is held by nothing
+            continue
         if (
             core in clear
             if len(core) >= _FOUND_INSIDE
