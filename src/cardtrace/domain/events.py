@@ -367,7 +367,7 @@ def hidden_in_clear(model: type[Envelope], values: Mapping[str, object]) -> tupl
 
 
 def _holds(clear: object, value: str, core: str) -> bool:
-    """Whether the ``clear`` value holds a hidden ``value`` (see :func:`_hidden_in_clear`)."""
+    """Whether the ``clear`` value holds a hidden ``value`` (see :func:`hidden_in_clear`)."""
     if not isinstance(clear, str):
         return False
     return any(
