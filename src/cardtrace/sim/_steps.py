@@ -106,6 +106,14 @@ class Trail:
         mark["detail"] = detail
         self.breaks.append(mark)
 
+    def reject(self, hop: int, ref: dict[str, Any], why: str, *, breaks: str, detail: str) -> None:
+        """The event of ``ref`` is written so that ingest must reject it (``why``), which
+        breaks the trace at ``hop`` for reason ``breaks``."""
+        self.rejected.append(
+            {"node_id": ref["node_id"], "source_id": ref["source_id"], "reason": why}
+        )
+        self.brk(hop, breaks, detail, ref)
+
 
 def _ref(node: Node, source_id: str, kind: str, kept: bool) -> dict[str, Any]:
     ref: dict[str, Any] = {"node_id": node.node_id, "source_id": source_id, "type": kind}
@@ -262,7 +270,10 @@ class Steps:
                 hop, "retention_expired", "PIN-verification log erased after 180 days", refs[0]
             )
         if leaked:
-            self._refused(trail, hop, refs[-1])
+            trail.reject(
+                hop, refs[-1], "snapshot_ref made from the seller's phone number",
+                breaks="record_refused", detail="phone number in snapshot_ref; record refused",
+            )  # fmt: skip
         if account.identity < 0:
             trail.brk(hop, "unverified_identity", "seller account never verified", refs[-1])
         elif account.identity != account.member:
@@ -282,15 +293,6 @@ class Steps:
         if seller_msisdn is not None and bits % 100 == 0:
             return f"snap-{node.prefix}-{seller_msisdn}", True
         return f"snap-{node.prefix}-{bits:012x}", False
-
-    @staticmethod
-    def _refused(trail: Trail, hop: int, ref: dict[str, Any]) -> None:
-        """An intake record with the seller's phone number in a clear field: rejected."""
-        trail.rejected.append(
-            {"node_id": ref["node_id"], "source_id": ref["source_id"],
-             "reason": "snapshot_ref made from the seller's phone number"}
-        )  # fmt: skip
-        trail.brk(hop, "record_refused", "phone number in snapshot_ref; record refused", ref)
 
     def _payout_breaks(self, trail: Trail, hop: int, method: str, ref: dict[str, Any]) -> None:
         if method in ("cash", "crypto"):
@@ -358,11 +360,10 @@ class Steps:
         hop = trail.hop("recycled", seller, shop.node_id, t, [ref])
         self.destroyed(trail, hop, [ref])
         if invalid and ref.get("present", True):
-            trail.rejected.append(
-                {"node_id": ref["node_id"], "source_id": ref["source_id"],
-                 "reason": "seller_id_number mis-copied by hand (check digit or date fails)"}
+            trail.reject(
+                hop, ref, "seller_id_number mis-copied by hand (check digit or date fails)",
+                breaks="unverified_identity", detail="ID number mis-copied; record rejected",
             )  # fmt: skip
-            trail.brk(hop, "unverified_identity", "ID number mis-copied; record rejected", ref)
         elif identity != who:
             trail.brk(hop, "unverified_identity", "seller showed another person's ID card", ref)
         self._payout_breaks(trail, hop, payout[0], ref)
