@@ -17,11 +17,14 @@ and state, and the signed checkpoints. The audit reads them in one consistent sn
    at its size, two checkpoints of one size must have one root (else a fork), and each
    checkpoint must be consistent with the next larger one (RFC 6962 consistency proof);
 5. the stored cosignatures of trusted witnesses must verify over their checkpoints.
-6. the counts of events per node and type kept for statistics must equal the rows;
+6. the counts of events per node and type kept for statistics, and the span of their
+   times, must equal the rows';
 7. each event's sealed personal data must open under the node's key and its own id (a
    blob moved from another event does not), each opening must match its commitment in
    the leaf, and the keyed digest of the record as sent (``content``) must be the one
    the leaf and the openings give, so a changed digest cannot hide a changed record;
+   and no clear field of the leaf may hold one of the opened personal values (a record
+   stored before ingest refused such records);
 8. the id index must lead to every event and only to events (a re-send of an event it
    misses would be stored twice).
 
