@@ -231,6 +231,35 @@ def test_a_dry_run_leaves_an_old_schema_alone_and_migrate_brings_it_up_to_date(
     engine.dispose()
 
 
+def test_migrate_goes_back_for_an_older_cardtrace_and_asks_before_throwing_data_away(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = events_file(node_home / "a.jsonl", make.card_sold(source_id="1"))
+    assert run(["ingest", str(path)]) == 0
+    engine = open_engine("sqlite:///cardtrace.db")
+    head = migrate.revisions(engine)[1]
+    capsys.readouterr()
+    assert run(["migrate", "--to", "0004", "--json"]) == 0
+    assert last_json(capsys.readouterr().out) == {"before": head, "after": "0004"}
+    assert run(["migrate", "--to", "0001"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "would throw away stored data: the digests" in err
+    assert "cosignatures" in err
+    assert "--discard" in err
+    assert migrate.revisions(engine)[0] == "0004"  # nothing changed
+    assert run(["migrate", "--to", "0042"]) == 2
+    assert "no schema revision '0042'" in capsys.readouterr().err
+    assert run(["migrate", "--to", "0001", "--discard"]) == 0
+    assert "Schema moved: revision 0004 -> 0001." in capsys.readouterr().out
+    assert run(["migrate", "--to", "0001"]) == 0
+    assert "The schema is already at revision 0001." in capsys.readouterr().out
+    assert run(["ingest", "--json", str(path)]) == 0  # opened: brought up to date again
+    assert last_json(capsys.readouterr().out)["duplicates"] == 1
+    assert migrate.revisions(engine) == (head, head)
+    engine.dispose()
+
+
 def test_ingest_exit_1_when_some_records_are_rejected(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -296,6 +296,66 @@ def test_migrations_0005_and_0006_count_the_events_stored_before_them(
     upgraded.close()
 
 
+def _schema(engine: Engine) -> dict[str, object]:
+    """Every table's columns, keys and indexes, as the database reports them."""
+    found = inspect(engine)
+    return {
+        table: (
+            [(c["name"], str(c["type"]), c["nullable"]) for c in found.get_columns(table)],
+            found.get_pk_constraint(table)["constrained_columns"],
+            sorted(
+                (i["name"], tuple(i["column_names"]), i["unique"]) for i in found.get_indexes(table)
+            ),
+            sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(table)),
+            sorted(tuple(f["constrained_columns"]) for f in found.get_foreign_keys(table)),
+        )
+        for table in sorted(found.get_table_names())
+    }
+
+
+def test_each_downgrade_gives_back_the_schema_its_revision_made_and_keeps_the_events(
+    database_url: str,
+) -> None:
+    engine = open_engine(database_url)
+    made = {}
+    for revision in migrate.known_revisions():
+        migrate.upgrade(engine, revision)
+        made[revision] = _schema(engine)
+    engine.dispose()
+    database = Database.open(database_url)
+    database.append(EventBatch.of([row(1, b"t" * 16), row(2)]))
+    database.close()
+    engine = open_engine(database_url)
+    for revision in reversed(migrate.known_revisions()[1:-1]):
+        migrate.downgrade(engine, revision)
+        assert migrate.revisions(engine)[0] == revision
+        assert _schema(engine) == made[revision]
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM events")).scalar() == 2
+    engine.dispose()
+    again = Database.open(database_url)  # back up to the newest
+    try:
+        assert again.count() == 2
+        assert again.tallies()[("node-a", "card.sold")].events == 2
+        assert again.append(EventBatch.of([row(2), row(3)])).duplicates == (0,)
+    finally:
+        again.close()
+    engine = open_engine(database_url)
+    migrate.downgrade(engine, migrate.BASE)
+    assert _schema(engine) == made[migrate.BASE]
+    engine.dispose()
+
+
+def test_only_some_downgrades_throw_stored_data_away() -> None:
+    assert migrate.discards("0006", "0003") == []
+    lost = migrate.discards("0006", "0001")
+    assert len(lost) == 2
+    assert "re-send" in lost[0]
+    assert "cosignatures" in lost[1]
+    assert "every stored event" in migrate.discards("0006", migrate.BASE)[-1]
+    assert migrate.discards(None, migrate.BASE) == []
+
+
 def test_a_failed_batch_leaves_nothing_behind(database: Database) -> None:
     broken = row(2, b"x" * 16)._replace(node_id=None)  # type: ignore[arg-type] # NOT NULL
     with pytest.raises(Exception):  # noqa: B017, PT011 - any database error will do

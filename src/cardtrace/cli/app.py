@@ -135,19 +135,40 @@ def _ingest_summary(summary: service.IngestSummary, rejects: Path, *, json: bool
 
 
 @app.command()
-def migrate(db: DbOption = None, json: JsonOption = False) -> None:
-    """Bring the database's schema up to date.
+def migrate(
+    db: DbOption = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="REVISION",
+            help="Go up or down to this schema revision (base: none) instead of the newest, "
+            "for an older cardtrace.",
+            show_default=False,
+        ),
+    ] = None,
+    discard: Annotated[
+        bool,
+        typer.Option(
+            "--discard", help="Go down even where that throws stored data away (it says what)."
+        ),
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Bring the database's schema up to date, or to the revision an older cardtrace needs.
 
-    Every other command that opens the database does so too, except a dry run.
+    Every other command that opens the database brings it up to date too, except a dry run.
     """
     with service.Node(load_settings(database_url=db)) as node:
-        before, after = node.migrate()
+        before, after = node.migrate(to, discard=discard)
     if json:
         print(orjson.dumps({"before": before, "after": after}).decode())
-    elif before == after:
-        _out.print(f"The schema is up to date: revision {after}.")
+    elif (before or "base") == after:
+        state = "up to date: revision" if to is None else "already at revision"
+        _out.print(f"The schema is {state} {after}.")
     else:
-        _out.print(f"Schema brought up to date: revision {before or 'none'} -> {after}.")
+        done = "brought up to date" if to is None else "moved"
+        _out.print(f"Schema {done}: revision {before or 'base'} -> {after}.")
 
 
 @app.command()

@@ -30,6 +30,7 @@ from cardtrace.ingest.pipeline import IngestSummary, check_rejects_file, ingest_
 from cardtrace.ingest.protect import ProtectionKeys, card_token, pin_token
 from cardtrace.ingest.readers import UTF8, discover, input_bytes, text_encoding
 from cardtrace.settings import Settings, usable_cores
+from cardtrace.store import migrate
 from cardtrace.store.database import Database
 from cardtrace.store.engine import in_memory
 from cardtrace.store.rows import Tally
@@ -109,12 +110,32 @@ class Node:
             self._database = Database.open(url, create=create, upgrade=upgrade)
         return self._database
 
-    def migrate(self) -> tuple[str | None, str]:
-        """Bring the database's schema up to date: its revision before (None: none) and now."""
+    def migrate(self, to: str | None = None, *, discard: bool = False) -> tuple[str | None, str]:
+        """Bring the database's schema to revision ``to`` (None: up to date), up or down:
+        its revision before (None: none) and now.
+
+        Going down is refused, with nothing changed, when it would throw away what the
+        older schema cannot hold (``migrate.discards``), unless ``discard`` says to.
+        """
         database = self.open_database(upgrade=False)
         before, head = database.schema_revisions()
-        database.upgrade()
-        return before, head
+        target = head if to is None else to
+        known = migrate.known_revisions()
+        if target not in known:
+            raise ConfigurationError(
+                f"there is no schema revision {target!r}: this cardtrace knows {', '.join(known)}"
+            )
+        if known.index(target) >= known.index(before or migrate.BASE):
+            database.upgrade(target)
+            return before, target
+        lost = migrate.discards(before, target)
+        if lost and not discard:
+            raise ConfigurationError(
+                f"going back to revision {target} would throw away stored data: "
+                f"{'; '.join(lost)}. Nothing was changed (--discard to do it anyway)"
+            )
+        database.downgrade(target)
+        return before, target
 
     @cached_property
     def protection_keys(self) -> ProtectionKeys:

@@ -220,9 +220,15 @@ class Database:
         """The schema revision of the database (None: none yet) and the one this code needs."""
         return migrate.revisions(self.engine)
 
-    def upgrade(self) -> None:
-        """Bring the schema up to date (what :meth:`open` does unless told not to)."""
-        migrate.upgrade(self.engine)
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema up to ``revision``; up to date is what :meth:`open` does unless
+        told not to."""
+        migrate.upgrade(self.engine, revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Take the schema back to ``revision``, for an older cardtrace; what that throws
+        away is ``migrate.discards``."""
+        migrate.downgrade(self.engine, revision)
 
     @property
     def backend(self) -> str:

@@ -1,7 +1,13 @@
-"""Bringing a database to the current schema with Alembic, from code (no alembic.ini)."""
+"""Moving a database between schema revisions with Alembic, from code (no alembic.ini).
+
+Up to the newest is what every command does on opening; down is for going back to an
+older cardtrace. A migration whose undoing throws away what the older schema cannot
+hold, and the newer cannot rebuild, says what in its module-level ``discards``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -14,9 +20,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from cardtrace.errors import ConfigurationError
 from cardtrace.store.engine import VERSION_TABLE, describe, write_transaction
 
-__all__ = ["revisions", "upgrade"]
+__all__ = ["BASE", "discards", "downgrade", "known_revisions", "revisions", "upgrade"]
 
 _SCRIPTS = Path(__file__).parent / "migrations"
+#: The revision before the first: an empty database.
+BASE = "base"
 
 
 def _config() -> Config:
@@ -37,14 +45,38 @@ def revisions(engine: Engine) -> tuple[str | None, str]:
         raise ConfigurationError(f"cannot open the database: {describe(exc)}") from None
 
 
+def known_revisions() -> list[str]:
+    """Every schema revision this code knows, oldest first, after :data:`BASE`."""
+    script = ScriptDirectory.from_config(_config())
+    return [BASE, *reversed([known.revision for known in script.walk_revisions()])]
+
+
+def discards(current: str | None, target: str) -> list[str]:
+    """What going down from ``current`` to ``target`` throws away, newest step first."""
+    script = ScriptDirectory.from_config(_config())
+    order = known_revisions()
+    undone = order[order.index(target) + 1 : order.index(current or BASE) + 1]
+    lost = (getattr(script.get_revision(revision).module, "discards", None) for revision in undone)
+    return [what for what in reversed(list(lost)) if what]
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Apply the migrations the database lacks up to ``revision``, in one transaction."""
+    _run(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Undo the migrations after ``revision``, in one transaction (see :func:`discards`)."""
+    _run(engine, command.downgrade, revision)
+
+
+def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
     config = _config()
     try:
         with write_transaction(engine) as connection:
             _current(connection, ScriptDirectory.from_config(config))
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            step(config, revision)
     except SQLAlchemyError as exc:
         raise ConfigurationError(f"cannot open the database: {describe(exc)}") from None
 

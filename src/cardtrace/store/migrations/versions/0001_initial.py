@@ -13,6 +13,8 @@ revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+#: What undoing this migration throws away (cardtrace.store.migrate).
+discards = "every stored event, link row, log tile and checkpoint"
 
 
 def upgrade() -> None:

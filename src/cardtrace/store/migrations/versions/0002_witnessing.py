@@ -13,6 +13,11 @@ revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
+#: What undoing this migration throws away (cardtrace.store.migrate).
+discards = (
+    "the witnesses' cosignatures of this node's checkpoints and the checkpoints it "
+    "cosigned for others"
+)
 
 
 def upgrade() -> None:

@@ -13,6 +13,11 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+#: What undoing this migration throws away (cardtrace.store.migrate).
+discards = (
+    "the digests that tell a changed record from a re-send, so that a re-sent record of "
+    "an event stored before them counts as a duplicate"
+)
 
 
 def upgrade() -> None:
