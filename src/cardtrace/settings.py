@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cardtrace.errors import InvalidInput
@@ -20,6 +21,12 @@ __all__ = ["DEFAULT_DATABASE_FILE", "Settings", "load_settings", "usable_cores"]
 
 DEFAULT_DATABASE_FILE = "cardtrace.db"
 _ENV_PREFIX = "CARDTRACE_"
+#: A C2SP key name and log origin: no spaces, no '+', no control characters.
+_KEY_NAME = re.compile(r"[^\s+\x00-\x1f\x7f]+")
+_KEY_NAME_RULE = "no spaces, no '+' and no control characters"
+#: The origin of a node's log without a set origin: cardtrace/<node_id>.
+_DEFAULT_ORIGIN = "cardtrace/"
+_ORIGIN_MAX = 200
 
 
 class Settings(BaseSettings):
@@ -42,14 +49,18 @@ class Settings(BaseSettings):
         default="development",
         description="In production, missing keys are an error instead of being created.",
     )
-    node_id: str = Field(default="local", description="This node's id (log origin).")
+    node_id: str = Field(
+        default="local",
+        min_length=1,
+        max_length=_ORIGIN_MAX - len(_DEFAULT_ORIGIN),
+        description=f"This node's id (log origin); {_KEY_NAME_RULE}.",
+    )
     origin: str | None = Field(
         default=None,
         min_length=1,
-        max_length=200,
-        pattern=r"^[^\s+]+$",
+        max_length=_ORIGIN_MAX,
         description="Origin of this node's log and name of its checkpoint key; "
-        "unset: cardtrace/<node_id>. No spaces and no '+'.",
+        f"unset: cardtrace/<node_id>. {_KEY_NAME_RULE.capitalize()}.",
     )
     witness_keys: list[str] = Field(
         default_factory=list,
@@ -77,6 +88,35 @@ class Settings(BaseSettings):
         description="Processes that validate while one stores; unset: one per core for "
         "inputs over 32 MiB, none for smaller ones (starting a worker costs ~1 s).",
     )
+
+    @field_validator("key_dir", mode="before")
+    @classmethod
+    def _named_folder(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            # Path("") is the working folder: the keys would lie beside the database.
+            raise ValueError("empty: name the folder of the node's keys")
+        return value
+
+    @field_validator("node_id", "origin")
+    @classmethod
+    def _key_name(cls, value: str | None) -> str | None:
+        if value is not None and not _KEY_NAME.fullmatch(value):
+            raise ValueError(
+                f"names the log and its checkpoint key, so it may hold {_KEY_NAME_RULE}"
+            )
+        return value
+
+    @field_validator("witness_quorum")
+    @classmethod
+    def _reachable(cls, quorum: int, info: ValidationInfo) -> int:
+        # Declared after witness_keys, so those are validated by now (if they are valid).
+        witnesses = {key.split("+", 1)[0] for key in info.data.get("witness_keys", [])}
+        if witnesses and quorum > len(witnesses):
+            raise ValueError(
+                f"{quorum} witnesses wanted, but CARDTRACE_WITNESS_KEYS trusts "
+                f"{len(witnesses)}: no checkpoint could ever be witnessed"
+            )
+        return quorum
 
     @field_validator("witness_keys", mode="before")
     @classmethod
