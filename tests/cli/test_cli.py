@@ -843,6 +843,45 @@ def test_history_by_pin_reads_it_from_stdin(
     assert leaf["source_id"] == "1"
 
 
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("987654321098765432\n111111111111111111\n", "standard input holds 2 lines"),
+        ("9" * 2000, "standard input holds over 1024 characters"),
+        ("\n \n", "card PIN is empty"),
+    ],
+)
+def test_history_by_pin_takes_exactly_one_pin_and_touches_nothing_otherwise(
+    node_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    given: str,
+    said: str,
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(given))
+    assert run(["history", "--issuer", "cmcc", "--pin-stdin"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert said in err
+    assert "987654321098765432" not in err
+    assert list(node_home.iterdir()) == []  # no database, no keys
+
+
+def test_history_refuses_a_serial_that_has_the_form_of_a_pin(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sold = make.card_sold(source_id="1", pin="987654321098765432")
+    run(["ingest", str(events_file(node_home / "a.jsonl", sold))])
+    capsys.readouterr()
+    assert run(["history", "--issuer", "cmcc", "--serial", "987654321098765432"]) == 2
+    err = capsys.readouterr().err
+    assert "the serial has the length of a cmcc PIN" in err
+    assert "--pin-stdin" in err
+    assert "987654321098765432" not in err
+
+
 def test_a_card_printed_in_groups_is_one_card_whichever_way_it_is_typed(
     node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,6 +31,8 @@ app = typer.Typer(
 #: output at all, ``>&-``, is refused by :func:`_streams` when a command starts.)
 _out = Console() if sys.stdout is not None and sys.stdout.isatty() else Console(width=120)
 _err = Console(stderr=True)
+#: More than any PIN with its separators and line ends: the rest is not a PIN.
+_PIN_INPUT_LIMIT = 1024
 
 
 @app.callback()
@@ -207,7 +209,7 @@ def history(
     ] = False,
 ) -> None:
     """Every stored event of one card in time order (PINs are read from stdin, never argv)."""
-    pin = _standard_input("--pin-stdin").readline().strip() if pin_stdin else None
+    pin = _read_pin() if pin_stdin else None
     with service.Node(load_settings(database_url=db)) as node:
         walk = node.card_history(issuer, serial=serial, pin=pin)
     if json:
@@ -234,6 +236,27 @@ def demo(
 ) -> None:
     """Generate a world, ingest it into a fresh SQLite file, and walk a fraud card."""
     run_demo(_out, _err, folder=folder, cards=cards, seed=seed)
+
+
+def _read_pin() -> str:
+    """The one PIN on standard input: a line typed at a terminal, else all of a pipe.
+
+    More than one line is refused rather than all but the first ignored: a list piped in
+    by mistake would be answered for its first card only.
+    """
+    source = _standard_input("--pin-stdin")
+    text = source.readline() if source.isatty() else source.read(_PIN_INPUT_LIMIT + 1)
+    if len(text) > _PIN_INPUT_LIMIT:
+        raise InvalidInput(
+            f"--pin-stdin reads one PIN; standard input holds over {_PIN_INPUT_LIMIT} characters"
+        )
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1:
+        raise InvalidInput(
+            f"--pin-stdin reads one PIN; standard input holds {len(lines)} lines "
+            "(look cards up one at a time)"
+        )
+    return lines[0] if lines else ""
 
 
 def _standard_input(reader: str) -> TextIO:

@@ -22,6 +22,7 @@ from cardtrace.domain.cards import (
     card_code,
     issuer_code,
     load_card_formats,
+    pin_like_serial,
 )
 from cardtrace.domain.events import EVENT_MODELS, event_adapter
 from cardtrace.errors import ConfigurationError, InvalidInput, NotFound, TamperDetected
@@ -340,12 +341,22 @@ class Node:
         if (serial is None) == (pin is None):
             raise InvalidInput("name the card by exactly one of serial or pin")
         issuer = issuer_code(issuer)
+        if serial is not None:
+            serial = card_code("serial", serial)
+            if pin_like_serial(issuer, serial, self.card_formats):  # never stored as one
+                raise InvalidInput(
+                    f"the serial has the length of a {issuer} PIN, not of a {issuer} serial, "
+                    "so no stored card has it; a PIN is looked up from standard input "
+                    "(--pin-stdin), since on the command line it stays in the shell's history"
+                )
+        else:
+            pin = card_code("PIN", pin or "")
         database = self.database  # before the key: no database, no key made for nothing
         tokenizer = Tokenizer(self.reading_keys(database).link_key)
         if serial is not None:
-            start = card_token(tokenizer, issuer, card_code("serial", serial))
+            start = card_token(tokenizer, issuer, serial)
         else:
-            start = pin_token(tokenizer, issuer, card_code("PIN", pin or ""))
+            start = pin_token(tokenizer, issuer, pin or "")
         found: dict[int, CardEvent] = {}
         pending, seen = [start], {start}
         while pending:
