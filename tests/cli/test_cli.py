@@ -750,6 +750,20 @@ def test_the_ingest_table_counts_types_and_conflicts(
     assert "of which conflicts (changed after sending) │ 1" in rows
 
 
+def test_version_is_the_installed_package_s(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from importlib.metadata import version
+
+    assert run(["--version"]) == 0
+    assert capsys.readouterr().out == f"cardtrace {version('cardtrace')}\n"
+    monkeypatch.setattr(sys, "stdout", None)
+    assert run(["--version"]) == 2
+    assert capsys.readouterr().err == (
+        "cardtrace: standard output is closed; redirect it (to /dev/null to discard it)\n"
+    )
+
+
 def test_stats_and_history(node_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sold = make.card_sold(source_id="1", serial="12345678901234567")
     redeemed = make.card_redeemed(source_id="2", serial="12345678901234567")
@@ -765,6 +779,11 @@ def test_stats_and_history(node_home: Path, capsys: pytest.CaptureFixture[str]) 
     latest = last_json(capsys.readouterr().out)["latest_checkpoint"]
     assert isinstance(latest, dict)
     assert (latest["size"], latest["witnessed"]) == (2, False)
+    assert run(["stats"]) == 0
+    made = str(latest["created_at"])[:16].replace("T", " ")
+    assert f"latest checkpoint #1 of 2 leaves, made {made} UTC, not witnessed\n" in (
+        capsys.readouterr().out
+    )
     assert run(["history", "--issuer", "cmcc", "--serial", "12345678901234567", "--json"]) == 0
     leaves = orjson.loads(capsys.readouterr().out)
     assert [leaf["type"] for leaf in leaves] == ["card.sold", "card.redeemed"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -35,11 +36,33 @@ _err = Console(stderr=True)
 _PIN_INPUT_LIMIT = 1024
 
 
-@app.callback()
-def _streams() -> None:
+def _require_stdout() -> None:
     """Refuse to run without standard output: nothing said there could be read."""
     if sys.stdout is None:
         raise InvalidInput("standard output is closed; redirect it (to /dev/null to discard it)")
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        _require_stdout()
+        print(f"cardtrace {version('cardtrace')}")
+        raise typer.Exit
+
+
+@app.callback()
+def _streams(
+    _: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Every command needs standard output (``--version`` checks it first: it is eager)."""
+    _require_stdout()
 
 
 @app.command()
@@ -227,7 +250,12 @@ def schema() -> None:
 @app.command()
 def demo(
     folder: Annotated[
-        Path, typer.Option(metavar="DIR", help="Working folder (wiped first).")
+        Path,
+        typer.Option(
+            metavar="DIR",
+            help="Working folder: made, or emptied if an earlier demo made it (any other "
+            "folder is refused).",
+        ),
     ] = Path("demo-world"),
     cards: Annotated[
         int, typer.Option(min=100, metavar="INT", help="Cards in the synthetic world.")

@@ -188,8 +188,8 @@ def stats(console: Console, figures: dict[str, Any]) -> None:
     else:
         state = "witnessed" if latest["witnessed"] else "not witnessed"
         console.print(
-            f"latest checkpoint #{latest['id']} of {latest['size']:,} leaves, "
-            f"{latest['created_at']}, {state}"
+            f"latest checkpoint #{latest['id']} of {latest['size']:,} leaves, made "
+            f"{_minute(latest['created_at'])} UTC, {state}"
         )
 
 
