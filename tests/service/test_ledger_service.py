@@ -305,7 +305,8 @@ def test_cosignatures_make_a_checkpoint_witnessed_and_travel_in_bundles(
         forged = line.line[:-8] + ("A" if line.line[-8] != "A" else "B") + line.line[-7:]
         with pytest.raises(TamperDetected, match="does not verify over any checkpoint"):
             service.add_cosignatures(trusting, forged.encode())
-    with open_node(database_url, tmp_path, witness_keys=[witness_key], witness_quorum=2) as strict:
+    two = [witness_key, service.verifier_key(node, witness=True)]  # one of them cosigned
+    with open_node(database_url, tmp_path, witness_keys=two, witness_quorum=2) as strict:
         assert not service.list_checkpoints(strict)[0].witnessed
     with (
         open_node(database_url, tmp_path, witness_keys=["nonsense"]) as misconfigured,
