@@ -79,6 +79,15 @@ def test_any_malformed_setting_is_one_line_naming_it(
         ("sqlite:///x.db?foo=bar", "query parameter 'foo' is not supported for SQLite"),
         ("postgresql+asyncpg://u:hunter2@db.example/x", "driver 'asyncpg' is not supported"),
         ("postgresql://u:hunter2@db.example/x?autocommit=1", "'autocommit' is not a PostgreSQL"),
+        # Each of these was an internal error (ValueError, ArgumentError, UnicodeError).
+        ("postgresql://u:hunter2@db.example:abc/x", "its port is not a number from 1 to 65535"),
+        ("postgresql://u:hunter2/x", "its port is not a number"),  # the password read as a port
+        ("postgresql://[::1", "the IPv6 address of its host has no closing ']'"),
+        ("postgresql://u:hunter2@db..example/x", "a host it names is not a valid host name"),
+        ("postgresql://u:hunter2@/x?host=a&port=abc", "its host and port parameters do not"),
+        ("sqlite:///a%00b.db", "the SQLite file name holds a NUL character"),
+        ("sqlite://tmp/host.db", "a SQLite URL names a file, with no host, port or user"),
+        ("sqlite://u:hunter2@localhost/x.db", "sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE"),
     ],
 )
 def test_a_database_url_cardtrace_cannot_use_is_one_line_naming_the_part_at_fault(
@@ -92,6 +101,58 @@ def test_a_database_url_cardtrace_cannot_use_is_one_line_naming_the_part_at_faul
     assert said in line
     assert "hunter2" not in line
     assert sorted(file.name for file in node_home.iterdir()) == ["a.jsonl"]
+
+
+def test_a_malformed_database_url_setting_is_one_line_for_a_reading_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CARDTRACE_DATABASE_URL", "postgresql://u:hunter2@db.example:abc/x")
+    assert run(["stats"]) == 2
+    assert one_line(capsys.readouterr().err) == (
+        "database URL: its port is not a number from 1 to 65535 (postgresql://USER@HOST:PORT/DB)"
+    )
+
+
+def test_a_sqlite_url_with_a_host_is_refused_not_read_as_a_relative_path(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run(["stats", "--db", "sqlite://localhost/tmp/t2/a.db"]) == 2  # was tmp/t2/a.db
+    assert one_line(capsys.readouterr().err) == (
+        "database URL: a SQLite URL names a file, with no host, port or user before it: "
+        "sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE/PATH"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (
+            "sqlite:///nonexist_dir/x.db",
+            "cannot create the SQLite database nonexist_dir/x.db: its folder nonexist_dir "
+            "does not exist",
+        ),
+        (
+            "sqlite:///a.jsonl/x.db",
+            "cannot create the SQLite database a.jsonl/x.db: its folder a.jsonl is not a folder",
+        ),
+        ("sqlite:///folder.db", "cannot open the SQLite database folder.db: it is a folder"),
+        ("sqlite:///junk.db", "file is not a database"),
+        ("sqlite:///file:x.db?uri=true&mode=bogus", "no such access mode: bogus"),
+        # No file can be made in /proc, not even by root, whom permission bits let through.
+        ("sqlite:////proc/cardtrace-test.db", "unable to open database file"),
+        ("postgresql://u@127.0.0.1:1/x?connect_timeout=5", "cannot open the database: "),
+    ],
+)
+def test_an_ingest_into_a_database_that_cannot_be_opened_makes_no_keys(
+    node_home: Path, capsys: pytest.CaptureFixture[str], url: str, said: str
+) -> None:
+    path = node_home / "a.jsonl"
+    path.write_bytes(orjson.dumps(make.card_sold()) + b"\n")
+    (node_home / "folder.db").mkdir()
+    (node_home / "junk.db").write_bytes(b"not a database, but long enough to be read as one" * 4)
+    assert run(["ingest", "--db", url, "a.jsonl"]) == 2
+    assert said in one_line(capsys.readouterr().err)
+    assert not (node_home / ".cardtrace").exists()  # the key folder
 
 
 def test_history_with_standard_input_closed_is_one_line(

@@ -3,12 +3,19 @@ tuned for ingest."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from cardtrace.errors import ConfigurationError, NotFound
+from cardtrace.errors import CardtraceError, ConfigurationError, NotFound
 from cardtrace.settings import usable_cores
 from cardtrace.store.engine import in_memory, open_engine
 
@@ -222,3 +229,180 @@ def test_a_sqlite_uri_naming_a_host_is_refused_in_one_line(tmp_path: Path) -> No
         open_engine(sqlite_uri(f"//db.example{tmp_path}/a.db"))
     assert "db.example" not in str(refused.value)
     assert list(tmp_path.iterdir()) == []
+
+
+PORT = "database URL: its port is not a number from 1 to 65535"
+HOST_NAME = "database URL: a host it names is not a valid host name"
+MULTIHOST = "database URL: its host and port parameters do not pair up"
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql://u:hunter2@db.example:abc/cards", PORT),  # make_url raised ValueError
+        ("postgresql://u:hunter2@db.example:/cards", PORT),
+        ("postgresql://u:hunter2/cards", PORT),  # no host: the password is read as the port
+        ("postgresql://u:hunter2@db.example:0/cards", PORT),  # libpq took 0 for 5432
+        ("postgresql://u:hunter2@db.example:65536/cards", PORT),
+        ("postgresql://[::1", "database URL: the IPv6 address of its host has no closing ']'"),
+        ("postgresql://u:hunter2@[::1/cards", "the IPv6 address of its host has no closing"),
+        # libpq reads up to a NUL and drops the rest: another database, no host.
+        ("postgresql://u:hunter2@db.example/ca%00rds", "its database name holds a NUL"),
+        ("postgresql://u:hunter2%00@db.example/cards", "its password holds a NUL"),
+        ("postgresql://u:hunter2@db.example/cards?sslmode=re%00quire", "'sslmode' holds a NUL"),
+        # Bytes of a command line that are not UTF-8: psycopg raised UnicodeEncodeError.
+        ("postgresql://u\udcff:hunter2@db.example/cards", "its user name is not UTF-8 text"),
+        ("postgresql://u:hunter2@db.example/c\udcffards", "its database name is not UTF-8"),
+        # The host lookup's IDNA encoding raised UnicodeError.
+        ("postgresql://u:hunter2@db..example/cards", HOST_NAME),
+        (f"postgresql://u:hunter2@{'a' * 64}.example/cards", HOST_NAME),
+        ("postgresql://u:hunter2@/cards?host=ok.example,db..example", HOST_NAME),
+        # SQLAlchemy's pairing of the query's hosts and ports raised ArgumentError.
+        ("postgresql://u:hunter2@/cards?host=a:1&host=b:2&port=3", MULTIHOST),
+        ("postgresql://u:hunter2@/cards?host=a&port=abc", MULTIHOST),
+        ("postgresql://u:hunter2@/cards?host=a&host=b&port=1,2,3", MULTIHOST),
+        # A '/' in the user name ends the host; after the '?' the password is in the query,
+        # which SQLAlchemy's message about ports and a parameter's name would show.
+        ("postgresql://a/?port=:hunter2@db.example/cards", MULTIHOST),
+        ("postgresql://a/?b:hunter2=@db.example/cards", "a query parameter whose name is not a"),
+    ],
+)
+def test_a_postgresql_url_the_driver_would_fail_on_is_refused_naming_the_part(
+    url: str, said: str
+) -> None:
+    assert not in_memory(url)
+    with pytest.raises(ConfigurationError, match=re.escape(said)) as refused:
+        open_engine(url)
+    message = str(refused.value)
+    assert message.startswith("database URL: ")
+    assert "hunter2" not in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:hunter2@db.example:5432/cards",
+        "postgresql://u:hunter2@[::1]:5432/cards",
+        "postgresql://u:hunter2@db.example./cards",  # a fully qualified name
+        "postgresql://u:hunter2@xn--bcher-kva.example/cards",
+        "postgresql://u:hunter2@b\u00fccher.example/cards",
+        "postgresql://u@/cards?host=/var/run/postgresql",  # a socket's folder, not a name
+        "postgresql://u@/cards?host=a.example:5432&host=b.example:5433",
+        "postgresql://u@/cards?host=a.example,b.example&port=5432,5433",
+    ],
+)
+def test_postgresql_urls_libpq_takes_are_not_refused(url: str) -> None:
+    open_engine(url).dispose()  # nothing is connected to yet
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://localhost/{tmp}/a.db",  # read as the relative path {tmp}/a.db
+        "sqlite://tmp/host.db",  # SQLAlchemy raised ArgumentError once the keys were made
+        "sqlite://u:hunter2@/a.db",
+        "sqlite://:5/a.db",
+        "sqlite://localhost",  # was taken for a database in memory
+    ],
+)
+def test_a_sqlite_url_with_a_host_port_or_user_is_refused_showing_the_forms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = url.format(tmp=str(tmp_path).lstrip("/"))
+    assert not in_memory(url)
+    for create in (True, False):
+        with pytest.raises(ConfigurationError) as refused:
+            open_engine(url, create=create)
+        assert str(refused.value) == (
+            "database URL: a SQLite URL names a file, with no host, port or user before it: "
+            "sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE/PATH"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["sqlite:///a%00b.db", "sqlite:///file:a%00b.db?uri=true"])
+def test_a_sqlite_file_name_with_a_nul_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for create in (True, False):  # the driver raised ValueError, and stats said "no database"
+        with pytest.raises(
+            ConfigurationError, match=r"^database URL: the SQLite file name holds a NUL"
+        ):
+            open_engine(url, create=create)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("missing/x.db", "does not exist"), ("a-file/x.db", "is not a folder")],
+)
+def test_a_new_sqlite_file_in_a_folder_that_is_not_there_is_refused_naming_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, reason: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_bytes(b"")
+    folder = name.partition("/")[0]
+    for url in (f"sqlite:///{name}", sqlite_uri(name)):
+        with pytest.raises(ConfigurationError) as refused:
+            open_engine(url)
+        assert str(refused.value) == (
+            f"cannot create the SQLite database {name}: its folder {folder} {reason}"
+        )
+        with pytest.raises(NotFound, match=f"^no database at {name}; "):
+            open_engine(url, create=False)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_a_folder_named_as_the_sqlite_file_is_refused_naming_it(tmp_path: Path) -> None:
+    folder = tmp_path / "a.db"
+    folder.mkdir()
+    for create in (True, False):
+        with pytest.raises(ConfigurationError) as refused:
+            open_engine(f"sqlite:///{folder}", create=create)
+        assert str(refused.value) == f"cannot open the SQLite database {folder}: it is a folder"
+    assert list(folder.iterdir()) == []
+
+
+#: Pieces URLs are made of, and the characters that split them or that drivers choke on.
+_URL_PIECES = st.lists(
+    st.sampled_from([*"ab1:/@[]?#%&=+.,-_ \x00\u00fc\udcff", "%00", "%zz"]), max_size=12
+).map("".join)
+
+
+@st.composite
+def url_like(draw: st.DrawFn) -> str:
+    """Text shaped like a database URL, the password always hunter2, the rest anything."""
+    scheme = draw(st.sampled_from(["sqlite", "postgresql", "postgresql+psycopg", "sqlite+x"]))
+    user = draw(_URL_PIECES)
+    host = draw(_URL_PIECES | st.sampled_from(["[::1]", "[::1", "db.example", "a" * 64]))
+    port = draw(st.none() | _URL_PIECES | st.integers(-1, 70000).map(str))
+    path = draw(_URL_PIECES)
+    query = draw(st.none() | _URL_PIECES | st.sampled_from(["host=a:1&port=2", "uri=true"]))
+    return (
+        f"{scheme}://{user}:hunter2@{host}{'' if port is None else ':' + port}/{path}"
+        f"{'' if query is None else '?' + query}"
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(url=url_like())
+def test_any_url_gives_an_engine_or_one_line_that_never_shows_the_password(url: str) -> None:
+    try:
+        parsed = make_url(url)
+    except ValueError:  # ArgumentError is one too
+        shown_as_file = False
+    else:  # a SQLite path is shown, whatever the text read as one holds
+        shown_as_file = parsed.get_backend_name() == "sqlite" and "hunter2" in (
+            parsed.database or ""
+        )
+    with tempfile.TemporaryDirectory() as folder, contextlib.chdir(folder):
+        try:
+            open_engine(url, create=True).dispose()
+        except CardtraceError as refused:
+            message = str(refused)
+            assert "\n" not in message
+            assert shown_as_file or "hunter2" not in message
+        assert os.listdir(folder) == []  # an engine connects only when used

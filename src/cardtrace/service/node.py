@@ -165,7 +165,8 @@ class Node:
         ``dry_run`` stores nothing and creates nothing, no database nor keys: the summary
         and the rejects file say what an ingest would do now. A run that finds no data
         file creates nothing either. Whatever refuses the run (the rejects file, the card
-        formats, the encoding, the keys) does so before a database is made.
+        formats, the encoding, a production node's missing keys) does so before a
+        database is made, and a database that cannot be opened or made leaves no new keys.
         """
         encoding = text_encoding(encoding)
         files, ignored, truth = discover(paths, skip=[rejects] if rejects else [])
@@ -184,13 +185,8 @@ class Node:
                 database, keys = _empty_target(stack)
             elif dry_run:
                 database, keys = self._dry_run_target(stack)
-            else:  # keys first: a node missing its keys (production) makes no database
-                try:
-                    existing: Database | None = self.open_database()
-                except NotFound:
-                    existing = None
-                keys = self.protection_keys_for(existing)
-                database = self.open_database(create=True) if existing is None else existing
+            else:
+                database, keys = self._store_target()
             summary = ingest_files(
                 files,
                 database,
@@ -229,14 +225,31 @@ class Node:
             return database, _throwaway_keys()
         return database, self._keys_to_add_to(database, stored)
 
-    def protection_keys_for(self, database: Database | None) -> ProtectionKeys:
+    def _store_target(self) -> tuple[Database, ProtectionKeys]:
+        """The database an ingest stores in, made if missing, and the keys it stores under.
+
+        Neither is made for a run the other refuses. A node that may not make keys
+        (production) is refused for lacking them before a database is made; one that may
+        makes them only once its database is open, so a database that cannot be opened
+        or made (a missing folder, a server out of reach) leaves no key folder behind.
+        """
+        try:
+            database = self.open_database()
+        except NotFound:
+            if not self.keys.create_missing:
+                keys = self.protection_keys  # refused here when missing, with nothing made
+                return self.open_database(create=True), keys
+            database = self.open_database(create=True)
+        return database, self.protection_keys_for(database)
+
+    def protection_keys_for(self, database: Database) -> ProtectionKeys:
         """The keys an ingest protects new events under: those of the stored events.
 
         In development a missing key is made on first use; a database that already
         holds events must not get new keys, which would link nothing to what is stored
         (a key folder left behind by running from another directory, say).
         """
-        if database is None or (stored := _stored_key_id(database)) is None:
+        if (stored := _stored_key_id(database)) is None:
             return self.protection_keys
         return self._keys_to_add_to(database, stored)
 

@@ -5,12 +5,14 @@ each checkpoint of the WAL, safe against a killed process), and ``BEGIN IMMEDIAT
 writer takes the write lock when its transaction starts instead of failing half-way.
 PostgreSQL is reached through psycopg 3 with a ``postgresql://`` URL. Other drivers are
 refused, and so are query parameters other than libpq's connection parameters (for
-PostgreSQL) or ``uri=true`` with SQLite's URI parameters: each in one line naming it,
-before anything is opened.
+PostgreSQL) or ``uri=true`` with SQLite's URI parameters, a URL SQLAlchemy cannot read,
+and what the driver would fail on only when it connects: each in one line naming the
+part at fault, before anything is opened.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,6 +63,11 @@ _IN_MEMORY = frozenset({None, "", ":memory:"})
 #: or behave otherwise: it is refused rather than tried.
 _DRIVERS = frozenset({"sqlite", "postgresql", "postgresql+psycopg"})
 _EXPECTED = "expected sqlite:///FILE or postgresql://HOST/DB"
+#: What the name of a query parameter is made of (libpq's and SQLite's all are).
+_WORD = re.compile(r"[A-Za-z0-9_]{1,64}")
+_BAD_PORT = (
+    "database URL: its port is not a number from 1 to 65535 (postgresql://USER@HOST:PORT/DB)"
+)
 
 #: SQLite's own URI parameters, taken with ``uri=true`` (https://sqlite.org/uri.html).
 #: The driver's (``timeout``, ``isolation_level``, ...) are refused: cardtrace sets what
@@ -80,9 +87,9 @@ def in_memory(url: str) -> bool:
     """Whether ``url`` names a SQLite database in memory, gone when the process ends
     (``sqlite://``, ``file::memory:``, ``mode=memory``, ...)."""
     try:
-        parsed = make_url(url)
+        parsed = _parse(url)
         return parsed.get_backend_name() == "sqlite" and _sqlite_file(parsed).path is None
-    except (ArgumentError, ConfigurationError):  # refused, and said why, when it is opened
+    except ConfigurationError:  # refused, and said why, when it is opened
         return False
 
 
@@ -92,10 +99,7 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     Without ``create``, a SQLite file that does not exist is ``NotFound`` instead of a
     new empty database: a mistyped path must not look like a node with no events.
     """
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigurationError(f"database URL is not valid; {_EXPECTED}") from None
+    parsed = _parse(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         _check_driver(parsed)
@@ -105,9 +109,15 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     if backend == "postgresql":
         _check_driver(parsed)
         _check_postgresql_query(parsed)
+        _check_postgresql_parts(parsed)
         parsed = parsed.set(drivername="postgresql+psycopg")
         try:
             return create_engine(parsed, pool_pre_ping=True)
+        except ArgumentError:  # the query's hosts and ports, which SQLAlchemy pairs up
+            raise ConfigurationError(
+                "database URL: its host and port parameters do not pair up: give "
+                "host=H1,H2&port=P1,P2 or host=H1:P1&host=H2:P2, each port a number"
+            ) from None
         except NoSuchModuleError as exc:  # pragma: no cover - psycopg is a dependency
             raise ConfigurationError(f"PostgreSQL driver missing: {exc}") from None
     raise ConfigurationError(
@@ -116,7 +126,38 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
 
 
 # The checks below quote the names of a URL's parts, never their values (nor the URL):
-# a PostgreSQL URL may hold a password.
+# a PostgreSQL URL may hold a password, and a URL read wrongly may put some of it in
+# another part ('postgresql://user:secret/db' has the port 'secret').
+
+
+def _parse(url: str) -> URL:
+    """``url`` as SQLAlchemy reads it, or refused in one line saying what is wrong."""
+    try:
+        return make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(f"database URL is not valid; {_EXPECTED}") from None
+    except ValueError:  # make_url's int() of the text after the host's ':'
+        raise ConfigurationError(_unreadable_port(url)) from None
+
+
+def _unreadable_port(url: str) -> str:
+    """Why make_url found no number after the host: an IPv6 address whose '[' has no ']'
+    (its colons were read as the port's), or a port that is not digits."""
+    host = url.partition("://")[2].partition("?")[0].rpartition("@")[2].partition("/")[0]
+    if "[" in host and "]" not in host:
+        return (
+            "database URL: the IPv6 address of its host has no closing ']' "
+            "(postgresql://USER@[ADDRESS]:PORT/DB)"
+        )
+    return _BAD_PORT
+
+
+def _parameter(name: str) -> str:
+    """A query parameter as a message names it: by its name if that is a word, as every
+    parameter's is; other text may be part of a password ('postgresql://a?b:secret@h')."""
+    if _WORD.fullmatch(name):
+        return f"query parameter {name!r}"
+    return "a query parameter whose name is not a word (not shown)"
 
 
 def _check_driver(parsed: URL) -> None:
@@ -139,7 +180,7 @@ def _sqlite_uri_mode(parsed: URL) -> bool:
     refused = sorted(set(query) - _SQLITE_URI_PARAMETERS) if uri else sorted(query)
     if refused:
         raise ConfigurationError(
-            f"database URL: query parameter {refused[0]!r} is not supported for SQLite "
+            f"database URL: {_parameter(refused[0])} is not supported for SQLite "
             "(cardtrace sets the connection's options itself; with uri=true, SQLite's URI "
             f"parameters {', '.join(sorted(_SQLITE_URI_PARAMETERS))} are passed on)"
         )
@@ -159,7 +200,20 @@ class _SqliteFile(NamedTuple):
 
 
 def _sqlite_file(parsed: URL) -> _SqliteFile:
+    if any(
+        part is not None for part in (parsed.username, parsed.password, parsed.host, parsed.port)
+    ):
+        # SQLAlchemy refuses them only when the engine is made, and reads the path after
+        # a host as relative ('sqlite://localhost/tmp/a.db' is tmp/a.db).
+        raise ConfigurationError(
+            "database URL: a SQLite URL names a file, with no host, port or user before it: "
+            "sqlite:///RELATIVE/PATH or sqlite:////ABSOLUTE/PATH"
+        )
     name = parsed.database or ""
+    if "\x00" in name:  # the driver raises ValueError
+        raise ConfigurationError(
+            "database URL: the SQLite file name holds a NUL character (%00), which no file name can"
+        )
     uri = _sqlite_uri_mode(parsed)
     if not (uri and name.startswith("file:")):
         if uri and len(parsed.query) > 1:
@@ -205,16 +259,16 @@ def _existing_only(query: Any) -> str | None:
 
 
 def _check_sqlite_file(file: _SqliteFile, *, create: bool) -> None:
-    """Refuse a missing file that is not to be created, or that SQLite would not create."""
+    """Refuse a folder, a missing file that is not to be created or that SQLite would not
+    create, and a new file in a folder that is not there (SQLite makes no folder): for
+    each SQLite would say only 'unable to open database file', naming no path."""
     if file.path is None:
         return
-    try:
-        if file.path.exists():
-            return
-    except OSError as exc:  # a name too long, a folder that cannot be searched
-        raise ConfigurationError(
-            f"cannot open the database {file.path}: {exc.strerror or exc}"
-        ) from None
+    found = _found_at(file.path)
+    if found == "folder":
+        raise ConfigurationError(f"cannot open the SQLite database {file.path}: it is a folder")
+    if found is not None:
+        return
     if file.existing_only is not None:
         raise NotFound(
             f"no database at {file.path}; with {file.existing_only} SQLite opens only a file "
@@ -225,6 +279,25 @@ def _check_sqlite_file(file: _SqliteFile, *, create: bool) -> None:
             f"no database at {file.path}; 'cardtrace ingest' creates one, or name another "
             "with --db or CARDTRACE_DATABASE_URL"
         )
+    folder = file.path.parent
+    found = _found_at(folder)
+    if found != "folder":
+        reason = "does not exist" if found is None else "is not a folder"
+        raise ConfigurationError(
+            f"cannot create the SQLite database {file.path}: its folder {folder} {reason}"
+        )
+
+
+def _found_at(path: Path) -> str | None:
+    """What is at ``path``: "folder", "file" (anything else), or None (nothing)."""
+    try:
+        if path.is_dir():
+            return "folder"
+        return "file" if path.exists() else None
+    except OSError as exc:  # a name too long, a folder that cannot be searched
+        raise ConfigurationError(
+            f"cannot open the database {path}: {exc.strerror or exc}"
+        ) from None
 
 
 def _check_postgresql_query(parsed: URL) -> None:
@@ -234,11 +307,60 @@ def _check_postgresql_query(parsed: URL) -> None:
     for name, value in parsed.query.items():
         if name not in _libpq_parameters():
             raise ConfigurationError(
-                f"database URL: query parameter {name!r} is not a PostgreSQL connection "
+                f"database URL: {_parameter(name)} is not a PostgreSQL connection "
                 "parameter (https://www.postgresql.org/docs/current/libpq-connect.html)"
             )
         if name != "host":  # several hosts, tried in turn, are several host parameters
             _single(value, name)
+
+
+def _check_postgresql_parts(parsed: URL) -> None:
+    """Refuse what psycopg would fail on only when it connects, with an internal error or
+    none: text that is not UTF-8, a NUL (libpq reads up to it and drops the rest of the
+    connection string: another database, no host), a port out of range (libpq takes 0
+    for its default), and a host name no lookup can take."""
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise ConfigurationError(_BAD_PORT)
+    parts = {
+        "user name": parsed.username,
+        "password": parsed.password,
+        "host": parsed.host,
+        "database name": parsed.database,
+    }
+    for part, value in parts.items():
+        _check_libpq_text(part, value or "")
+    query = parsed.normalized_query  # every value of a name, as a tuple
+    for name, values in query.items():
+        for value in values:
+            _check_libpq_text(f"query parameter {name!r}", value)
+    hosts = [parsed.host or "", *query.get("host", ())]
+    for host in (name for value in hosts for name in value.split(",")):
+        _check_host_name(host)
+
+
+def _check_libpq_text(part: str, value: str) -> None:
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # bytes that were not UTF-8, kept as surrogates
+        raise ConfigurationError(f"database URL: its {part} is not UTF-8 text") from None
+    if "\x00" in value:
+        raise ConfigurationError(
+            f"database URL: its {part} holds a NUL character (%00), which PostgreSQL cannot take"
+        )
+
+
+def _check_host_name(host: str) -> None:
+    """Refuse a host name psycopg would look up and fail on with an internal error (the
+    lookup's IDNA encoding raises ``UnicodeError``); a path names a socket's folder."""
+    if not host or host.startswith("/"):
+        return
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        raise ConfigurationError(
+            "database URL: a host it names is not a valid host name (a part between dots "
+            "is empty or over 63 characters, or holds a character host names cannot)"
+        ) from None
 
 
 def _single(value: str | tuple[str, ...], name: str) -> str:
