@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -93,6 +95,29 @@ def test_keys_init_then_verifier(
     assert Verifier.from_vkey(witness.strip()).key_type == 4
 
 
+@pytest.mark.parametrize(("args", "key"), [([], "node.key"), (["--witness"], "witness.key")])
+def test_keys_verifier_makes_no_key(
+    node_home: Path, capsys: pytest.CaptureFixture[str], args: list[str], key: str
+) -> None:
+    folder = node_home / ".cardtrace" / "keys"
+    code, out, err = output(capsys, "keys", "verifier", *args)
+    assert (code, out) == (2, "")
+    one_line_error(err, f"the key folder .cardtrace/keys has no {key}", "'cardtrace keys init'")
+    assert "CARDTRACE_KEY_DIR" in err
+    assert not (node_home / ".cardtrace").exists()
+    ingest(node_home, 1, 1)
+    run(["checkpoint"])  # makes link.key, vault.key and node.key, no witness.key
+    made = sorted(p.name for p in folder.iterdir())
+    code, out, err = output(capsys, "keys", "verifier", *args)
+    if key == "node.key":
+        assert (code, err) == (0, "")
+        assert Verifier.from_vkey(out.strip()).name == "cardtrace/local"
+    else:
+        assert (code, out) == (2, "")
+        one_line_error(err, "has no witness.key")
+    assert sorted(p.name for p in folder.iterdir()) == made
+
+
 def test_checkpoint_prints_the_note_exactly_as_stored(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -165,6 +190,7 @@ def test_verify_bundle_says_which_check_fails_and_exits_4(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     key = proved(node_home, capsys, 2)
+    run(["keys", "init"])  # the witness key, whose public half serves as a wrong key
     _, witness, _ = output(capsys, "keys", "verifier", "--witness")
     code, out, err = output(capsys, "verify-bundle", "b.json", "--key", key, "--min-witnesses", "1")
     assert code == 4
@@ -261,6 +287,127 @@ def test_a_file_far_larger_than_its_kind_is_refused_before_it_fills_memory(
     one_line_error(err, f"{source}: it holds more than 1,048,576 bytes")
 
 
+# --- files the commands write ---------------------------------------------------------------
+
+#: The three options that write a file: the kind each writes, as its errors name it.
+WRITERS = {
+    "prove --out": ("an", "evidence bundle", "--out"),
+    "consistency --out": ("a", "witness request", "--out"),
+    "checkpoint --export": ("a", "checkpoint file", "--export"),
+}
+
+
+def write(option: str, target: Path | str, event: str) -> list[str]:
+    """The command that writes ``option``'s file to ``target``."""
+    return {
+        "prove --out": ["prove", "--event", event, "--out", str(target)],
+        "consistency --out": ["consistency", "--from", "0", "--out", str(target)],
+        "checkpoint --export": ["checkpoint", "--export", str(target)],
+    }[option]
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Temporary files a write left behind."""
+    return sorted(folder.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("option", WRITERS)
+def test_an_earlier_file_of_the_same_kind_or_an_empty_one_is_replaced(
+    node_home: Path, option: str
+) -> None:
+    (event,) = ingest(node_home, 1, 1)
+    run(["checkpoint"])
+    assert run(write(option, "out", event)) == 0
+    first = (node_home / "out").read_bytes()
+    ingest(node_home, 2, 2)
+    run(["checkpoint"])
+    (node_home / "empty").write_bytes(b"")  # as `mktemp` leaves it
+    for target in ("out", "empty", "fresh"):
+        assert run(write(option, target, event)) == 0, target
+    fresh = (node_home / "fresh").read_bytes()
+    assert fresh != first  # of the grown log
+    assert (node_home / "out").read_bytes() == (node_home / "empty").read_bytes() == fresh
+    assert leftovers(node_home) == []
+
+
+@pytest.mark.parametrize("option", WRITERS)
+def test_anything_else_at_the_path_is_refused_and_left_as_it_was(
+    node_home: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    (event,) = ingest(node_home, 1, 1)
+    run(["checkpoint"])
+    outputs = {name: node_home / f"{name}.out" for name in WRITERS}
+    for name, path in outputs.items():
+        assert run(write(name, path, event)) == 0
+    ingest(node_home, 2, 1)  # so that a checkpoint refused after signing would show
+    with (node_home / "huge").open("wb") as huge:
+        huge.truncate(2 << 20)  # past the 1 MiB any output stays below: read no further
+    victims = [
+        node_home / "cardtrace.db",
+        node_home / ".cardtrace" / "keys" / "node.key",
+        node_home / "events-1.jsonl",  # an input
+        node_home / "huge",
+        *(path for name, path in outputs.items() if name != option),  # outputs of other kinds
+    ]
+    before = {victim: victim.read_bytes() for victim in victims}
+    article, what, flag = WRITERS[option]
+    for victim in victims:
+        code, out, err = output(capsys, *write(option, victim, event))
+        assert (code, out) == (2, ""), victim
+        assert err == (
+            f"cardtrace: {victim} exists and is not {article} {what}, which the command would "
+            f"overwrite; name another file with {flag}\n"
+        )
+    assert {victim: victim.read_bytes() for victim in victims} == before
+    assert leftovers(node_home) == leftovers(node_home / ".cardtrace" / "keys") == []
+    code, listing, _ = output(capsys, "checkpoint", "--list", "--json")
+    assert (code, len(orjson.loads(listing))) == (0, 1)
+
+
+@pytest.mark.parametrize("option", WRITERS)
+def test_a_folder_or_a_pipe_at_the_path_is_refused(
+    node_home: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    (event,) = ingest(node_home, 1, 1)
+    run(["checkpoint"])
+    (node_home / "folder").mkdir()
+    os.mkfifo(node_home / "pipe")
+    _, what, flag = WRITERS[option]
+    for target, found in (("folder", "a folder"), ("pipe", "a pipe")):
+        code, _, err = output(capsys, *write(option, target, event))
+        assert code == 2
+        assert err == (
+            f"cardtrace: cannot write the {what} {target}: it is {found}; name a file with {flag}\n"
+        )
+    assert list((node_home / "folder").iterdir()) == []
+
+
+@pytest.mark.parametrize("option", WRITERS)
+def test_a_write_failing_half_way_leaves_the_earlier_file_whole(
+    node_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    option: str,
+) -> None:
+    (event,) = ingest(node_home, 1, 1)
+    run(["checkpoint"])
+    assert run(write(option, "out", event)) == 0
+    earlier = (node_home / "out").read_bytes()
+    ingest(node_home, 2, 1)
+    run(["checkpoint"])
+
+    def disk_full(_: int) -> None:  # the bytes are written, not yet on disk
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    code, _, err = output(capsys, *write(option, "out", event))
+    assert code == 2
+    _, what, _ = WRITERS[option]
+    one_line_error(err, f"cannot write the {what} out: No space left on device")
+    assert (node_home / "out").read_bytes() == earlier
+    assert leftovers(node_home) == []
+
+
 # --- verify (the audit) ---------------------------------------------------------------------
 
 
@@ -310,6 +457,7 @@ def test_witnessing_between_two_nodes_by_files(
 
     monkeypatch.chdir(witness)
     monkeypatch.setenv("CARDTRACE_NODE_ID", "w1")
+    run(["keys", "init"])  # a witness makes its key before it publishes it
     _, witness_key, _ = output(capsys, "keys", "verifier", "--witness")
     code, line, err = output(
         capsys, "witness", str(node_home / "r1.txt"), "--origin-key", origin_key.strip()

@@ -25,6 +25,14 @@ from cardtrace.cli.options import DbOption, JsonOption
 from cardtrace.cli.render import plain
 from cardtrace.errors import InvalidInput, TamperDetected
 from cardtrace.files import read_small
+from cardtrace.service.ledger import (
+    CHECKPOINT_FILE,
+    EVIDENCE_BUNDLE,
+    WITNESS_REQUEST,
+    check_output,
+    existing_verifier_key,
+    write_output,
+)
 from cardtrace.settings import load_settings
 
 __all__ = ["register"]
@@ -71,13 +79,6 @@ def _read(path: Path, what: str) -> bytes:
         raise InvalidInput(f"cannot read the {what} {path}: {exc.strerror}") from None
 
 
-def _write(path: Path, data: bytes, what: str) -> None:
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise InvalidInput(f"cannot write the {what} {path}: {exc.strerror}") from None
-
-
 def _json(value: object) -> None:
     print(orjson.dumps(value).decode())
 
@@ -106,9 +107,9 @@ def keys_verifier(
         bool, typer.Option("--witness", help="The cosignature key of this node as a witness.")
     ] = False,
 ) -> None:
-    """Print the public verifier key of the checkpoint key (name+keyid+base64)."""
+    """Print the public verifier key of the checkpoint key (name+keyid+base64); makes no key."""
     with _node() as node:
-        print(service.verifier_key(node, witness=witness))
+        print(existing_verifier_key(node, witness=witness))
 
 
 # --- checkpoints -------------------------------------------------------------------------
@@ -117,7 +118,11 @@ def keys_verifier(
 def checkpoint(
     db: DbOption = None,
     export: Annotated[
-        Path | None, typer.Option(metavar="FILE", help="Also write the signed note to this file.")
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Also write the signed note to this file (replaces only an earlier one).",
+        ),
     ] = None,
     list_all: Annotated[
         bool, typer.Option("--list", help="List the stored checkpoints and their witnesses.")
@@ -125,8 +130,8 @@ def checkpoint(
     json: JsonOption = False,
 ) -> None:
     """Sign and store a checkpoint of the log; print the signed note exactly as stored."""
-    if export is not None:  # before signing: a file that cannot be written stores nothing
-        service.check_writable(export, "checkpoint file")
+    if export is not None:  # before signing: a path refused or unwritable stores nothing
+        check_output(export, CHECKPOINT_FILE)
     with _node(db) as node:
         if list_all:
             _checkpoint_list(service.list_checkpoints(node), node.settings.witness_quorum, json)
@@ -134,7 +139,7 @@ def checkpoint(
         info, fresh = service.make_checkpoint(node)
     if export is not None:
         try:
-            _write(export, info.note.encode(), "checkpoint file")
+            write_output(export, info.note.encode(), CHECKPOINT_FILE)
         except InvalidInput as exc:
             raise InvalidInput(
                 f"{exc}; checkpoint #{info.id} is stored all the same, and the same command "
@@ -194,7 +199,10 @@ def prove(
     event: Annotated[str, typer.Option("--event", metavar="UUID", help="The event id (a UUID).")],
     out: Annotated[
         Path | None,
-        typer.Option(metavar="FILE", help="Bundle file; default: evidence-<event id>.json."),
+        typer.Option(
+            metavar="FILE",
+            help="Bundle file (replaces only an earlier one); default: evidence-<event id>.json.",
+        ),
     ] = None,
     db: DbOption = None,
 ) -> None:
@@ -202,7 +210,7 @@ def prove(
     with _node(db) as node:
         bundle = service.prove(node, event)
     target = out or Path(f"evidence-{event.strip().lower()}.json")
-    _write(target, service.dump_bundle(bundle), "bundle")
+    write_output(target, service.dump_bundle(bundle), EVIDENCE_BUNDLE)
     _out.print(
         f"event {event}: leaf {bundle.leaf_index} of a tree of {bundle.tree_size:,} leaves, "
         f"{len(bundle.inclusion_proof)} proof hashes, {len(bundle.cosignatures)} cosignatures"
@@ -313,7 +321,10 @@ def consistency(
         ),
     ],
     out: Annotated[
-        Path | None, typer.Option(metavar="FILE", help="Request file; default: stdout.")
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="Request file (replaces only an earlier one); default: stdout."
+        ),
     ] = None,
     db: DbOption = None,
 ) -> None:
@@ -323,7 +334,7 @@ def consistency(
     if out is None:
         sys.stdout.write(request.decode())
     else:
-        _write(out, request, "witness request")
+        write_output(out, request, WITNESS_REQUEST)
         _err.print(f"witness request from size {old_size} written to {plain(out)}")
 
 

@@ -2,16 +2,23 @@
 
 Front ends call these with a :class:`~cardtrace.service.node.Node` and plain values
 (str, bytes) and get dataclasses back, so the CLI now and an HTTP API later are thin.
+The files they write (a bundle, a witness request, a signed checkpoint) are written by
+:func:`write_output`, which replaces only an earlier file of the same kind.
 Witnessing other logs is in :mod:`cardtrace.service.witness`; the audit of the whole
 node in :mod:`cardtrace.service.audit`.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import secrets
+import stat
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from cardtrace.domain.canonical import format_time
 from cardtrace.errors import (
@@ -21,6 +28,7 @@ from cardtrace.errors import (
     NotFound,
     TamperDetected,
 )
+from cardtrace.files import read_small
 from cardtrace.ledger import tiles
 from cardtrace.ledger.bundle import Bundle, BundleReport, load_bundle, verify_bundle
 from cardtrace.ledger.note import (
@@ -29,6 +37,7 @@ from cardtrace.ledger.note import (
     Checkpoint,
     Signer,
     Verifier,
+    parse_checkpoint,
     parse_signature_line,
     sign_note,
     split_note,
@@ -40,10 +49,16 @@ from cardtrace.store import checkpoints as records
 from cardtrace.store.ledger_sql import SqlTileStore
 
 __all__ = [
+    "CHECKPOINT_FILE",
+    "EVIDENCE_BUNDLE",
+    "WITNESS_REQUEST",
     "AddedCosignature",
     "CheckpointInfo",
+    "OutputFile",
     "add_cosignatures",
+    "check_output",
     "checkpoint_verifier",
+    "existing_verifier_key",
     "init_keys",
     "list_checkpoints",
     "make_checkpoint",
@@ -54,6 +69,7 @@ __all__ = [
     "verifier_key",
     "verify_bundle_file",
     "witness_signer",
+    "write_output",
 ]
 
 
@@ -120,6 +136,19 @@ def verifier_key(node: Node, *, witness: bool = False) -> str:
     if witness:
         return witness_signer(node).cosigner_verifier().vkey()
     return node_signer(node).verifier().vkey()
+
+
+def existing_verifier_key(node: Node, *, witness: bool = False) -> str:
+    """:func:`verifier_key` of a key the node already has, for publishing it: none is
+    made, since the verifier key of a key made now would verify nothing the node signed."""
+    name, signed = ("witness.key", "cosigned") if witness else ("node.key", "signed")
+    if not node.keys.exists(name):
+        raise ConfigurationError(
+            f"the key folder {node.keys.folder} has no {name}, and a key made now would "
+            f"verify nothing this node {signed}; run 'cardtrace keys init', or set "
+            "CARDTRACE_KEY_DIR to this node's key folder"
+        )
+    return verifier_key(node, witness=witness)
 
 
 def trusted_witnesses(node: Node) -> list[Verifier]:
@@ -363,3 +392,138 @@ def _signed_checkpoint(
             continue
         return checkpoint
     return None
+
+
+# --- files the commands write ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    """A kind of file the ledger's commands write, and how one is told by its content.
+
+    Only a file of that kind (an earlier run's) or an empty one is replaced: a mistyped
+    name must not destroy what else is there, such as the database or a key.
+    """
+
+    what: str  # as messages name it: "evidence bundle"
+    article: str  # "an"
+    option: str  # the option that names the file
+    holds: Callable[[bytes], bool]
+
+
+def _holds_bundle(data: bytes) -> bool:
+    try:
+        load_bundle(data)
+    except (InvalidInput, RecursionError):  # json gives up on deep nesting by recursing
+        return False
+    return True
+
+
+def _holds_checkpoint(data: bytes) -> bool:
+    """Whether ``data`` is a signed note of a checkpoint (what ``checkpoint`` exports)."""
+    try:
+        parse_checkpoint(split_note(data.decode("utf-8"))[0])
+    except (UnicodeDecodeError, InvalidInput):
+        return False
+    return True
+
+
+def _holds_request(data: bytes) -> bool:
+    """Whether ``data`` is a witness request (:mod:`cardtrace.service.witness`): ``old
+    <size>`` and proof lines, a blank line, a signed checkpoint."""
+    head, _, note = data.partition(b"\n\n")
+    return head.startswith(b"old ") and _holds_checkpoint(note)
+
+
+EVIDENCE_BUNDLE = OutputFile("evidence bundle", "an", "--out", _holds_bundle)
+WITNESS_REQUEST = OutputFile("witness request", "a", "--out", _holds_request)
+CHECKPOINT_FILE = OutputFile("checkpoint file", "a", "--export", _holds_checkpoint)
+
+#: Each output is a few KB: a larger file is of another kind, and is read no further.
+_MAX_OUTPUT_BYTES = 1 << 20
+
+
+def check_output(path: Path, kind: OutputFile) -> None:
+    """Refuse, before any work, a path :func:`write_output` would refuse: one holding
+    something else, or in a folder where no file can be made (one is made and removed)."""
+    _check_replaceable(path, kind)
+    descriptor, temporary = _create_beside(path, kind)
+    os.close(descriptor)
+    temporary.unlink()
+
+
+def write_output(path: Path, data: bytes, kind: OutputFile) -> None:
+    """Write ``data`` to ``path`` whole or not at all, replacing only a file of ``kind``.
+
+    The bytes go to a new file beside it, which then takes its name (``os.replace``):
+    a run stopped or failing half-way leaves the old file as it was, and no part of the
+    new one under its name.
+    """
+    _check_replaceable(path, kind)
+    descriptor, temporary = _create_beside(path, kind)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the {kind.what} {path}: {exc.strerror}") from None
+    finally:
+        temporary.unlink(missing_ok=True)  # gone once it took its name
+
+
+def _check_replaceable(path: Path, kind: OutputFile) -> None:
+    """Refuse a path that holds anything but an empty file or a ``kind`` file: a folder,
+    a device, a pipe, any other file. A path with nothing there is fine."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return  # nothing there (or a link to nothing, which is what gets replaced)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the {kind.what} {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise InvalidInput(
+            f"cannot write the {kind.what} {path}: it is {_not_a_file(mode)}; "
+            f"name a file with {kind.option}"
+        )
+    if not _holds_kind(path, kind):
+        raise InvalidInput(
+            f"{path} exists and is not {kind.article} {kind.what}, which the command would "
+            f"overwrite; name another file with {kind.option}"
+        )
+
+
+def _not_a_file(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
+
+
+def _holds_kind(path: Path, kind: OutputFile) -> bool:
+    """Whether a regular file is empty or holds a ``kind`` file."""
+    try:
+        data = read_small(path, _MAX_OUTPUT_BYTES)
+    except OSError as exc:
+        if exc.errno == errno.EFBIG:
+            return False
+        raise InvalidInput(
+            f"{path} exists and cannot be read to tell whether it is {kind.article} "
+            f"{kind.what} ({exc.strerror}); name another file with {kind.option}"
+        ) from None
+    return not data or kind.holds(data)
+
+
+def _create_beside(path: Path, kind: OutputFile) -> tuple[int, Path]:
+    """A new file in the folder of ``path``, with the permissions a plain write gives."""
+    if not path.parent.is_dir():
+        raise InvalidInput(f"cannot write the {kind.what} {path}: no folder {path.parent}")
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the {kind.what} {path}: {exc.strerror}") from None
