@@ -20,8 +20,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import factories as make
+from cardtrace.domain.events import CardSold
 from cardtrace.errors import InvalidInput
-from cardtrace.ingest import readers
+from cardtrace.ingest import pipeline, readers
 from cardtrace.ingest.readers import MAX_RECORD_BYTES, Record, Share, discover, read_records
 
 
@@ -386,7 +388,7 @@ def test_damaged_gzip_data_never_crashes_and_ends_in_one_record_for_the_rest(
         (
             "garbage.csv.gz",
             b"not gzip at all",
-            "the compressed data is corrupt or cut short (Not a",
+            "the compressed data is corrupt or cut short (Not a gzipped file);",
         ),
         ("a.parquet", b"PAR1 not really", "not a readable Parquet file ("),
         ("gone.jsonl", None, "cannot read the file: No such file or directory;"),  # removed
@@ -446,6 +448,138 @@ def test_a_parquet_value_python_cannot_hold_is_a_problem_of_its_row_only(tmp_pat
         (2, None, "name", "value is not valid UTF-8"),
         (3, None, "at", "value is out of range"),
     ]
+
+
+TEXT_NUMBERS = ["5_0", " 50", "+50", "50.0", "4746 ", "", "true", "٥٠"]
+NOT_DIGITS = "number must be written in digits alone, e.g. 30 (no '+', spaces, '_' or '.')"
+
+
+@pytest.mark.parametrize("text", TEXT_NUMBERS)
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string(), pa.binary()])
+def test_a_parquet_text_number_not_in_digits_is_a_problem_naming_its_column(
+    tmp_path: Path, text: str, kind: pa.DataType
+) -> None:
+    path = tmp_path / "a.parquet"
+    values = pa.array([text.encode() if kind == pa.binary() else text, "50"], kind)
+    pq.write_table(pa.table({"type": ["k", "k"], "face_value": values}), path)
+    bad, good = records(path)
+    assert (bad.line, bad.data, bad.field, bad.problem) == (1, None, "face_value", NOT_DIGITS)
+    assert good.line == 2
+    assert isinstance(good.data, dict)
+    assert good.data["face_value"] in {"50", b"50"}
+
+
+def test_csv_and_parquet_hold_text_numbers_to_one_rule(tmp_path: Path) -> None:
+    texts = [*(t for t in TEXT_NUMBERS if t), "50", "050", "-5"]  # an empty cell is no value
+    csv_path, parquet_path = tmp_path / "a.csv", tmp_path / "a.parquet"
+    csv_path.write_text("type,price_fen\n" + "".join(f'k,"{t}"\n' for t in texts))
+    pq.write_table(pa.table({"type": ["k"] * len(texts), "price_fen": texts}), parquet_path)
+    as_csv = [(r.data, r.field, r.problem) for r in records(csv_path)]
+    as_parquet = [(r.data, r.field, r.problem) for r in records(parquet_path)]
+    assert as_parquet == as_csv
+    assert [problem for _, _, problem in as_parquet].count(NOT_DIGITS) == len(texts) - 3
+
+
+@pytest.mark.parametrize(
+    "column", [pa.array([50], pa.int64()), pa.array(["50"]), pa.array(["050"]), pa.array([50.0])]
+)
+def test_a_parquet_number_in_digits_or_of_a_number_column_is_read_as_the_number(
+    tmp_path: Path, column: pa.Array
+) -> None:
+    sent = make.card_sold(order_ref=None)
+    table = pa.Table.from_pylist([sent]).set_column(
+        list(sent).index("face_value"), "face_value", column
+    )
+    path = tmp_path / "a.parquet"
+    pq.write_table(table, path)
+    (record,) = records(path)
+    assert isinstance(record.data, dict)
+    event = pipeline.validate(record.data, datetime.now(UTC))
+    assert isinstance(event, CardSold)
+    assert event.face_value == 50
+
+
+def test_a_parquet_text_number_is_held_to_digits_in_a_row_read_value_by_value(
+    tmp_path: Path,
+) -> None:
+    valid = pa.array(["ok", "ab-x"])
+    offsets, data = valid.buffers()[1:]
+    broken = data.to_pybytes().replace(b"ab-x", b"\xff\xfe-x")  # not UTF-8: read value by value
+    names = pa.Array.from_buffers(pa.string(), 2, [None, offsets, pa.py_buffer(broken)])
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"type": ["t", "t"], "face_value": ["+50", "50"], "n": names}), path)
+    assert [(r.line, r.field, r.problem) for r in records(path)] == [
+        (1, "face_value", NOT_DIGITS),
+        (2, "n", "value is not valid UTF-8"),
+    ]
+
+
+#: A PIN-like start of a file, whose first two characters are found in no output of ours.
+DUMP = b"KW7Q9Z3M5X1P8R4T,cmcc,100\n" * 20
+
+
+def test_a_file_that_breaks_is_named_in_a_reason_free_of_its_bytes(tmp_path: Path) -> None:
+    (tmp_path / "dump.jsonl.gz").write_bytes(DUMP)  # not gzip at all
+    (tmp_path / "tail.csv.gz").write_bytes(gzip.compress(b"type,n\nk,1\n") + DUMP)
+    (tmp_path / "dump.parquet").write_bytes(DUMP)
+    command = [sys.executable, "-m", "cardtrace", "ingest", "--dry-run", "."]
+    result = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env={**os.environ, "CARDTRACE_DATABASE_URL": "sqlite:///n.db", "COLUMNS": "300"},
+        capture_output=True,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    rejects = (tmp_path / "rejects.jsonl").read_bytes()
+    found = [orjson.loads(line) for line in rejects.splitlines()]
+    assert sorted((r["file"], r["line"], r.get("rest_of_file_unread")) for r in found) == [
+        ("dump.jsonl.gz", 1, True),
+        ("dump.parquet", 1, True),
+        ("tail.csv.gz", 2, None),  # its one record, read before the break: no event type
+        ("tail.csv.gz", 3, True),
+    ]
+    assert b"Not a gzipped file" in result.stdout  # the reasons are there, and ...
+    for said in (result.stdout, result.stderr, rejects):
+        assert DUMP[:2] not in said  # ... not even gzip's two bytes of the input
+
+
+def test_a_gzip_checksum_error_names_no_checksum(tmp_path: Path) -> None:
+    data = bytearray(gzip.compress(b'{"a":1}\n'))
+    data[-8:-4] = b"KW7Q"  # the stored CRC-32, from the input's own bytes
+    path = tmp_path / "a.jsonl.gz"
+    path.write_bytes(bytes(data))
+    (only,) = records(path)
+    assert only.problem == (
+        "the compressed data is corrupt or cut short (CRC check failed); "
+        "nothing from this line on could be read"
+    )
+
+
+def test_a_parquet_column_name_that_is_not_utf8_is_not_quoted(tmp_path: Path) -> None:
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"type": ["t"], "QZNAME": ["v"]}), path)
+    path.write_bytes(path.read_bytes().replace(b"QZNAME", b"\xc3(NAME"))
+    (only,) = records(path)
+    assert only.problem == (
+        "not a readable Parquet file (a column name is not valid UTF-8); "
+        "nothing from this line on could be read"
+    )
+
+
+def test_a_raw_character_in_a_pyarrow_message_is_not_passed_on() -> None:
+    # Thrift's words for a type code it does not know, as pyarrow passes them on.
+    error = pa.ArrowInvalid("Couldn't deserialize thrift: don't know what type: \x0e ")
+    assert readers._parquet_fault(error).split() == [
+        "Couldn't",
+        "deserialize",
+        "thrift:",
+        "don't",
+        "know",
+        "what",
+        "type:",
+    ]
+    assert readers._parquet_fault(error).isprintable()
 
 
 @settings(max_examples=150, deadline=None)

@@ -5,8 +5,10 @@ the pipeline rejects that record and goes on. Nor does it fail on a file it cann
 to the end (corrupt or cut-short compressed data, a corrupt Parquet file, an I/O error,
 a file that cannot be opened, a CSV header that cannot be read): the records before the
 break are read, and one last record, marked ``unread_rest``, says from which line on
-nothing could be read and why, so the run goes on with the next file. Readers report
-progress in bytes of the file, so a progress bar can show it.
+nothing could be read and why, so the run goes on with the next file. A reason never
+quotes the input: what a library's message quotes of it (gzip's first bytes of data that
+is not gzip) is left out. Readers report progress in bytes of the file, so a progress bar
+can show it.
 
 JSON Lines records are handed on as the line's bytes (the validator parses JSON itself,
 which is faster than decoding twice); CSV and Parquet records as dictionaries. A UTF-8
@@ -117,11 +119,24 @@ def _unread_rest(line: int, reason: str) -> Record:
 
 
 def _break_reason(error: BaseException) -> str:
-    if isinstance(error, (EOFError, zlib.error, gzip.BadGzipFile)):
+    if isinstance(error, gzip.BadGzipFile):
+        return f"the compressed data is corrupt or cut short ({_gzip_fault(error)})"
+    if isinstance(error, (EOFError, zlib.error)):  # fixed texts of gzip's and zlib's
         return f"the compressed data is corrupt or cut short ({error})"
     if isinstance(error, OSError) and error.strerror:
         return f"cannot read the file: {error.strerror}"
     return f"cannot read the file: {error}"
+
+
+def _gzip_fault(error: gzip.BadGzipFile) -> str:
+    """gzip's words for what is wrong, without the values it writes after them.
+
+    Those are the input's: the first two bytes of data that is not gzip (``Not a gzipped
+    file (b'91')``, the start of a PIN in a dump misnamed ``.gz``, or of what follows the
+    compressed data), and the checksums of a CRC error. The rejects file never holds the
+    input.
+    """
+    return " ".join(itertools.takewhile(str.isalpha, str(error).split()))
 
 
 class Share:
@@ -695,13 +710,17 @@ def _csv_record(
     return Record(line, data, last_line=last)
 
 
-#: Why a CSV cell of a number is refused. Python's ``int`` (and so pydantic) would read
-#: ``3_000``, ``+30``, `` 30 `` and ``30.0`` as numbers; a number is sent as digits.
+#: Why a number written as text (a CSV cell, a value of a Parquet text column) is
+#: refused. pydantic would read ``3_000``, ``+30``, `` 30 `` and ``30.0`` as numbers; a
+#: number is sent as digits.
 _NOT_DIGITS = "number must be written in digits alone, e.g. 30 (no '+', spaces, '_' or '.')"
 
 
 def _digits(cell: str) -> bool:
-    """Whether ``cell`` is ASCII digits, after a minus sign if any (refused as negative)."""
+    """Whether ``cell`` is ASCII digits, after a minus sign if any (refused as negative).
+
+    The one rule for a number written as text, in CSV and Parquet alike.
+    """
     digits = cell.removeprefix("-")
     return digits.isascii() and digits.isdigit()
 
@@ -725,7 +744,7 @@ def _read_parquet(
         repeated = _repeated(parquet.schema_arrow.names)
     except breaks as exc:
         if keep():
-            yield _unread_rest(1, f"not a readable Parquet file ({exc})")
+            yield _unread_rest(1, f"not a readable Parquet file ({_parquet_fault(exc)})")
         return
     size = path.stat().st_size
     number = 0
@@ -737,7 +756,20 @@ def _read_parquet(
             advance(size * batch.num_rows // total_rows)
     except breaks as exc:
         if keep():  # every share breaks at the same batch, so one of them says so
-            yield _unread_rest(number + 1, f"unreadable Parquet data ({exc})")
+            yield _unread_rest(number + 1, f"unreadable Parquet data ({_parquet_fault(exc)})")
+
+
+def _parquet_fault(error: Exception) -> str:
+    """pyarrow's words for what is wrong with a Parquet file, without the file's bytes.
+
+    Its messages tell the file's structure (sizes, type codes), except where they quote
+    bytes: Python's decoder names the byte of a column name that is not UTF-8, and
+    Thrift writes a type code it does not know as a raw character (0 to 15: a control
+    character, made a space as line ends are). The rejects file never holds the input.
+    """
+    if isinstance(error, UnicodeDecodeError):
+        return "a column name is not valid UTF-8"
+    return "".join(char if char.isprintable() else " " for char in str(error))
 
 
 def _parquet_records(batch: Any, before: int, repeated: str | None) -> Iterator[Record]:
@@ -747,13 +779,42 @@ def _parquet_records(batch: Any, before: int, repeated: str | None) -> Iterator[
             yield Record(number, None, repeated, "column appears twice in the schema")
         return
     batch = _flags_as_text(batch)
+    texts = _text_numbers(batch)
     try:
         rows = batch.to_pylist()
     except _PARQUET_VALUE_ERRORS:  # a value Python cannot hold: find its row, and the next
-        yield from (_parquet_row(batch, at, before + 1 + at) for at in range(batch.num_rows))
+        yield from (_parquet_row(batch, at, before + 1 + at, texts) for at in range(batch.num_rows))
         return
     for number, row in enumerate(rows, before + 1):
-        yield Record(number, {k: v for k, v in row.items() if v is not None})
+        yield _parquet_record(number, row, texts)
+
+
+def _text_numbers(batch: Any) -> list[str]:
+    """The integer fields whose column in ``batch`` is not one of numbers (text, mostly).
+
+    The validator would read text by pydantic's lax rules (``5_0``, `` 50``, ``+50`` and
+    ``50.0`` as 50), so such a column's values are held to a CSV cell's (:func:`_digits`).
+    Integer and float columns hold numbers, which the validator takes as they are.
+    """
+    import pyarrow as pa
+
+    return [
+        name
+        for name, column in zip(batch.schema.names, batch.columns, strict=True)
+        if name in INTEGER_FIELDS
+        and not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type))
+    ]
+
+
+def _parquet_record(number: int, row: dict[str, Any], texts: list[str]) -> Record:
+    """The record of ``row``, or why not: one of its ``texts`` is not a number in digits."""
+    for name in texts:
+        value = row[name]
+        # A binary column's bytes one character each: only ASCII digits are digits.
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        if isinstance(text, str) and not _digits(text):
+            return Record(number, None, name, _NOT_DIGITS)
+    return Record(number, {k: v for k, v in row.items() if v is not None})
 
 
 def _flags_as_text(batch: Any) -> Any:
@@ -781,7 +842,7 @@ def _flags_as_text(batch: Any) -> Any:
 _PARQUET_VALUE_ERRORS = (ValueError, ArithmeticError)
 
 
-def _parquet_row(batch: Any, position: int, number: int) -> Record:
+def _parquet_row(batch: Any, position: int, number: int, texts: list[str]) -> Record:
     """One row of ``batch``, value by value, so a value that cannot be read is named."""
     row: dict[str, Any] = {}
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
@@ -796,9 +857,8 @@ def _parquet_row(batch: Any, position: int, number: int) -> Record:
             else:
                 reason = f"value cannot be read ({type(error).__name__})"
             return Record(number, None, name, reason)
-        if value is not None:
-            row[name] = value
-    return Record(number, row)
+        row[name] = value
+    return _parquet_record(number, row, texts)
 
 
 #: File suffix -> reader.
