@@ -72,3 +72,9 @@ def test_a_quorum_without_witnesses_is_left_for_a_node_that_has_none_yet(
 ) -> None:
     monkeypatch.setenv("CARDTRACE_WITNESS_QUORUM", "3")
     assert load_settings().witness_quorum == 3
+
+
+def test_witness_keys_nested_too_deeply_are_not_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARDTRACE_WITNESS_KEYS", "[" * 100_000)
+    with pytest.raises(InvalidInput, match=r"^setting CARDTRACE_WITNESS_KEYS: not JSON"):
+        load_settings()

@@ -125,7 +125,7 @@ class Settings(BaseSettings):
             return value  # given in code, not read from the environment
         try:
             keys = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep
             raise ValueError(
                 'not JSON: expects a JSON list of witness keys, e.g. ["witness+1a2b3c4d+BASE64"] '
                 "as 'cardtrace keys verifier --witness' prints them, or [] for none",

@@ -88,6 +88,8 @@ def future(days: int) -> str:
 
 BAD_RECORDS: list[tuple[bytes | dict[str, Any], str | None, str]] = [
     (b'{"type": "card.sold", ', None, "malformed JSON"),
+    (b'{"a" x}', None, "malformed JSON: expected `:` at column 6"),  # not "line 1"
+    (b'{"type": "card.sold", "x": ' + b"[" * 100_000, None, "recursion limit exceeded at column"),
     (b"[1, 2, 3]", None, "record is not a JSON object"),
     (b"\xff\xfe\x00garbage", None, "line is not valid UTF-8"),
     ({"type": "card.stolen"}, "type", "unknown event type"),

@@ -219,3 +219,8 @@ def test_every_single_byte_flip_is_caught() -> None:
             continue
         report = verify_bundle(bundle, [NODE.verifier()], WITNESS_KEYS, min_witnesses=2)
         assert not report.valid, position
+
+
+def test_json_nested_too_deeply_is_a_one_line_refusal() -> None:
+    with pytest.raises(InvalidInput, match=r"^bundle: not valid JSON \(nested too deeply\)$"):
+        load_bundle(b"[" * 100_000 + b"]" * 100_000)

@@ -227,7 +227,11 @@ def _rejection(exc: ValidationError, data: bytes | dict[str, Any]) -> Rejected:
         problem = undecodable(data, UTF8) if isinstance(data, bytes) else None
         if problem is not None:
             return Rejected(None, f"line {problem}")
-        return Rejected(None, f"malformed JSON: {first['msg'].removeprefix('Invalid JSON: ')}")
+        # Each record is parsed alone, so the parser's "line 1" is never the file's line.
+        reason = (
+            first["msg"].removeprefix("Invalid JSON: ").replace(" at line 1 column ", " at column ")
+        )
+        return Rejected(None, f"malformed JSON: {reason}")
     if kind in {"model_type", "model_attributes_type", "dict_type"}:
         return Rejected(None, "record is not a JSON object")
     # The first element of the location is the event type (the union's tag): drop it.

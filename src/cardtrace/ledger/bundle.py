@@ -152,6 +152,8 @@ def _parse_json(data: bytes) -> dict[str, Any]:
         raise InvalidInput("bundle: not UTF-8") from exc
     except ValueError as exc:  # json.JSONDecodeError and the hooks' refusals
         raise InvalidInput(f"bundle: not valid JSON ({exc})") from exc
+    except RecursionError:  # arrays or objects nested thousands deep
+        raise InvalidInput("bundle: not valid JSON (nested too deeply)") from None
     if not isinstance(document, dict):
         raise InvalidInput("bundle: the top level must be a JSON object")
     return document
