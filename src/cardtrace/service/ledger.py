@@ -414,7 +414,7 @@ class OutputFile:
 def _holds_bundle(data: bytes) -> bool:
     try:
         load_bundle(data)
-    except (InvalidInput, RecursionError):  # json gives up on deep nesting by recursing
+    except InvalidInput:
         return False
     return True
 
