@@ -355,21 +355,19 @@ class Node:
             raise InvalidInput("name the card by exactly one of serial or pin")
         issuer = issuer_code(issuer)
         if serial is not None:
-            serial = card_code("serial", serial)
-            if pin_like_serial(issuer, serial, self.card_formats):  # never stored as one
+            code = card_code("serial", serial)
+            if pin_like_serial(issuer, code, self.card_formats):  # never stored as one
                 raise InvalidInput(
                     f"the serial has the length of a {issuer} PIN, not of a {issuer} serial, "
                     "so no stored card has it; a PIN is looked up from standard input "
                     "(--pin-stdin), since on the command line it stays in the shell's history"
                 )
         else:
-            pin = card_code("PIN", pin or "")
+            code = card_code("PIN", pin or "")
         database = self.database  # before the key: no database, no key made for nothing
         tokenizer = Tokenizer(self.reading_keys(database).link_key)
-        if serial is not None:
-            start = card_token(tokenizer, issuer, serial)
-        else:
-            start = pin_token(tokenizer, issuer, pin or "")
+        by_serial = card_token if serial is not None else pin_token
+        start = by_serial(tokenizer, issuer, code)
         found: dict[int, CardEvent] = {}
         pending, seen = [start], {start}
         while pending:

@@ -332,7 +332,7 @@ def _check_postgresql_parts(parsed: URL) -> None:
     query = parsed.normalized_query  # every value of a name, as a tuple
     for name, values in query.items():
         for value in values:
-            _check_libpq_text(f"query parameter {name!r}", value)
+            _check_libpq_text(_parameter(name), value)
     hosts = [parsed.host or "", *query.get("host", ())]
     for host in (name for value in hosts for name in value.split(",")):
         _check_host_name(host)

@@ -56,8 +56,8 @@ def discards(current: str | None, target: str) -> list[str]:
     script = ScriptDirectory.from_config(_config())
     order = known_revisions()
     undone = order[order.index(target) + 1 : order.index(current or BASE) + 1]
-    lost = (getattr(script.get_revision(revision).module, "discards", None) for revision in undone)
-    return [what for what in reversed(list(lost)) if what]
+    modules = (script.get_revision(revision).module for revision in reversed(undone))
+    return [what for module in modules if (what := getattr(module, "discards", None))]
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
