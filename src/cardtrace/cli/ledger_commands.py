@@ -25,14 +25,6 @@ from cardtrace.cli.options import DbOption, JsonOption
 from cardtrace.cli.render import plain
 from cardtrace.errors import InvalidInput, TamperDetected
 from cardtrace.files import read_small
-from cardtrace.service.ledger import (
-    CHECKPOINT_FILE,
-    EVIDENCE_BUNDLE,
-    WITNESS_REQUEST,
-    check_output,
-    existing_verifier_key,
-    write_output,
-)
 from cardtrace.settings import load_settings
 
 __all__ = ["register"]
@@ -109,7 +101,7 @@ def keys_verifier(
 ) -> None:
     """Print the public verifier key of the checkpoint key (name+keyid+base64); makes no key."""
     with _node() as node:
-        print(existing_verifier_key(node, witness=witness))
+        print(service.existing_verifier_key(node, witness=witness))
 
 
 # --- checkpoints -------------------------------------------------------------------------
@@ -131,7 +123,7 @@ def checkpoint(
 ) -> None:
     """Sign and store a checkpoint of the log; print the signed note exactly as stored."""
     if export is not None:  # before signing: a path refused or unwritable stores nothing
-        check_output(export, CHECKPOINT_FILE)
+        service.check_output(export, service.CHECKPOINT_FILE)
     with _node(db) as node:
         if list_all:
             _checkpoint_list(service.list_checkpoints(node), node.settings.witness_quorum, json)
@@ -139,7 +131,7 @@ def checkpoint(
         info, fresh = service.make_checkpoint(node)
     if export is not None:
         try:
-            write_output(export, info.note.encode(), CHECKPOINT_FILE)
+            service.write_output(export, info.note.encode(), service.CHECKPOINT_FILE)
         except InvalidInput as exc:
             raise InvalidInput(
                 f"{exc}; checkpoint #{info.id} is stored all the same, and the same command "
@@ -210,7 +202,7 @@ def prove(
     with _node(db) as node:
         bundle = service.prove(node, event)
     target = out or Path(f"evidence-{event.strip().lower()}.json")
-    write_output(target, service.dump_bundle(bundle), EVIDENCE_BUNDLE)
+    service.write_output(target, service.dump_bundle(bundle), service.EVIDENCE_BUNDLE)
     _out.print(
         f"event {event}: leaf {bundle.leaf_index} of a tree of {bundle.tree_size:,} leaves, "
         f"{len(bundle.inclusion_proof)} proof hashes, {len(bundle.cosignatures)} cosignatures"
@@ -334,7 +326,7 @@ def consistency(
     if out is None:
         sys.stdout.write(request.decode())
     else:
-        write_output(out, request, WITNESS_REQUEST)
+        service.write_output(out, request, service.WITNESS_REQUEST)
         _err.print(f"witness request from size {old_size} written to {plain(out)}")
 
 

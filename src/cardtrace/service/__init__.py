@@ -11,21 +11,30 @@ from cardtrace.ingest.readers import FILE_TYPES, input_bytes
 from cardtrace.ledger.bundle import Bundle, BundleReport, dump_bundle
 from cardtrace.service.audit import AuditReport, Problem, verify_node
 from cardtrace.service.ledger import (
+    CHECKPOINT_FILE,
+    EVIDENCE_BUNDLE,
+    WITNESS_REQUEST,
     AddedCosignature,
     CheckpointInfo,
     add_cosignatures,
+    check_output,
+    existing_verifier_key,
     init_keys,
     list_checkpoints,
     make_checkpoint,
     prove,
     verifier_key,
     verify_bundle_file,
+    write_output,
 )
 from cardtrace.service.node import CardEvent, CardWalk, Node, event_schema, fraud_card, simulate
 from cardtrace.service.witness import Cosigned, StaleCheckpoint, consistency_request, witness
 
 __all__ = [
+    "CHECKPOINT_FILE",
+    "EVIDENCE_BUNDLE",
     "FILE_TYPES",
+    "WITNESS_REQUEST",
     "AddedCosignature",
     "AuditReport",
     "Bundle",
@@ -39,10 +48,12 @@ __all__ = [
     "Problem",
     "StaleCheckpoint",
     "add_cosignatures",
+    "check_output",
     "check_writable",
     "consistency_request",
     "dump_bundle",
     "event_schema",
+    "existing_verifier_key",
     "fraud_card",
     "init_keys",
     "input_bytes",
@@ -54,4 +65,5 @@ __all__ = [
     "verify_bundle_file",
     "verify_node",
     "witness",
+    "write_output",
 ]
