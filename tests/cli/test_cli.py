@@ -358,7 +358,7 @@ def test_file_names_in_the_summary_show_on_one_line_with_no_terminal_controls(
 @pytest.mark.parametrize(
     ("where", "reason"),
     [
-        ("no/r.jsonl", "no writable folder {home}/no"),
+        ("no/r.jsonl", "no folder {home}/no"),
         # No file can be made in /proc, not even by root, whom permission bits let through.
         ("/proc/cardtrace-rejects.jsonl", "No such file or directory"),
     ],
@@ -566,8 +566,8 @@ def test_a_rejects_path_naming_a_file_that_holds_no_rejects_is_refused_and_left_
     for victim in victims:
         assert run(["ingest", *dry_run, "--rejects", str(victim), str(folder)]) == 2
         assert capsys.readouterr().err == (
-            f"cardtrace: {victim} exists and is not a rejects file, which the run would "
-            "overwrite; name another file with --rejects\n"
+            f"cardtrace: {victim} exists and is not a rejects file, which would be "
+            "overwritten; name another file with --rejects\n"
         )
     assert {victim: victim.read_bytes() for victim in victims} == before
     # An earlier run's rejects file, or an empty file, is replaced as before.

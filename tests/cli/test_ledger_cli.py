@@ -355,8 +355,8 @@ def test_anything_else_at_the_path_is_refused_and_left_as_it_was(
         code, out, err = output(capsys, *write(option, victim, event))
         assert (code, out) == (2, ""), victim
         assert err == (
-            f"cardtrace: {victim} exists and is not {article} {what}, which the command would "
-            f"overwrite; name another file with {flag}\n"
+            f"cardtrace: {victim} exists and is not {article} {what}, which would be "
+            f"overwritten; name another file with {flag}\n"
         )
     assert {victim: victim.read_bytes() for victim in victims} == before
     assert leftovers(node_home) == leftovers(node_home / ".cardtrace" / "keys") == []

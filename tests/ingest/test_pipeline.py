@@ -292,16 +292,6 @@ def test_an_unwritable_rejects_file_stops_the_run_before_anything_is_stored(
     assert database.count() == 0
 
 
-def test_the_writability_check_leaves_no_file_behind_and_changes_none(tmp_path: Path) -> None:
-    new = tmp_path / "new.jsonl"
-    pipeline.check_writable(new, "rejects file")
-    assert not new.exists()
-    old = tmp_path / "old.jsonl"
-    old.write_bytes(b"kept\n")
-    pipeline.check_writable(old, "rejects file")
-    assert old.read_bytes() == b"kept\n"
-
-
 def test_a_rejects_file_that_is_not_a_regular_file_is_written_to_never_removed(
     database: Database, tmp_path: Path
 ) -> None:

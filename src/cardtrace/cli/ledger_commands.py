@@ -131,7 +131,7 @@ def checkpoint(
         info, fresh = service.make_checkpoint(node)
     if export is not None:
         try:
-            service.write_output(export, info.note.encode(), service.CHECKPOINT_FILE)
+            service.write_whole(export, info.note.encode(), service.CHECKPOINT_FILE)
         except InvalidInput as exc:
             raise InvalidInput(
                 f"{exc}; checkpoint #{info.id} is stored all the same, and the same command "
@@ -202,7 +202,7 @@ def prove(
     with _node(db) as node:
         bundle = service.prove(node, event)
     target = out or Path(f"evidence-{event.strip().lower()}.json")
-    service.write_output(target, service.dump_bundle(bundle), service.EVIDENCE_BUNDLE)
+    service.write_whole(target, service.dump_bundle(bundle), service.EVIDENCE_BUNDLE)
     _out.print(
         f"event {event}: leaf {bundle.leaf_index} of a tree of {bundle.tree_size:,} leaves, "
         f"{len(bundle.inclusion_proof)} proof hashes, {len(bundle.cosignatures)} cosignatures"
@@ -326,7 +326,7 @@ def consistency(
     if out is None:
         sys.stdout.write(request.decode())
     else:
-        service.write_output(out, request, service.WITNESS_REQUEST)
+        service.write_whole(out, request, service.WITNESS_REQUEST)
         _err.print(f"witness request from size {old_size} written to {plain(out)}")
 
 

@@ -14,7 +14,6 @@ import copy
 import gc
 import itertools
 import json
-import os
 import signal
 import threading
 from collections import Counter
@@ -33,6 +32,7 @@ from pydantic import ValidationError
 from cardtrace.domain.cards import CARD_FORMATS, CardFormat
 from cardtrace.domain.events import LIST_FIELDS, Envelope, event_adapter
 from cardtrace.errors import InvalidInput
+from cardtrace.files import FileKind, check_output
 from cardtrace.ingest.protect import ProtectionKeys, Protector
 from cardtrace.ingest.readers import UTF8, Record, Share, is_stream, read_records, undecodable
 from cardtrace.store.rows import EventBatch
@@ -44,14 +44,13 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOCK_SKEW",
     "PREPARED_RECORDS",
+    "REJECTS_FILE",
     "UNREAD_REST",
     "WHOLE_RECORD",
     "IngestSummary",
     "Prepared",
     "QueueMerges",
     "Rejected",
-    "check_rejects_file",
-    "check_writable",
     "collecting_less",
     "ingest_files",
     "prepare_batches",
@@ -454,57 +453,13 @@ class QueueMerges:
         self._database.integrate_ids()
 
 
-def check_rejects_file(path: Path) -> None:
-    """Refuse a rejects file that cannot be written, before anything is opened or stored.
-
-    An existing file is replaced only if it is empty or a rejects file (an earlier run's):
-    a mistyped ``--rejects`` naming the database, a key or an input file must not wipe it.
-    """
-    check_writable(path, "rejects file")
-    if path.is_file() and not _holds_rejects(path):
-        raise InvalidInput(
-            f"{path} exists and is not a rejects file, which the run would overwrite; "
-            "name another file with --rejects"
-        )
-
-
-def check_writable(path: Path, what: str) -> None:
-    """Refuse, naming ``what`` it is, a file path that cannot be opened for writing.
-
-    The file is opened for appending, which changes nothing in one that exists, and a
-    file made by the check is removed again. Permission bits alone would not tell:
-    ``root``, which runs these machines, passes every ``os.access`` check, yet cannot
-    create a file in ``/proc`` or on a read-only mount.
-    """
-    folder = path.parent
-    try:
-        if path.is_dir():
-            raise InvalidInput(f"cannot write the {what} {path}: it is a folder")
-        if not folder.is_dir():
-            raise InvalidInput(f"cannot write the {what} {path}: no writable folder {folder}")
-        existed = os.path.lexists(path)
-        with path.open("ab"):
-            pass
-        if not existed:
-            path.unlink(missing_ok=True)
-    except OSError as exc:  # no room for a file, a name too long, a read-only mount
-        raise InvalidInput(f"cannot write the {what} {path}: {exc.strerror}") from None
-
-
 #: A rejects line is short (it never carries the input), so its first line ends early.
 _FIRST_LINE_BYTES = 64 * 1024
 _REJECT_KEYS = frozenset({"file", "line", "field", "reason"})
 
 
-def _holds_rejects(path: Path) -> bool:
-    """Whether a regular file is empty or starts with a line this module writes."""
-    try:
-        with path.open("rb") as handle:
-            start = handle.read(_FIRST_LINE_BYTES)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read the rejects file {path}: {exc.strerror}") from None
-    if not start:
-        return True
+def _holds_rejects(start: bytes) -> bool:
+    """Whether a file's start is a line this module writes."""
     line, newline, _ = start.partition(b"\n")
     try:
         entry = orjson.loads(line)
@@ -513,12 +468,19 @@ def _holds_rejects(path: Path) -> bool:
     return bool(newline) and isinstance(entry, dict) and entry.keys() >= _REJECT_KEYS
 
 
+#: An existing file is replaced only if it is empty or a rejects file (an earlier run's):
+#: a mistyped ``--rejects`` naming the database, a key or an input file must not wipe it.
+REJECTS_FILE = FileKind(
+    "rejects file", "a", "--rejects", _holds_rejects, sniff=_FIRST_LINE_BYTES, stream=True
+)
+
+
 class _RejectFile:
     """The reject file, created on the first reject so a clean run leaves none behind.
 
     Checked before anything is stored: a run whose rejects could not be written would
     lose them. A rejects file left by an earlier run is removed, so it never describes
-    this one; any other file is refused (:func:`check_rejects_file`); what is not a
+    this one; any other file is refused (:data:`REJECTS_FILE`); what is not a
     regular file (``/dev/null``, a pipe) is written to, never removed.
     Each batch's rejects are flushed before its events are stored, so a failed write
     (a full disk) stops the run before it stores records that are described nowhere.
@@ -546,7 +508,7 @@ class _RejectFile:
         path = self._path
         if path is None:
             return self
-        check_rejects_file(path)
+        check_output(path, REJECTS_FILE)
         if path.is_symlink() or path.is_file():
             path.unlink()
         return self

@@ -6,7 +6,8 @@ The few types and helpers from lower layers that front ends render are passed on
 so a front end imports nothing else of cardtrace (an import-linter contract holds it).
 """
 
-from cardtrace.ingest.pipeline import IngestSummary, check_writable
+from cardtrace.files import check_output, write_whole
+from cardtrace.ingest.pipeline import IngestSummary
 from cardtrace.ingest.readers import FILE_TYPES, input_bytes
 from cardtrace.ledger.bundle import Bundle, BundleReport, dump_bundle
 from cardtrace.service.audit import AuditReport, Problem, verify_node
@@ -17,7 +18,6 @@ from cardtrace.service.ledger import (
     AddedCosignature,
     CheckpointInfo,
     add_cosignatures,
-    check_output,
     existing_verifier_key,
     init_keys,
     list_checkpoints,
@@ -25,7 +25,6 @@ from cardtrace.service.ledger import (
     prove,
     verifier_key,
     verify_bundle_file,
-    write_output,
 )
 from cardtrace.service.node import CardEvent, CardWalk, Node, event_schema, fraud_card, simulate
 from cardtrace.service.witness import Cosigned, StaleCheckpoint, consistency_request, witness
@@ -49,7 +48,6 @@ __all__ = [
     "StaleCheckpoint",
     "add_cosignatures",
     "check_output",
-    "check_writable",
     "consistency_request",
     "dump_bundle",
     "event_schema",
@@ -65,5 +63,5 @@ __all__ = [
     "verify_bundle_file",
     "verify_node",
     "witness",
-    "write_output",
+    "write_whole",
 ]

@@ -2,23 +2,19 @@
 
 Front ends call these with a :class:`~cardtrace.service.node.Node` and plain values
 (str, bytes) and get dataclasses back, so the CLI now and an HTTP API later are thin.
-The files they write (a bundle, a witness request, a signed checkpoint) are written by
-:func:`write_output`, which replaces only an earlier file of the same kind.
+The kinds of file they write (a bundle, a witness request, a signed checkpoint) are
+defined here, for :func:`cardtrace.files.write_whole`, which replaces only an earlier
+file of the same kind.
 Witnessing other logs is in :mod:`cardtrace.service.witness`; the audit of the whole
 node in :mod:`cardtrace.service.audit`.
 """
 
 from __future__ import annotations
 
-import errno
-import os
-import secrets
-import stat
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cardtrace.domain.canonical import format_time
 from cardtrace.errors import (
@@ -28,7 +24,7 @@ from cardtrace.errors import (
     NotFound,
     TamperDetected,
 )
-from cardtrace.files import read_small
+from cardtrace.files import FileKind
 from cardtrace.ledger import tiles
 from cardtrace.ledger.bundle import Bundle, BundleReport, load_bundle, verify_bundle
 from cardtrace.ledger.note import (
@@ -54,9 +50,7 @@ __all__ = [
     "WITNESS_REQUEST",
     "AddedCosignature",
     "CheckpointInfo",
-    "OutputFile",
     "add_cosignatures",
-    "check_output",
     "checkpoint_verifier",
     "existing_verifier_key",
     "init_keys",
@@ -69,7 +63,6 @@ __all__ = [
     "verifier_key",
     "verify_bundle_file",
     "witness_signer",
-    "write_output",
 ]
 
 
@@ -397,18 +390,13 @@ def _signed_checkpoint(
 # --- files the commands write ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class OutputFile:
-    """A kind of file the ledger's commands write, and how one is told by its content.
+#: Each output is a few KB: a larger file is of another kind, and is read no further.
+_MAX_OUTPUT_BYTES = 1 << 20
 
-    Only a file of that kind (an earlier run's) or an empty one is replaced: a mistyped
-    name must not destroy what else is there, such as the database or a key.
-    """
 
-    what: str  # as messages name it: "evidence bundle"
-    article: str  # "an"
-    option: str  # the option that names the file
-    holds: Callable[[bytes], bool]
+def _whole(holds: Callable[[bytes], bool]) -> Callable[[bytes], bool]:
+    """``holds`` of a whole output: what is longer than any output is none."""
+    return lambda start: len(start) <= _MAX_OUTPUT_BYTES and holds(start)
 
 
 def _holds_bundle(data: bytes) -> bool:
@@ -435,95 +423,10 @@ def _holds_request(data: bytes) -> bool:
     return head.startswith(b"old ") and _holds_checkpoint(note)
 
 
-EVIDENCE_BUNDLE = OutputFile("evidence bundle", "an", "--out", _holds_bundle)
-WITNESS_REQUEST = OutputFile("witness request", "a", "--out", _holds_request)
-CHECKPOINT_FILE = OutputFile("checkpoint file", "a", "--export", _holds_checkpoint)
-
-#: Each output is a few KB: a larger file is of another kind, and is read no further.
-_MAX_OUTPUT_BYTES = 1 << 20
+def _output(what: str, article: str, option: str, holds: Callable[[bytes], bool]) -> FileKind:
+    return FileKind(what, article, option, _whole(holds), sniff=_MAX_OUTPUT_BYTES + 1)
 
 
-def check_output(path: Path, kind: OutputFile) -> None:
-    """Refuse, before any work, a path :func:`write_output` would refuse: one holding
-    something else, or in a folder where no file can be made (one is made and removed)."""
-    _check_replaceable(path, kind)
-    descriptor, temporary = _create_beside(path, kind)
-    os.close(descriptor)
-    temporary.unlink()
-
-
-def write_output(path: Path, data: bytes, kind: OutputFile) -> None:
-    """Write ``data`` to ``path`` whole or not at all, replacing only a file of ``kind``.
-
-    The bytes go to a new file beside it, which then takes its name (``os.replace``):
-    a run stopped or failing half-way leaves the old file as it was, and no part of the
-    new one under its name.
-    """
-    _check_replaceable(path, kind)
-    descriptor, temporary = _create_beside(path, kind)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as exc:
-        raise InvalidInput(f"cannot write the {kind.what} {path}: {exc.strerror}") from None
-    finally:
-        temporary.unlink(missing_ok=True)  # gone once it took its name
-
-
-def _check_replaceable(path: Path, kind: OutputFile) -> None:
-    """Refuse a path that holds anything but an empty file or a ``kind`` file: a folder,
-    a device, a pipe, any other file. A path with nothing there is fine."""
-    try:
-        mode = path.stat().st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        return  # nothing there (or a link to nothing, which is what gets replaced)
-    except OSError as exc:
-        raise InvalidInput(f"cannot write the {kind.what} {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(mode):
-        raise InvalidInput(
-            f"cannot write the {kind.what} {path}: it is {_not_a_file(mode)}; "
-            f"name a file with {kind.option}"
-        )
-    if not _holds_kind(path, kind):
-        raise InvalidInput(
-            f"{path} exists and is not {kind.article} {kind.what}, which the command would "
-            f"overwrite; name another file with {kind.option}"
-        )
-
-
-def _not_a_file(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a pipe"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a device"
-
-
-def _holds_kind(path: Path, kind: OutputFile) -> bool:
-    """Whether a regular file is empty or holds a ``kind`` file."""
-    try:
-        data = read_small(path, _MAX_OUTPUT_BYTES)
-    except OSError as exc:
-        if exc.errno == errno.EFBIG:
-            return False
-        raise InvalidInput(
-            f"{path} exists and cannot be read to tell whether it is {kind.article} "
-            f"{kind.what} ({exc.strerror}); name another file with {kind.option}"
-        ) from None
-    return not data or kind.holds(data)
-
-
-def _create_beside(path: Path, kind: OutputFile) -> tuple[int, Path]:
-    """A new file in the folder of ``path``, with the permissions a plain write gives."""
-    if not path.parent.is_dir():
-        raise InvalidInput(f"cannot write the {kind.what} {path}: no folder {path.parent}")
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
-    except OSError as exc:
-        raise InvalidInput(f"cannot write the {kind.what} {path}: {exc.strerror}") from None
+EVIDENCE_BUNDLE = _output("evidence bundle", "an", "--out", _holds_bundle)
+WITNESS_REQUEST = _output("witness request", "a", "--out", _holds_request)
+CHECKPOINT_FILE = _output("checkpoint file", "a", "--export", _holds_checkpoint)

@@ -26,8 +26,8 @@ from cardtrace.domain.cards import (
 )
 from cardtrace.domain.events import EVENT_MODELS, event_adapter
 from cardtrace.errors import ConfigurationError, InvalidInput, NotFound, TamperDetected
-from cardtrace.files import read_small
-from cardtrace.ingest.pipeline import IngestSummary, check_rejects_file, ingest_files
+from cardtrace.files import check_output, read_small
+from cardtrace.ingest.pipeline import REJECTS_FILE, IngestSummary, ingest_files
 from cardtrace.ingest.protect import ProtectionKeys, card_token, pin_token
 from cardtrace.ingest.readers import UTF8, discover, input_bytes, text_encoding
 from cardtrace.settings import Settings, usable_cores
@@ -176,7 +176,7 @@ class Node:
             return summary
 
         if rejects is not None:
-            check_rejects_file(rejects)
+            check_output(rejects, REJECTS_FILE)
         formats = self.card_formats
         if on_files is not None:
             on_files(files)
