@@ -155,6 +155,29 @@ def test_an_ingest_into_a_database_that_cannot_be_opened_makes_no_keys(
     assert not (node_home / ".cardtrace").exists()  # the key folder
 
 
+@pytest.mark.parametrize(
+    ("key_dir", "said"),
+    [
+        ("a-file", "the key folder a-file is a file, not a folder"),
+        ("a-file/keys", "the key folder a-file/keys cannot be made: a-file is a file"),
+        ("/proc/cardtrace-keys", "cannot create keys in the key folder /proc/cardtrace-keys: "),
+    ],
+)
+def test_an_ingest_whose_key_folder_cannot_hold_keys_makes_no_database(
+    node_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    key_dir: str,
+    said: str,
+) -> None:
+    (node_home / "a.jsonl").write_bytes(orjson.dumps(make.card_sold()) + b"\n")
+    (node_home / "a-file").write_text("not a folder\n")
+    monkeypatch.setenv("CARDTRACE_KEY_DIR", key_dir)
+    assert run(["ingest", "a.jsonl"]) == 2
+    assert said in one_line(capsys.readouterr().err)
+    assert sorted(p.name for p in node_home.iterdir()) == ["a-file", "a.jsonl"]
+
+
 def test_history_with_standard_input_closed_is_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -526,6 +526,58 @@ def test_witnessing_between_two_nodes_by_files(
     assert run(["verify"]) == 0
 
 
+def _witness_request(node_home: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """A consistency request of a log in ``origin`` at r.txt; the origin's verifier key."""
+    origin = node_home / "origin"
+    origin.mkdir()
+    os.chdir(origin)
+    ingest(origin, 1, 2)
+    run(["checkpoint"])
+    _, origin_key, _ = output(capsys, "keys", "verifier")
+    assert run(["consistency", "--from", "0", "--out", str(node_home / "r.txt")]) == 0
+    os.chdir(node_home)
+    return origin_key.strip()
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ("DATABASE_URL=sqlite:///missing/w.db", "its folder missing does not exist"),
+        ("KEY_DIR=a-file", "the key folder a-file is a file, not a folder"),
+        ("KEY_DIR=a-file/keys", "cannot be made: a-file is a file, not a folder"),
+        # No file can be made in /proc, not even by root, whom permission bits let through.
+        ("KEY_DIR=/proc/cardtrace-keys", "cannot create keys in the key folder /proc/"),
+    ],
+)
+def test_a_witness_refused_for_its_database_or_key_folder_makes_neither(
+    node_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str,
+    said: str,
+) -> None:
+    origin_key = _witness_request(node_home, capsys)
+    (node_home / "a-file").write_text("not a folder\n")
+    name, value = setting.split("=", 1)
+    monkeypatch.setenv(f"CARDTRACE_{name}", value)
+    code, out, err = output(capsys, "witness", "r.txt", "--origin-key", origin_key)
+    assert (code, out) == (2, "")
+    one_line_error(err, said)
+    assert sorted(p.name for p in node_home.iterdir()) == ["a-file", "origin", "r.txt"]
+    assert (node_home / "a-file").read_text() == "not a folder\n"
+
+
+def test_a_production_witness_without_its_key_makes_no_database(
+    node_home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    origin_key = _witness_request(node_home, capsys)
+    monkeypatch.setenv("CARDTRACE_ENVIRONMENT", "production")
+    code, _, err = output(capsys, "witness", "r.txt", "--origin-key", origin_key)
+    assert code == 2
+    one_line_error(err, "key witness.key not found", "'cardtrace keys init'")
+    assert sorted(p.name for p in node_home.iterdir()) == ["origin", "r.txt"]
+
+
 def test_the_demo_ends_with_an_offline_verified_proof(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

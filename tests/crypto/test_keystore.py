@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -79,6 +80,29 @@ def test_a_folder_that_cannot_hold_keys_is_named(tmp_path: Path, folder: str, re
         store.secret("link.key")
     assert str(tmp_path / folder) in str(raised.value)
     assert (tmp_path / "a-file").read_text() == "not a folder\n"
+
+
+def test_the_check_that_keys_can_be_made_makes_nothing(tmp_path: Path) -> None:
+    for folder in (tmp_path / "new" / "keys", tmp_path):
+        KeyStore(folder, create_missing=True).check_can_make()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("folder", "reason"),
+    [
+        ("a-file", "the key folder {tmp}/a-file is a file, not a folder"),
+        ("a-file/keys", "the key folder {tmp}/a-file/keys cannot be made: {tmp}/a-file is a file"),
+        ("/proc/cardtrace-keys", "cannot create keys in the key folder /proc/cardtrace-keys: "),
+    ],
+)
+def test_the_check_names_a_folder_where_keys_cannot_be_made(
+    tmp_path: Path, folder: str, reason: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a folder\n")
+    with pytest.raises(ConfigurationError, match="^" + re.escape(reason.format(tmp=tmp_path))):
+        KeyStore(tmp_path / folder, create_missing=True).check_can_make()
+    assert [path.name for path in tmp_path.iterdir()] == ["a-file"]
 
 
 def test_a_truncated_key_file_is_refused_not_used(tmp_path: Path) -> None:

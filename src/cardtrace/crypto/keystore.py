@@ -56,6 +56,24 @@ class KeyStore:
         """Whether the key ``name`` is in the folder (it is not created here)."""
         return (self.folder / name).exists()
 
+    def check_can_make(self) -> None:
+        """Refuse, making nothing, a folder where keys could not be made: one that is a
+        file, or in which (or, if missing, in whose nearest existing parent) no file can
+        be made (one is made and removed: permission bits do not tell, since ``root``
+        passes them all yet cannot make a file in ``/proc`` or on a read-only mount)."""
+        existing = next(folder for folder in (self.folder, *self.folder.parents) if folder.exists())
+        if not existing.is_dir():
+            where = "" if existing == self.folder else f"cannot be made: {existing} "
+            raise ConfigurationError(f"the key folder {self.folder} {where}is a file, not a folder")
+        try:
+            fd, temporary = tempfile.mkstemp(prefix=".cardtrace-check.", dir=existing)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create keys in the key folder {self.folder}: {exc.strerror}"
+            ) from None
+        os.close(fd)
+        os.unlink(temporary)
+
     def init(self) -> list[str]:
         """Create every key that does not exist yet; return the names created."""
         created = []

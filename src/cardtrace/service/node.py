@@ -226,21 +226,28 @@ class Node:
         return database, self._keys_to_add_to(database, stored)
 
     def _store_target(self) -> tuple[Database, ProtectionKeys]:
-        """The database an ingest stores in, made if missing, and the keys it stores under.
+        """The database an ingest stores in, made if missing, and the keys it stores under."""
+        database = self.database_to_store(("link.key", "vault.key"))
+        return database, self.protection_keys_for(database)
 
-        Neither is made for a run the other refuses. A node that may not make keys
-        (production) is refused for lacking them before a database is made; one that may
-        makes them only once its database is open, so a database that cannot be opened
-        or made (a missing folder, a server out of reach) leaves no key folder behind.
+    def database_to_store(self, keys: Sequence[str]) -> Database:
+        """The database of an operation that stores under the secret keys ``keys``, made
+        if missing; the caller then reads the keys, which development makes if missing.
+
+        Neither is made for a run the other refuses. Before a database is made, a node
+        that may not make keys (production) is refused for lacking them, and one that may
+        for a key folder where none could be made; a database that cannot be opened or
+        made (a missing folder, a server out of reach) is refused before any key is made.
         """
         try:
-            database = self.open_database()
+            return self.open_database()
         except NotFound:
-            if not self.keys.create_missing:
-                keys = self.protection_keys  # refused here when missing, with nothing made
-                return self.open_database(create=True), keys
-            database = self.open_database(create=True)
-        return database, self.protection_keys_for(database)
+            if self.keys.create_missing:
+                self.keys.check_can_make()
+            else:
+                for name in keys:
+                    self.keys.secret(name)  # refused here when missing, with nothing made
+            return self.open_database(create=True)
 
     def protection_keys_for(self, database: Database) -> ProtectionKeys:
         """The keys an ingest protects new events under: those of the stored events.

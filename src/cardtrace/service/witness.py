@@ -151,9 +151,10 @@ def witness(node: Node, request: bytes, origin_key: str, now: int | None = None)
         raise InvalidInput(
             f"the checkpoint's origin {checkpoint.origin!r} is not the key's name {verifier.name!r}"
         )
-    signer = witness_signer(node)
     # A witness need not keep a log of its own, so its first cosignature makes the database.
-    with node.open_database(create=True).transaction() as connection:
+    database = node.database_to_store(["witness.key"])
+    signer = witness_signer(node)
+    with database.transaction() as connection:
         bulk.lock_writer(connection)
         last = records.latest_witnessed(connection, checkpoint.origin)
         _check_extends(last, parsed, checkpoint)
