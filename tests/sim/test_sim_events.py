@@ -112,3 +112,27 @@ def test_destroyed_records_leave_numbered_gaps(
     numbers = [int(e["source_id"].rsplit("-", 1)[1]) for e in kept]
     # the node numbered every record it made: the destroyed ones are the gaps
     assert set(numbers) < set(range(1, len(numbers) + destroyed + 1))
+
+
+def test_every_old_pin_verification_of_the_retention_platform_is_erased(
+    world: tuple[Path, WorldSummary], world_events: list[dict[str, Any]]
+) -> None:
+    out, _ = world
+    erased_ids = {e["target_event_id"] for e in world_events if e["type"] == "record.erased"}
+    logs = [e for e in world_events if e["node_id"] == "plat-03" and e["type"] == "pin.verified"]
+    erased = {
+        (e["node_id"], e["source_id"])
+        for e in logs
+        if event_id_for(e["node_id"], e["source_id"]) in erased_ids
+    }
+    # verified before July: 180 days on, the erasure still falls inside 2025
+    old = [e for e in logs if e["occurred_at"] < "2025-07-01"]
+    assert {e["result"] for e in old} == {"valid", "used"}
+    assert {(e["node_id"], e["source_id"]) for e in old} <= erased
+    expired = {
+        (b.node_id, b.source_id)
+        for t in read_truth(out)
+        for b in t.breakpoints
+        if b.reason == "retention_expired"
+    }
+    assert expired == erased

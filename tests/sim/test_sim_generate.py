@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,19 @@ def test_refuses_an_empty_world(tmp_path: Path, cards: int) -> None:
         generate(1, cards, tmp_path)
 
 
+def test_refuses_a_negative_seed_and_writes_nothing(tmp_path: Path) -> None:
+    # random.Random seeds with the absolute value: -3 would silently be the world of 3
+    with pytest.raises(InvalidInput, match=r"seed must be 0 or more, got -3"):
+        generate(-3, 10, tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_huge_seed_gives_its_own_world(tmp_path: Path) -> None:
+    generate(10**30, 50, tmp_path / "a")
+    generate(10**30 + 1, 50, tmp_path / "b")
+    assert _contents(tmp_path / "a") != _contents(tmp_path / "b")
+
+
 def test_an_earlier_world_in_the_folder_is_replaced(tmp_path: Path) -> None:
     generate(4, 900, tmp_path / "a")
     generate(3, 600, tmp_path / "a")
@@ -74,3 +88,10 @@ def test_refuses_a_file_as_the_folder(tmp_path: Path) -> None:
     (tmp_path / "a").write_text("")
     with pytest.raises(InvalidInput, match=r"a is a file; a world is written to a folder"):
         generate(1, 10, tmp_path / "a")
+
+
+def test_a_node_file_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    (tmp_path / "plat-01.jsonl").mkdir()
+    with pytest.raises(InvalidInput, match=r"cannot write .*plat-01\.jsonl: Is a directory"):
+        generate(1, 10, tmp_path)
+    gc.collect()  # a node file left open would warn (ResourceWarning), an error here

@@ -101,3 +101,31 @@ def test_truth_lines_validate_and_round_trip(world: tuple[Path, WorldSummary]) -
     first = next(read_truth(out))
     assert TruthRecord.model_validate_json(first.model_dump_json()) == first
     assert sum(1 for _ in read_truth(out / TRUTH_FILE)) == 2000
+
+
+def test_hops_are_in_time_order(world: tuple[Path, WorldSummary]) -> None:
+    out, _ = world
+    for truth in read_truth(out):
+        times = [hop.at for hop in truth.hops]
+        assert times == sorted(times), truth.card_id
+
+
+def test_offline_shops_take_cards_with_and_without_real_name_registration(
+    world: tuple[Path, WorldSummary], world_events: list[dict[str, Any]]
+) -> None:
+    out, _ = world
+    intakes = [
+        e for e in world_events if e["type"] == "card.recycled" and e["channel"] == "offline_shop"
+    ]
+    assert {e["id_check"] for e in intakes} == {"id_card_ocr", "manual_copy", "none"}
+    unregistered = {(e["node_id"], e["source_id"]) for e in intakes if e["id_check"] == "none"}
+    for event in intakes:
+        if event["id_check"] == "none":
+            assert not {"seller_name", "seller_id_number", "seller_msisdn"} & set(event)
+    flagged = {
+        (b.node_id, b.source_id)
+        for t in read_truth(out)
+        for b in t.breakpoints
+        if b.reason == "unverified_identity"
+    }
+    assert unregistered <= flagged

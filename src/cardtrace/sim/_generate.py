@@ -55,13 +55,15 @@ def generate(
     """
     if not 1 <= cards <= _MAX_CARDS:
         raise InvalidInput(f"cards must be between 1 and {_MAX_CARDS}, got {cards}")
+    if seed < 0:  # random.Random seeds with abs(seed): -3 would be the world of 3
+        raise InvalidInput(f"seed must be 0 or more, got {seed}")
     world = build_world(seed, cards)
     files = NodeFiles(out, list(world.nodes.values()))
     _check_out(out, {*files.names, TRUTH_FILE})
     try:
         return _write(seed, cards, world, files, progress)
     except OSError as exc:  # a full disk, say: what was written is not a whole world
-        raise InvalidInput(f"cannot write the world to {out}: {exc.strerror or exc}") from None
+        raise InvalidInput(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
 
 
 def _check_out(out: Path, names: set[str]) -> None:
@@ -98,8 +100,8 @@ def _write(
     reasons: Counter[str] = Counter()
     rejected = 0
     made = 0
-    files.open()
     try:
+        files.open()
         with (files.out / TRUTH_FILE).open("wb", buffering=1 << 20) as truth:
             while made < cards:
                 for record in flows.next_scenario(cards - made):

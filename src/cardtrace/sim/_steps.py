@@ -237,10 +237,7 @@ class Steps:
         verified["ip"] = ip
         verified["device_fingerprint"] = device
         verified["user_agent"] = rng.choice(_USER_AGENTS)
-        refs = [self.emit(node, "pin.verified", t, verified)]
-        erased = self._expire(node, refs[0], t)
-        if erased is not None:
-            refs.append(erased)
+        refs = self._pin_log(node, t, verified)
         intake = dict(base)
         intake["seller_account"] = account.account_id
         people = self.world.people
@@ -265,10 +262,7 @@ class Steps:
         seller = person(account.member)
         trail.sellers.append(seller)
         hop = trail.hop("recycled", seller, node.node_id, t, refs)
-        if erased is not None:
-            trail.brk(
-                hop, "retention_expired", "PIN-verification log erased after 180 days", refs[0]
-            )
+        self._expired(trail, hop, refs)
         if leaked:
             trail.reject(
                 hop, refs[-1], "snapshot_ref made from the seller's phone number",
@@ -298,6 +292,19 @@ class Steps:
         if method in ("cash", "crypto"):
             trail.brk(hop, "anonymous_payment", f"paid out in {method}", ref)
 
+    def _pin_log(self, node: Node, t: int, fields: dict[str, Any]) -> list[dict[str, Any]]:
+        """A ``pin.verified`` entry, followed by its erasure if the node's retention ends
+        inside the world."""
+        ref = self.emit(node, "pin.verified", t, fields)
+        erased = self._expire(node, ref, t)
+        return [ref] if erased is None else [ref, erased]
+
+    def _expired(self, trail: Trail, hop: int, refs: list[dict[str, Any]]) -> None:
+        if any(ref["type"] == "record.erased" for ref in refs):
+            trail.brk(
+                hop, "retention_expired", "PIN-verification log erased after 180 days", refs[0]
+            )
+
     def _expire(self, node: Node, ref: dict[str, Any], t: int) -> dict[str, Any] | None:
         """The erasure of a log entry past the node's retention, if it falls inside the world."""
         if node.log_retention is None:
@@ -321,32 +328,20 @@ class Steps:
             result="used", balance_fen=0, submitter_account=account.account_id, ip=ip,
             device_fingerprint=device, user_agent=self.rng.choice(_USER_AGENTS),
         )  # fmt: skip
-        ref = self.emit(node, "pin.verified", t, fields)
-        trail.hop("attempt", person(account.member), node.node_id, t, [ref])
+        refs = self._pin_log(node, t, fields)
+        hop = trail.hop("attempt", person(account.member), node.node_id, t, refs)
+        self._expired(trail, hop, refs)
 
     def recycle_offline(
         self, trail: Trail, card: Card, t: int, shop: Node, *, who: int, identity: int,
         id_check: str, payout: tuple[str, str | None], payout_fen: int,
     ) -> None:  # fmt: skip
-        """Intake at an offline shop with real-name registration and a CCTV clip."""
+        """Intake at an offline shop with a CCTV clip, and real-name registration unless
+        ``id_check`` is ``none``."""
         rng = self.rng
-        people = self.world.people
-        name = people.names[identity]
-        id_number = people.ids[identity]
-        invalid = False
-        if id_check == "manual_copy":
-            roll = rng.random()
-            if roll < 0.02:
-                id_number = _mistype(rng, id_number)
-                invalid = True
-            elif roll < 0.03:
-                name = _misspell(rng, name)
-            elif roll < 0.06 and id_number[6:8] == "19" and id_number[8] in "5678":
-                id_number = legacy_id(id_number)
+        registration, invalid = self._registration(identity, id_check)
         fields = card.fields()
-        fields["seller_name"] = name
-        fields["seller_id_number"] = id_number
-        fields["seller_msisdn"] = self.world.numbers.msisdn[people.numbers[identity][0]]
+        fields.update(registration)
         fields["id_check"] = id_check
         fields["payout_method"] = payout[0]
         if payout[1] is not None:
@@ -364,9 +359,36 @@ class Steps:
                 hop, ref, "seller_id_number mis-copied by hand (check digit or date fails)",
                 breaks="unverified_identity", detail="ID number mis-copied; record rejected",
             )  # fmt: skip
+        elif id_check == "none":
+            trail.brk(
+                hop, "unverified_identity", "shop took the card without real-name registration", ref
+            )
         elif identity != who:
             trail.brk(hop, "unverified_identity", "seller showed another person's ID card", ref)
         self._payout_breaks(trail, hop, payout[0], ref)
+
+    def _registration(self, identity: int, id_check: str) -> tuple[dict[str, str], bool]:
+        """What a shop writes down of the seller (nothing for ``none``), and whether it
+        mis-copied the ID number by hand."""
+        if id_check == "none":
+            return {}, False
+        rng = self.rng
+        people = self.world.people
+        name = people.names[identity]
+        id_number = people.ids[identity]
+        invalid = False
+        if id_check == "manual_copy":
+            roll = rng.random()
+            if roll < 0.02:
+                id_number = _mistype(rng, id_number)
+                invalid = True
+            elif roll < 0.03:
+                name = _misspell(rng, name)
+            elif roll < 0.06 and id_number[6:8] == "19" and id_number[8] in "5678":
+                id_number = legacy_id(id_number)
+        msisdn = self.world.numbers.msisdn[people.numbers[identity][0]]
+        registration = {"seller_name": name, "seller_id_number": id_number, "seller_msisdn": msisdn}
+        return registration, invalid
 
     # -- distribution --------------------------------------------------------------------
 
