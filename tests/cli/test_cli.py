@@ -19,6 +19,8 @@ import pytest
 import typer
 
 import factories as make
+from cardtrace import sim
+from cardtrace.cli import options
 from cardtrace.cli.app import app
 from cardtrace.cli.main import run
 from cardtrace.errors import ConfigurationError
@@ -389,6 +391,10 @@ def test_ingest_exit_2_when_the_rejects_file_cannot_be_written(
             "Invalid value for '--cards': 0 is not in the range 1<=x<=10000000 "
             "(see 'cardtrace sim --help')",
         ),
+        (
+            ["sim", "--seed", "-3", "--out", "w"],  # random would take it as the seed 3
+            "Invalid value for '--seed': -3 is not in the range x>=0 (see 'cardtrace sim --help')",
+        ),
         (["frobnicate"], "No such command 'frobnicate' (see 'cardtrace --help')"),
     ],
 )
@@ -398,6 +404,10 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert run(args) == 2
     captured = capsys.readouterr()
     assert (captured.out, captured.err) == ("", f"cardtrace: {message}\n")
+
+
+def test_the_commands_allow_as_many_cards_as_the_simulator() -> None:
+    assert options.MAX_CARDS == sim.MAX_CARDS
 
 
 def test_help_gives_flags_no_value_and_names_arguments_plainly(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shlex
 import sqlite3
 from pathlib import Path
 
@@ -581,11 +582,31 @@ def test_a_production_witness_without_its_key_makes_no_database(
 def test_the_demo_ends_with_an_offline_verified_proof(
     node_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = output(capsys, "demo", "--folder", "d", "--cards", "100", "--seed", "3")
+    folder = "demo 世界 [b]x"  # a space, Chinese and what rich would read as markup
+    code, out, _ = output(capsys, "demo", "--folder", folder, "--cards", "100", "--seed", "3")
     assert code == 0
     step = out[out.index("4. Sign a checkpoint") :]
     assert "leaf index" in step
     assert "VALID" in step
-    assert (node_home / "d" / "evidence.json").exists()
-    key = step.split("--key '")[1].split("'")[0]
-    assert run(["verify-bundle", str(node_home / "d" / "evidence.json"), "--key", key]) == 0
+    assert (node_home / folder / "evidence.json").exists()
+    (line,) = [line for line in step.splitlines() if line.startswith("Try it: ")]
+    command = shlex.split(line.removeprefix("Try it: "))  # pasted into a shell as printed
+    assert command[:3] == ["cardtrace", "verify-bundle", f"{folder}/evidence.json"]
+    assert run(command[1:]) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--seed", "-1"], "Invalid value for '--seed': -1 is not in the range x>=0 (see"),
+        (["--cards", "10000001"], "Invalid value for '--cards': 10000001 is not in the range"),
+        (["--folder", "/proc/demo"], "cannot make the demo folder /proc/demo: No such file or"),
+    ],
+)
+def test_the_demo_refuses_bad_options_in_one_line_before_making_anything(
+    node_home: Path, capsys: pytest.CaptureFixture[str], args: list[str], said: str
+) -> None:
+    code, out, err = output(capsys, "demo", "--folder", "d", *args)
+    assert (code, out) == (2, "")
+    one_line_error(err, said)
+    assert list(node_home.iterdir()) == []

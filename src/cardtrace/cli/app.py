@@ -14,7 +14,7 @@ from rich.console import Console
 from cardtrace import service
 from cardtrace.cli import render
 from cardtrace.cli.demo import run_demo
-from cardtrace.cli.options import DbOption, JsonOption
+from cardtrace.cli.options import MAX_CARDS, DbOption, JsonOption, SeedOption
 from cardtrace.errors import InvalidInput
 from cardtrace.settings import load_settings
 
@@ -68,11 +68,16 @@ def _streams(
 @app.command()
 def sim(
     out: Annotated[
-        Path, typer.Option(metavar="DIR", help="Folder for the node files and the ground truth.")
+        Path,
+        typer.Option(
+            metavar="DIR",
+            help="Folder for the node files and the ground truth: made if missing; an "
+            "existing one must be empty or hold an earlier world, which is replaced.",
+        ),
     ],
-    seed: Annotated[int, typer.Option(metavar="INT", help="Same seed, same world.")] = 1,
+    seed: SeedOption = 1,
     cards: Annotated[
-        int, typer.Option(min=1, max=10_000_000, metavar="INT", help="Number of cards.")
+        int, typer.Option(min=1, max=MAX_CARDS, metavar="INT", help="Number of cards.")
     ] = 1000,
     json: JsonOption = False,
 ) -> None:
@@ -258,9 +263,10 @@ def demo(
         ),
     ] = Path("demo-world"),
     cards: Annotated[
-        int, typer.Option(min=100, metavar="INT", help="Cards in the synthetic world.")
+        int,
+        typer.Option(min=100, max=MAX_CARDS, metavar="INT", help="Cards in the synthetic world."),
     ] = 3000,
-    seed: Annotated[int, typer.Option(metavar="INT", help="Seed of the synthetic world.")] = 7,
+    seed: SeedOption = 7,
 ) -> None:
     """Generate a world, ingest it into a fresh SQLite file, and walk a fraud card."""
     run_demo(_out, _err, folder=folder, cards=cards, seed=seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -88,15 +89,17 @@ def _prove_and_verify(
     out.print(f"Bundle written to {render.plain(path)}; verifying it with the node's key alone:")
     verified, report = service.verify_bundle_file(data, [key])
     show_bundle_report(out, verified, report)
-    out.print(f"Try it: cardtrace verify-bundle {render.plain(path)} --key '{key}'", soft_wrap=True)
+    command = shlex.join(["cardtrace", "verify-bundle", str(path), "--key", key])
+    out.print(f"Try it: {render.plain(command)}", soft_wrap=True)
 
 
 def _fresh_folder(folder: Path) -> None:
-    if folder.exists():
-        if not (folder / _MARKER).exists():
-            raise InvalidInput(
-                f"{folder} exists and was not made by the demo; choose another --folder"
-            )
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    (folder / _MARKER).touch()
+    if folder.exists() and not (folder / _MARKER).exists():
+        raise InvalidInput(f"{folder} exists and was not made by the demo; choose another --folder")
+    try:
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        (folder / _MARKER).touch()
+    except OSError as exc:
+        raise InvalidInput(f"cannot make the demo folder {folder}: {exc.strerror}") from None

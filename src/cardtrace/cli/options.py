@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["DbOption", "JsonOption"]
+__all__ = ["MAX_CARDS", "DbOption", "JsonOption", "SeedOption"]
 
 DbOption = Annotated[
     str | None,
@@ -19,3 +19,10 @@ DbOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+SeedOption = Annotated[
+    int,
+    typer.Option(min=0, metavar="INT", help="Seed of the synthetic world: same seed, same world."),
+]
+#: The most cards a world may have: ``cardtrace.sim.MAX_CARDS``, which a test holds this
+#: to (importing the simulator here would load Faker for every command).
+MAX_CARDS = 10_000_000

@@ -5,7 +5,7 @@
 The layout and the world's rules are described in docs/sim.md.
 """
 
-from cardtrace.sim._generate import TRUTH_FILE, WorldSummary, generate
+from cardtrace.sim._generate import MAX_CARDS, TRUTH_FILE, WorldSummary, generate
 from cardtrace.sim._truth import (
     BREAK_REASONS,
     Breakpoint,
@@ -23,6 +23,7 @@ from cardtrace.sim._world import ANONYMISING_NETWORKS
 __all__ = [
     "ANONYMISING_NETWORKS",
     "BREAK_REASONS",
+    "MAX_CARDS",
     "TRUTH_FILE",
     "BreakReason",
     "Breakpoint",

@@ -15,11 +15,12 @@ from cardtrace.sim._steps import Steps
 from cardtrace.sim._world import World, build_world
 from cardtrace.sim._writer import NodeFiles
 
-__all__ = ["TRUTH_FILE", "WorldSummary", "generate"]
+__all__ = ["MAX_CARDS", "TRUTH_FILE", "WorldSummary", "generate"]
 
 TRUTH_FILE = "truth.jsonl"
 _PROGRESS_EVERY = 1000
-_MAX_CARDS = 10_000_000
+#: The largest world generated in one run.
+MAX_CARDS = 10_000_000
 
 
 class WorldSummary(BaseModel):
@@ -53,8 +54,8 @@ def generate(
     The same seed and card count give byte-identical files. ``progress`` is called with the
     number of cards done, every thousand cards and at the end.
     """
-    if not 1 <= cards <= _MAX_CARDS:
-        raise InvalidInput(f"cards must be between 1 and {_MAX_CARDS}, got {cards}")
+    if not 1 <= cards <= MAX_CARDS:
+        raise InvalidInput(f"cards must be between 1 and {MAX_CARDS}, got {cards}")
     if seed < 0:  # random.Random seeds with abs(seed): -3 would be the world of 3
         raise InvalidInput(f"seed must be 0 or more, got {seed}")
     world = build_world(seed, cards)
