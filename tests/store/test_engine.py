@@ -8,10 +8,13 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -234,6 +237,12 @@ def test_a_sqlite_uri_naming_a_host_is_refused_in_one_line(tmp_path: Path) -> No
 PORT = "database URL: its port is not a number from 1 to 65535"
 HOST_NAME = "database URL: a host it names is not a valid host name"
 MULTIHOST = "database URL: its host and port parameters do not pair up"
+QUERY_PORT = "database URL: a port of its host or port parameters is not a number from 1 to 65535"
+HOST_TAIL = "database URL: its host is followed by text that is not :PORT, / or ?"
+READ_ALIKE = "database URL: SQLAlchemy and libpq would read its "
+BRACKET = "database URL: a host it names holds a '[' or ']'"
+COLON = "database URL: a host it names holds a ':' but is not an IPv6 address"
+HOSTS_TWICE = "database URL: a host parameter given more than once is HOST or HOST:PORT"
 
 
 @pytest.mark.parametrize(
@@ -280,6 +289,110 @@ def test_a_postgresql_url_the_driver_would_fail_on_is_refused_naming_the_part(
 
 
 @pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        # make_url stopped at the 'x' and said nothing: [::1], port 5432, no database.
+        ("postgresql://u:hunter2@[::1]x/cards", HOST_TAIL),
+        ("postgresql://u:hunter2@[::1]x:6543/cards", HOST_TAIL),
+        ("postgresql://u:hunter2@[::1],db.example/cards", READ_ALIKE),  # libpq's host list
+        ("postgresql://u:hunter2@a,b:5433/cards", READ_ALIKE + "port"),  # libpq: b's port
+        # Where make_url stopped, and libpq would too, at a NUL: the database was lost.
+        ("postgresql://u:hunter2@[::1]\x00/cards", "before its query holds a NUL"),
+        ("postgresql://u:hunter2@[::1]x\udcff/cards", "before its query is not UTF-8"),
+        ("postgresql://u:hunter2@db.example/cards?sslmode=disable\n&sslmode=x", "line break"),
+        # Hosts read from text libpq reads otherwise or refuses.
+        ("postgresql://u:hunter2@[::1]]/cards", HOST_TAIL),  # was the host '::1]'
+        ("postgresql://u:hunter2@[[::1]/cards", BRACKET),
+        ("postgresql://u:hunter2@[]/cards", "its host is an empty IPv6 address"),  # was '[]'
+        ("postgresql://u:hunter2@[db/cards", "its host has no closing ']'"),
+        ("postgresql://u:hunter2@[db:x]/cards", COLON),
+        ("postgresql://u:hunter2@%2Ftmp/cards", "its host holds a %-escape"),  # not decoded
+        # Ports int() takes: make_url handed on 1000 and 5432.
+        ("postgresql://u:hunter2@db.example:1_000/cards", PORT),
+        ("postgresql://u:hunter2@db.example: 5432/cards", PORT),
+        ("postgresql://u:hunter2@db.example:5432 /cards", PORT),
+        ("postgresql://u:hunter2@db.example:+5432/cards", PORT),
+        ("postgresql://u:hunter2@db.example:\u0665\u0664\u0663\u0662/cards", PORT),
+        ("postgresql://u:hunter2@db.example:\uff15\uff14\uff13\uff12/cards", PORT),
+        ("postgresql://u:hunter2@db.example:00/cards", PORT),
+        ("postgresql://u:hunter2@db.example:99999999999999999999/cards", PORT),
+        ("postgresql://u:hunter2@:1_000/cards", PORT),  # no host: a socket
+        ("postgresql://u:hunter2@[::1]:+5432/cards", PORT),
+        # The query's ports, which SQLAlchemy reads with int() too, and libpq's 0.
+        ("postgresql://u:hunter2@/cards?host=db.example&port=1_000", QUERY_PORT),
+        ("postgresql://u:hunter2@/cards?host=db.example&port=%2B5432", QUERY_PORT),
+        ("postgresql://u:hunter2@/cards?host=db.example&port=%D9%A5%D9%A4", QUERY_PORT),
+        ("postgresql://u:hunter2@/cards?host=db.example&port=0", QUERY_PORT),
+        ("postgresql://u:hunter2@/cards?port=65536", QUERY_PORT),
+        ("postgresql://u:hunter2@/cards?host=a,b&port=5432,1_000", QUERY_PORT),
+        ("postgresql://u:hunter2@/cards?host=db.example:0", QUERY_PORT),  # was dropped
+        ("postgresql://u:hunter2@/cards?host=db.example:", QUERY_PORT),
+        ("postgresql://u:hunter2@/cards?host=db.example:%D9%A5", QUERY_PORT),  # was 5
+        ("postgresql://u:hunter2@/cards?host=a:1_000&host=b:2", QUERY_PORT),
+        ("postgresql://u:hunter2@/cards?host=db.example:1_000", QUERY_PORT),  # the host as is
+        ("postgresql://u:hunter2@/cards?host=[::1]", BRACKET),
+        ("postgresql://u:hunter2@/cards?host=[::1]:5432", BRACKET),
+        ("postgresql://u:hunter2@/cards?host=::1&host=::2", HOSTS_TWICE),  # was ValueError
+        ("postgresql://u:hunter2@/cards?host=a:1:2&host=b", HOSTS_TWICE),  # ':2' dropped
+        ("postgresql://u:hunter2@/cards?host=a,b&host=c", HOSTS_TWICE),
+    ],
+)
+def test_a_postgresql_url_sqlalchemy_would_read_otherwise_than_it_says_is_refused(
+    url: str, said: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(said)) as refused:
+        open_engine(url)
+    message = str(refused.value)
+    assert message.startswith("database URL: ")
+    assert "hunter2" not in message
+    assert "\n" not in message
+
+
+#: What a connection is opened with, compared as libpq compares it: no empty values.
+_CONNECTION_KEYS = ("user", "password", "host", "port", "dbname")
+
+
+def connection_arguments(url: str) -> dict[str, str]:
+    """What the engine of ``url`` hands psycopg to connect with."""
+    engine = open_engine(url)
+    try:
+        _, arguments = engine.dialect.create_connect_args(engine.url)
+    finally:
+        engine.dispose()
+    return _compared(arguments)
+
+
+def libpq_reading(url: str) -> dict[str, str]:
+    """What libpq's own parser reads ``url`` as."""
+    return _compared(conninfo_to_dict(url))
+
+
+def _compared(arguments: Any) -> dict[str, str]:
+    found = {key: str(arguments.get(key) or "") for key in _CONNECTION_KEYS}
+    if found["port"]:
+        found["port"] = ",".join(
+            str(int(port)) if port else "" for port in found["port"].split(",")
+        )
+    return {key: value for key, value in found.items() if value}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:hunter2@:5432/cards",  # an empty host: the default socket, port 5432
+        "postgresql://u@/cards",
+        "postgresql://u:hunter2@[::1]/cards",
+        "postgresql://u:hunter2@[::ffff:10.0.0.1]:6543/cards",
+        "postgresql://u:hunter2@db.example:05432/cards",
+        "postgresql://u:hunter2@127.0.0.1:65535/cards",
+        "postgresql://u:hunter2@db.example:1/",
+    ],
+)
+def test_a_postgresql_url_means_what_libpq_reads_it_as(url: str) -> None:
+    assert connection_arguments(url) == libpq_reading(url)
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "postgresql://u:hunter2@db.example:5432/cards",
@@ -290,10 +403,106 @@ def test_a_postgresql_url_the_driver_would_fail_on_is_refused_naming_the_part(
         "postgresql://u@/cards?host=/var/run/postgresql",  # a socket's folder, not a name
         "postgresql://u@/cards?host=a.example:5432&host=b.example:5433",
         "postgresql://u@/cards?host=a.example,b.example&port=5432,5433",
+        "postgresql://u@/cards?host=a.example,b.example&port=5432,",  # libpq's default port
+        "postgresql://u@/cards?host=::1",
+        "postgresql://u@/cards?host=::1,fe80::1%25eth0&port=5432,5433",
+        "postgresql://u@/cards?host=/var/run/postgresql&port=5433",
+        "postgresql://u@:5432/cards",  # an empty host: the default socket
     ],
 )
 def test_postgresql_urls_libpq_takes_are_not_refused(url: str) -> None:
     open_engine(url).dispose()  # nothing is connected to yet
+
+
+def test_the_query_s_hosts_and_ports_reach_libpq_as_written() -> None:
+    pairs = "host=a.example:5432&host=b.example:6543"
+    assert connection_arguments(f"postgresql://u@/cards?{pairs}") == {
+        "user": "u",
+        "host": "a.example,b.example",
+        "port": "5432,6543",
+        "dbname": "cards",
+    }
+    arguments = connection_arguments("postgresql://u@/cards?host=::1,db.example&port=1,65535")
+    assert (arguments["host"], arguments["port"]) == ("::1,db.example", "1,65535")
+
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?"
+_HOSTS = (
+    st.just("")  # the default socket
+    | st.from_regex(rf"{_LABEL}(\.{_LABEL}){{0,3}}", fullmatch=True)
+    | st.ip_addresses(v=4).map(str)
+    | st.ip_addresses(v=6).map(lambda address: f"[{address}]")
+)
+#: Text a user name, password or database name may hold, percent-encoded in the URL.
+_URL_TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"))
+
+
+@st.composite
+def postgresql_url(draw: st.DrawFn, port: st.SearchStrategy[str] | None = None) -> str:
+    """A PostgreSQL URL made of valid parts, its port drawn from ``port`` if given."""
+    user = quote(draw(_URL_TEXT), safe="")
+    password = quote(draw(_URL_TEXT), safe="")
+    host = draw(_HOSTS)
+    written = draw((st.none() | st.integers(1, 65535).map(str)) if port is None else port)
+    database = quote(draw(_URL_TEXT), safe="")
+    userinfo = draw(st.sampled_from([f"{user}:{password}@", f"{user}@", ""]))
+    return f"postgresql://{userinfo}{host}{'' if written is None else ':' + written}/{database}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(url=postgresql_url())
+def test_a_url_made_of_valid_parts_is_taken_and_means_what_libpq_reads(url: str) -> None:
+    assert connection_arguments(url) == libpq_reading(url)
+
+
+def _in_digits(port: str, zero: int) -> str:
+    """``port`` in the digits of another script (from its ``zero``), which int() reads."""
+    return "".join(chr(zero + int(digit)) for digit in port)
+
+
+#: Ports Python's int() reads (make_url and SQLAlchemy's query pairing use it) but a URL's
+#: port is not: a number from 1 to 65535 in ASCII digits.
+_MUTATED_PORTS = (
+    st.integers(1, 65535)
+    .map(str)
+    .flatmap(
+        lambda port: st.sampled_from(
+            [
+                f" {port}",
+                f"{port} ",
+                f"+{port}",
+                f"{port[0]}_{port[1:]}" if len(port) > 1 else f"{port}_0",
+                _in_digits(port, 0x0660),  # Arabic-Indic
+                _in_digits(port, 0x0966),  # Devanagari
+                _in_digits(port, 0xFF10),  # full-width
+            ]
+        )
+    )
+    | st.sampled_from(["0", "00", "-1"])
+    | st.integers(65536, 10**30).map(str)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(url=postgresql_url(port=_MUTATED_PORTS))
+def test_a_url_whose_port_is_not_1_to_65535_in_ascii_digits_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        open_engine(url)
+    assert str(refused.value) == (
+        "database URL: its port is not a number from 1 to 65535 (postgresql://USER@HOST:PORT/DB)"
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(port=_MUTATED_PORTS, paired=st.booleans())
+def test_a_query_port_that_is_not_1_to_65535_in_ascii_digits_is_refused(
+    port: str, paired: bool
+) -> None:
+    written = quote(port, safe="")
+    query = f"host=db.example:{written}&host=b.example" if paired else f"port={written}"
+    with pytest.raises(ConfigurationError) as refused:
+        open_engine(f"postgresql://u:hunter2@/cards?{query}")
+    assert str(refused.value).startswith(QUERY_PORT)
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,10 @@ part at fault, before anything is opened.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -68,6 +70,10 @@ _WORD = re.compile(r"[A-Za-z0-9_]{1,64}")
 _BAD_PORT = (
     "database URL: its port is not a number from 1 to 65535 (postgresql://USER@HOST:PORT/DB)"
 )
+_BAD_QUERY_PORT = (
+    "database URL: a port of its host or port parameters is not a number from 1 to 65535 "
+    "(host=H1,H2&port=P1,P2 or host=H1:P1&host=H2:P2)"
+)
 
 #: SQLite's own URI parameters, taken with ``uri=true`` (https://sqlite.org/uri.html).
 #: The driver's (``timeout``, ``isolation_level``, ...) are refused: cardtrace sets what
@@ -109,10 +115,10 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
     if backend == "postgresql":
         _check_driver(parsed)
         _check_postgresql_query(parsed)
-        _check_postgresql_parts(parsed)
+        _check_postgresql_parts(url, parsed)
         parsed = parsed.set(drivername="postgresql+psycopg")
         try:
-            return create_engine(parsed, pool_pre_ping=True)
+            engine = create_engine(parsed, pool_pre_ping=True)
         except ArgumentError:  # the query's hosts and ports, which SQLAlchemy pairs up
             raise ConfigurationError(
                 "database URL: its host and port parameters do not pair up: give "
@@ -120,6 +126,10 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
             ) from None
         except NoSuchModuleError as exc:  # pragma: no cover - psycopg is a dependency
             raise ConfigurationError(f"PostgreSQL driver missing: {exc}") from None
+        # After the pairing, which refuses a port that is no number at all: nothing is
+        # connected to yet, so the engine holds nothing to release.
+        _check_query_ports(parsed.normalized_query)
+        return engine
     raise ConfigurationError(
         f"database backend {backend!r} is not supported; use sqlite:/// or postgresql://"
     )
@@ -133,11 +143,27 @@ def open_engine(url: str, *, create: bool = True) -> Engine:
 def _parse(url: str) -> URL:
     """``url`` as SQLAlchemy reads it, or refused in one line saying what is wrong."""
     try:
-        return make_url(url)
+        parsed = make_url(url)
     except ArgumentError:
         raise ConfigurationError(f"database URL is not valid; {_EXPECTED}") from None
     except ValueError:  # make_url's int() of the text after the host's ':'
         raise ConfigurationError(_unreadable_port(url)) from None
+    if any(end in url.partition("?")[2] for end in "\r\n"):  # make_url stops at it
+        raise ConfigurationError(
+            "database URL: its query holds a line break, after which nothing would be read"
+        )
+    return parsed
+
+
+def _check_port(port: str, message: str) -> None:
+    """Refuse a port that is not 1 to 65535 in ASCII digits: ``int()`` also takes
+    '1_000', ' 5432', '+5432' and other scripts' digits, and libpq takes 0 for its
+    default port."""
+    number = port.lstrip("0")  # and no int() of thousands of digits, which it refuses
+    if not (port.isascii() and port.isdigit() and 0 < len(number) <= 5):
+        raise ConfigurationError(message)
+    if int(number) > 65535:
+        raise ConfigurationError(message)
 
 
 def _unreadable_port(url: str) -> str:
@@ -314,13 +340,11 @@ def _check_postgresql_query(parsed: URL) -> None:
             _single(value, name)
 
 
-def _check_postgresql_parts(parsed: URL) -> None:
+def _check_postgresql_parts(url: str, parsed: URL) -> None:
     """Refuse what psycopg would fail on only when it connects, with an internal error or
     none: text that is not UTF-8, a NUL (libpq reads up to it and drops the rest of the
-    connection string: another database, no host), a port out of range (libpq takes 0
-    for its default), and a host name no lookup can take."""
-    if parsed.port is not None and not 1 <= parsed.port <= 65535:
-        raise ConfigurationError(_BAD_PORT)
+    connection string: another database, no host), and a host no lookup can take, or
+    that SQLAlchemy reads otherwise than libpq."""
     parts = {
         "user name": parsed.username,
         "password": parsed.password,
@@ -333,9 +357,112 @@ def _check_postgresql_parts(parsed: URL) -> None:
     for name, values in query.items():
         for value in values:
             _check_libpq_text(_parameter(name), value)
-    hosts = [parsed.host or "", *query.get("host", ())]
-    for host in (name for value in hosts for name in value.split(",")):
+    if "%" in (parsed.host or ""):
+        # libpq decodes %HH in the URL's host ('%2Fvar%2Frun' is a socket's folder);
+        # SQLAlchemy hands it on as it is, to be looked up as a name.
+        raise ConfigurationError(
+            "database URL: its host holds a %-escape, which is not decoded there: give a "
+            "socket's folder or a scoped IPv6 address as ?host="
+        )
+    _check_libpq_reads_alike(url, parsed)
+    hosts = [*(parsed.host or "").split(","), *(host for host, _ in _query_hosts(query))]
+    for host in hosts:
         _check_host_name(host)
+
+
+def _check_libpq_reads_alike(url: str, parsed: URL) -> None:
+    """Refuse a URL whose user, host, port or database libpq (psycopg's
+    ``conninfo_to_dict``) reads otherwise than SQLAlchemy did, or cannot read: SQLAlchemy
+    stops quietly where it cannot go on ('postgresql://[::1]x:6543/cards' lost its port
+    and database) and takes for a port what ``int()`` takes ('1_000', '+5432', digits
+    of other scripts), and the engine connects with what SQLAlchemy read."""
+    head = "postgresql://" + url.partition("?")[0].partition("://")[2]
+    _check_libpq_text("text before its query", head)  # where SQLAlchemy may have stopped
+    written = _written_port(head)
+    if written is not None:
+        _check_port(written, _BAD_PORT)  # as written: libpq reads ' 5432' as 5432
+    try:
+        read = {key: str(value) for key, value in conninfo_to_dict(head).items()}
+    except psycopg.ProgrammingError as exc:
+        raise ConfigurationError(_libpq_refusal(str(exc))) from None
+    for port in read.get("port", "").split(","):
+        if port:
+            _check_port(port, _BAD_PORT)
+    port = read.get("port", "")
+    readings = {
+        "user name": (parsed.username, read.get("user")),
+        "host": (parsed.host, read.get("host")),
+        "port": (parsed.port, int(port) if port.isdigit() else port or None),
+        "database name": (parsed.database, read.get("dbname")),
+    }
+    differ = [part for part, (ours, libpq) in readings.items() if (ours or None) != libpq]
+    if differ:
+        parts = ", ".join(differ[:-1]) + (" and " if len(differ) > 1 else "") + differ[-1]
+        raise ConfigurationError(
+            f"database URL: SQLAlchemy and libpq would read its {parts} differently; "
+            "several hosts go in ?host=H1,H2&port=P1,P2"
+        )
+
+
+def _written_port(head: str) -> str | None:
+    """The port written after the (last) host of a URL without its query, if any."""
+    authority = head.partition("://")[2].partition("/")[0].rpartition("@")[2]
+    after = authority.rpartition("]")[2] if authority.startswith("[") else authority
+    return after.rpartition(":")[2] if ":" in after else None
+
+
+def _libpq_refusal(reason: str) -> str:
+    """libpq's reason for not reading a URL, without the URL it quotes, nor its text."""
+    if reason.startswith("unexpected character"):
+        return (
+            "database URL: its host is followed by text that is not :PORT, / or ? "
+            "(postgresql://USER@[ADDRESS]:PORT/DB)"
+        )
+    if reason.startswith("end of string reached when looking for matching"):
+        return (
+            "database URL: the IPv6 address of its host has no closing ']' "
+            "(postgresql://USER@[ADDRESS]:PORT/DB)"
+        )
+    if reason.startswith("IPv6 host address may not be empty"):
+        return "database URL: its host is an empty IPv6 address, []"
+    return f"database URL: the driver cannot read it; {_EXPECTED}"
+
+
+def _query_hosts(query: Mapping[str, Sequence[str]]) -> list[tuple[str, str | None]]:
+    """Each host of the query's host parameters, with the port written after it where
+    SQLAlchemy splits one off (and None where it does not): in a host parameter given
+    more than once, and in one given once, alone, without a port parameter and with one
+    ':' (an IPv6 address has more)."""
+    values = query.get("host", ())
+    if len(values) > 1:
+        return [_host_and_port(value) for value in values]
+    hosts = [host for value in values for host in value.split(",")]
+    if len(hosts) == 1 and "port" not in query and hosts[0].count(":") == 1:
+        host, _, port = hosts[0].partition(":")
+        return [(host, port)]
+    return [(host, None) for host in hosts]
+
+
+def _host_and_port(value: str) -> tuple[str, str | None]:
+    """One of several host parameters, split as SQLAlchemy does, at every ':' (an IPv6
+    address raised ValueError) and not at ',' (which libpq would read as more hosts than
+    ports)."""
+    if value.count(":") > 1 or "," in value:
+        raise ConfigurationError(
+            "database URL: a host parameter given more than once is HOST or HOST:PORT, one "
+            "each; give IPv6 addresses as host=A1,A2&port=P1,P2"
+        )
+    host, colon, port = value.partition(":")
+    return host, port if colon else None
+
+
+def _check_query_ports(query: Mapping[str, Sequence[str]]) -> None:
+    """Refuse a port of the query that SQLAlchemy's ``int()`` took but that is not one;
+    an empty one in a list of ports is libpq's default port for its host."""
+    ports = [port for value in query.get("port", ()) for port in value.split(",") if port]
+    ports += [port for _, port in _query_hosts(query) if port is not None]
+    for port in ports:
+        _check_port(port, _BAD_QUERY_PORT)
 
 
 def _check_libpq_text(part: str, value: str) -> None:
@@ -351,8 +478,17 @@ def _check_libpq_text(part: str, value: str) -> None:
 
 def _check_host_name(host: str) -> None:
     """Refuse a host name psycopg would look up and fail on with an internal error (the
-    lookup's IDNA encoding raises ``UnicodeError``); a path names a socket's folder."""
+    lookup's IDNA encoding raises ``UnicodeError``), or that SQLAlchemy read from text
+    libpq reads otherwise ('[::1]]', '[]'); a path names a socket's folder."""
     if not host or host.startswith("/"):
+        return
+    if "[" in host or "]" in host:
+        raise ConfigurationError(
+            "database URL: a host it names holds a '[' or ']'; an IPv6 address is written "
+            "[ADDRESS] in the URL's host and bare in ?host= (postgresql://USER@[ADDRESS]/DB)"
+        )
+    if ":" in host:  # only an IPv6 address holds one
+        _check_ipv6_address(host)
         return
     try:
         host.encode("idna")
@@ -360,6 +496,16 @@ def _check_host_name(host: str) -> None:
         raise ConfigurationError(
             "database URL: a host it names is not a valid host name (a part between dots "
             "is empty or over 63 characters, or holds a character host names cannot)"
+        ) from None
+
+
+def _check_ipv6_address(host: str) -> None:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        raise ConfigurationError(
+            "database URL: a host it names holds a ':' but is not an IPv6 address (a port "
+            "goes after the host: HOST:PORT, or [ADDRESS]:PORT)"
         ) from None
 
 
