@@ -145,7 +145,7 @@ FUTURE = date.today() + timedelta(days=2)
 @st.composite
 def region_codes(draw: st.DrawFn) -> str:
     if draw(st.integers(0, 9)) == 0:
-        return f"{draw(st.sampled_from([71, 81, 82]))}0000"
+        return f"{draw(st.sampled_from([71, 81, 82, 83]))}0000"
     province = draw(st.sampled_from(MAINLAND_PROVINCES))
     return f"{province}{draw(st.integers(1, 99)):02d}{draw(st.integers(0, 99)):02d}"
 
@@ -278,6 +278,7 @@ def test_leap_day_is_accepted_in_a_leap_year() -> None:
         ("190101", "names no province"),
         ("110000", "names no prefecture"),
         ("810101", "province-level"),
+        ("830101", "province-level"),
     ],
 )
 def test_bad_address_code_is_refused(region: str, reason: str) -> None:
@@ -290,6 +291,34 @@ def test_bad_address_code_is_refused(region: str, reason: str) -> None:
 )
 def test_non_digit_characters_are_refused(value: str) -> None:
     rejected(parse_resident_id, value)
+
+
+def test_taiwan_residents_numbers_parse() -> None:
+    """Residence permits of Taiwan residents carry 830000 (HK 810000, Macao 820000)."""
+    first17 = "83000019920130002"
+    parsed = parse_resident_id(first17 + resident_id_check_digit(first17))
+    assert (parsed.region_code, parsed.birth_date) == ("830000", date(1992, 1, 30))
+
+
+NOT_A_CHECK_CHARACTER = st.characters().filter(
+    lambda c: not c.isspace() and c not in "0123456789xX-"
+)
+
+
+@given(digit_strings(17), NOT_A_CHECK_CHARACTER)
+@example("11010519491231002", "ß")  # upper-cases to two characters
+def test_a_wrong_last_character_is_named_whatever_its_upper_case(first17: str, last: str) -> None:
+    message = rejected(parse_resident_id, first17 + last)
+    assert message == "ID number must be 17 digits followed by a digit or X"
+
+
+@given(digit_strings(14), NOT_A_CHECK_CHARACTER)
+@example("11010549123100", "ﬁ")  # upper-cases to two characters
+def test_a_wrong_last_legacy_character_is_named_whatever_its_upper_case(
+    first14: str, last: str
+) -> None:
+    message = rejected(parse_resident_id, first14 + last)
+    assert message == "legacy 15-character ID number must be all digits"
 
 
 # -- mobile numbers --------------------------------------------------------------------
@@ -394,6 +423,16 @@ def test_msisdn_rejections(value: str, reason: str) -> None:
     assert reason in rejected(parse_msisdn, value)
 
 
+BLANKS = st.text(alphabet=" -\t\u00a0\u3000", max_size=12)
+
+
+@given(BLANKS, st.sampled_from(["", "+86", "0086"]))
+def test_a_number_without_digits_is_told_by_its_length(blank: str, country: str) -> None:
+    assert rejected(parse_msisdn, country + blank) == (
+        "mobile number has 0 digits, expected 11 (or 13 for an IoT number)"
+    )
+
+
 def test_parsed_phone_repr_hides_the_number() -> None:
     assert "12345678" not in repr(parse_msisdn("13812345678"))
 
@@ -478,6 +517,12 @@ def test_foreign_imsis_are_refused(mcc: str, rest: str) -> None:
 def test_imsi_of_wrong_length_is_refused(mnc: str, msin: str, extra: str) -> None:
     rejected(parse_imsi, f"460{mnc}{msin[:-1]}")
     rejected(parse_imsi, f"460{mnc}{msin}{extra}")
+
+
+@given(BLANKS)
+def test_sim_identifiers_without_digits_are_told_by_their_length(blank: str) -> None:
+    assert rejected(parse_imsi, blank) == "IMSI has 0 digits, expected 15"
+    assert rejected(parse_iccid, blank) == "ICCID has 0 digits, expected 19 or 20"
 
 
 @st.composite
@@ -638,6 +683,14 @@ def test_bank_cards_round_trip(card: str, scheme: str) -> None:
     parsed = parse_payment_account(scheme + spaced)
     assert parsed.normalized == f"bank:{card}"
     assert parse_payment_account(parsed.normalized) == parsed
+
+
+@given(BLANKS)
+def test_accounts_without_digits_are_told_by_their_length(blank: str) -> None:
+    assert rejected(parse_payment_account, "bank:" + blank) == (
+        "bank card number has 0 digits, expected 13 to 19"
+    )
+    assert "mobile number has 0 digits" in rejected(parse_payment_account, "alipay:" + blank)
 
 
 @given(bank_cards(), st.data())

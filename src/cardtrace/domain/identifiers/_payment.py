@@ -95,7 +95,7 @@ def _wechat(identifier: str) -> PaymentAccountParts:
 def _bank(identifier: str) -> PaymentAccountParts:
     """A bank card number: 13-19 digits passing Luhn, separators dropped."""
     digits = strip_separators(identifier)
-    if not is_ascii_digits(digits):
+    if digits and not is_ascii_digits(digits):  # no digits at all: told by the length
         raise InvalidIdentifier("bank card number must contain only digits, spaces and hyphens")
     if not 13 <= len(digits) <= 19:
         raise InvalidIdentifier(f"bank card number has {len(digits)} digits, expected 13 to 19")

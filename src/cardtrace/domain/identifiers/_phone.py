@@ -137,7 +137,7 @@ def _national_digits(cleaned: str) -> str:
         cleaned = cleaned[4:]
     elif cleaned.startswith("86") and len(cleaned) in {13, 15}:
         cleaned = cleaned[2:]
-    if not is_ascii_digits(cleaned):
+    if cleaned and not is_ascii_digits(cleaned):  # no digits at all: told by the length
         raise InvalidIdentifier("mobile number may hold only digits, spaces and hyphens")
     if len(cleaned) not in {11, 13}:
         raise InvalidIdentifier(

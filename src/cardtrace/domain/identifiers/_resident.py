@@ -19,13 +19,14 @@ __all__ = ["ResidentId", "parse_resident_id"]
 
 Sex = Literal["M", "F"]
 
-#: First two digits of a GB/T 2260 address code: the provinces, plus Taiwan (71),
-#: Hong Kong (81) and Macao (82), whose residents carry province-level codes only.
+#: First two digits of a GB/T 2260 address code: the provinces, plus Taiwan (71 in
+#: GB/T 2260, 83 on Taiwan residents' residence permits), Hong Kong (81) and Macao (82),
+#: whose residents carry province-level codes only.
 _PROVINCES = frozenset(
     {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46}
     | {50, 51, 52, 53, 54, 61, 62, 63, 64, 65}
 )
-_PROVINCE_LEVEL_ONLY = frozenset({71, 81, 82})
+_PROVINCE_LEVEL_ONLY = frozenset({71, 81, 82, 83})
 _EARLIEST_BIRTH = date(1900, 1, 1)
 # ID numbers are issued in China, so "today" is the date in China Standard Time.
 _CHINA_TIME = timezone(timedelta(hours=8), "CST")
@@ -58,7 +59,8 @@ def parse_resident_id(value: str) -> ResidentId:
 
 @lru_cache(maxsize=4096)
 def _parse_cached(value: str) -> ResidentId:
-    number = strip_separators(value).upper()
+    # Not ``upper()``: it makes two characters of some (``ß``), and the count would be wrong.
+    number = strip_separators(value).replace("x", "X")
     if len(number) == 18:
         return _parse_current(number)
     if len(number) == 15:

@@ -54,13 +54,13 @@ class IccidParts:
 
 
 def _digits(value: str, name: str) -> str:
-    """The value without separators, if it is a string of digits of sane length."""
+    """The value without separators, if it is a string of digits (or none) of sane length."""
     if not isinstance(value, str):
         raise InvalidIdentifier(f"{name} must be a string")
     if len(value) > _MAX_INPUT:
         raise InvalidIdentifier(f"{name} is too long")
     cleaned = strip_separators(value)
-    if not is_ascii_digits(cleaned):
+    if cleaned and not is_ascii_digits(cleaned):  # no digits at all: told by the length
         raise InvalidIdentifier(f"{name} must contain only digits")
     return cleaned
 
