@@ -168,13 +168,14 @@ def card_code(kind: str, value: str) -> str:
 
 
 def issuer_code(value: str) -> str:
-    """An issuer code as typed by a user, in its one form, or ``InvalidIdentifier``."""
+    """An issuer code as typed by a user, in its one form, or ``InvalidIdentifier``, which
+    does not repeat the value: what was typed may be a PIN given in the wrong place."""
     try:
         code: str = _ISSUER_CODE.validate_python(value.strip())
     except ValidationError:
         raise InvalidIdentifier(
-            f"issuer {value!r} is not an issuer code: a letter, then letters, digits, '-' "
-            "and '_', e.g. cmcc"
+            "the issuer is not an issuer code: a letter, then letters, digits, '-' and '_', "
+            "e.g. cmcc"
         ) from None
     return code
 
