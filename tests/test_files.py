@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cardtrace.errors import InvalidInput
-from cardtrace.files import FileKind, check_output, read_small, write_whole
+from cardtrace.files import FileKind, check_output, make_a_file_in, read_small, write_whole
 
 
 def test_a_file_up_to_the_limit_is_read_whole(tmp_path: Path) -> None:
@@ -31,6 +31,13 @@ def test_a_file_past_the_limit_is_refused_as_an_os_error(tmp_path: Path, source:
 def test_a_missing_file_is_the_usual_os_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         read_small(tmp_path / "missing", 100)
+
+
+def test_a_file_is_made_and_removed_to_tell_a_folder_can_take_one(tmp_path: Path) -> None:
+    make_a_file_in(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(FileNotFoundError):  # root passes every permission check, not this
+        make_a_file_in(Path("/proc"))
 
 
 def _starts_with_note(start: bytes) -> bool:

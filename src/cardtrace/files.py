@@ -18,13 +18,14 @@ import errno
 import os
 import secrets
 import stat
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cardtrace.errors import InvalidInput
 
-__all__ = ["FileKind", "check_output", "read_small", "write_whole"]
+__all__ = ["FileKind", "check_output", "make_a_file_in", "read_small", "write_whole"]
 
 
 def read_small(path: Path, limit: int) -> bytes:
@@ -34,6 +35,18 @@ def read_small(path: Path, limit: int) -> bytes:
     if len(data) > limit:
         raise OSError(errno.EFBIG, f"it holds more than {limit:,} bytes, far more than it should")
     return data
+
+
+def make_a_file_in(folder: Path) -> None:
+    """Make a file in ``folder`` and remove it again; ``OSError`` if none can be made.
+
+    Permission bits alone would not tell: ``root``, which runs these machines, passes
+    every ``os.access`` check, yet cannot create a file in ``/proc`` or on a read-only
+    mount.
+    """
+    descriptor, temporary = tempfile.mkstemp(prefix=".cardtrace-check.", dir=folder)
+    os.close(descriptor)
+    os.unlink(temporary)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +87,12 @@ def check_output(path: Path, kind: FileKind) -> None:
             f"{path} exists and is not {kind.article} {kind.what}, which would be "
             f"overwritten; name another file with {kind.option}"
         )
-    descriptor, temporary = _create_beside(path, kind)
-    os.close(descriptor)
-    temporary.unlink()
+    if not path.parent.is_dir():
+        raise InvalidInput(f"cannot write the {kind.what} {path}: no folder {path.parent}")
+    try:
+        make_a_file_in(path.parent)
+    except OSError as exc:
+        raise _cannot(path, kind, exc) from None
 
 
 def write_whole(path: Path, data: bytes, kind: FileKind) -> None:
@@ -140,14 +156,7 @@ def _open_for_appending(path: Path, kind: FileKind) -> None:
 
 
 def _create_beside(path: Path, kind: FileKind) -> tuple[int, Path]:
-    """A new file in the folder of ``path``, with the permissions a plain write gives.
-
-    Permission bits alone would not tell whether one can be made: ``root``, which runs
-    these machines, passes every ``os.access`` check, yet cannot create a file in
-    ``/proc`` or on a read-only mount.
-    """
-    if not path.parent.is_dir():
-        raise InvalidInput(f"cannot write the {kind.what} {path}: no folder {path.parent}")
+    """A new file in the folder of ``path``, with the permissions a plain write gives."""
     temporary = path.with_name(f".cardtrace-{secrets.token_hex(4)}.tmp")  # fits any name
     try:
         return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary

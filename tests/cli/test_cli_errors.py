@@ -139,7 +139,10 @@ def test_a_sqlite_url_with_a_host_is_refused_not_read_as_a_relative_path(
         ("sqlite:///junk.db", "file is not a database"),
         ("sqlite:///file:x.db?uri=true&mode=bogus", "no such access mode: bogus"),
         # No file can be made in /proc, not even by root, whom permission bits let through.
-        ("sqlite:////proc/cardtrace-test.db", "unable to open database file"),
+        (
+            "sqlite:////proc/cardtrace-test.db",
+            "cannot create the SQLite database /proc/cardtrace-test.db: No such file or directory",
+        ),
         ("postgresql://u@127.0.0.1:1/x?connect_timeout=5", "cannot open the database: "),
     ],
 )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cardtrace.errors import ConfigurationError
-from cardtrace.files import read_small
+from cardtrace.files import make_a_file_in, read_small
 
 __all__ = ["KEY_NAMES", "KeyStore"]
 
@@ -59,20 +59,17 @@ class KeyStore:
     def check_can_make(self) -> None:
         """Refuse, making nothing, a folder where keys could not be made: one that is a
         file, or in which (or, if missing, in whose nearest existing parent) no file can
-        be made (one is made and removed: permission bits do not tell, since ``root``
-        passes them all yet cannot make a file in ``/proc`` or on a read-only mount)."""
+        be made (:func:`~cardtrace.files.make_a_file_in`)."""
         existing = next(folder for folder in (self.folder, *self.folder.parents) if folder.exists())
         if not existing.is_dir():
             where = "" if existing == self.folder else f"cannot be made: {existing} "
             raise ConfigurationError(f"the key folder {self.folder} {where}is a file, not a folder")
         try:
-            fd, temporary = tempfile.mkstemp(prefix=".cardtrace-check.", dir=existing)
+            make_a_file_in(existing)
         except OSError as exc:
             raise ConfigurationError(
                 f"cannot create keys in the key folder {self.folder}: {exc.strerror}"
             ) from None
-        os.close(fd)
-        os.unlink(temporary)
 
     def init(self) -> list[str]:
         """Create every key that does not exist yet; return the names created."""

@@ -31,6 +31,7 @@ from sqlalchemy.pool import QueuePool, SingletonThreadPool
 from sqlalchemy.util import asbool
 
 from cardtrace.errors import ConfigurationError, NotFound
+from cardtrace.files import make_a_file_in
 from cardtrace.settings import usable_cores
 
 __all__ = [
@@ -286,8 +287,9 @@ def _existing_only(query: Any) -> str | None:
 
 def _check_sqlite_file(file: _SqliteFile, *, create: bool) -> None:
     """Refuse a folder, a missing file that is not to be created or that SQLite would not
-    create, and a new file in a folder that is not there (SQLite makes no folder): for
-    each SQLite would say only 'unable to open database file', naming no path."""
+    create, and a new file in a folder that is not there (SQLite makes no folder) or in
+    which no file can be made: for each SQLite would say only 'unable to open database
+    file', naming no path nor why."""
     if file.path is None:
         return
     found = _found_at(file.path)
@@ -312,6 +314,12 @@ def _check_sqlite_file(file: _SqliteFile, *, create: bool) -> None:
         raise ConfigurationError(
             f"cannot create the SQLite database {file.path}: its folder {folder} {reason}"
         )
+    try:
+        make_a_file_in(folder)  # else SQLite's 'unable to open database file' says no more
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the SQLite database {file.path}: {exc.strerror}"
+        ) from None
 
 
 def _found_at(path: Path) -> str | None:
