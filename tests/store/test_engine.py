@@ -245,6 +245,15 @@ COLON = "database URL: a host it names holds a ':' but is not an IPv6 address"
 HOSTS_TWICE = "database URL: a host parameter given more than once is HOST or HOST:PORT"
 
 
+def _refused_in_one_line_without_the_password(url: str, said: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(said)) as refused:
+        open_engine(url)
+    message = str(refused.value)
+    assert message.startswith("database URL: ")
+    assert "hunter2" not in message
+    assert "\n" not in message
+
+
 @pytest.mark.parametrize(
     ("url", "said"),
     [
@@ -280,12 +289,7 @@ def test_a_postgresql_url_the_driver_would_fail_on_is_refused_naming_the_part(
     url: str, said: str
 ) -> None:
     assert not in_memory(url)
-    with pytest.raises(ConfigurationError, match=re.escape(said)) as refused:
-        open_engine(url)
-    message = str(refused.value)
-    assert message.startswith("database URL: ")
-    assert "hunter2" not in message
-    assert "\n" not in message
+    _refused_in_one_line_without_the_password(url, said)
 
 
 @pytest.mark.parametrize(
@@ -340,12 +344,7 @@ def test_a_postgresql_url_the_driver_would_fail_on_is_refused_naming_the_part(
 def test_a_postgresql_url_sqlalchemy_would_read_otherwise_than_it_says_is_refused(
     url: str, said: str
 ) -> None:
-    with pytest.raises(ConfigurationError, match=re.escape(said)) as refused:
-        open_engine(url)
-    message = str(refused.value)
-    assert message.startswith("database URL: ")
-    assert "hunter2" not in message
-    assert "\n" not in message
+    _refused_in_one_line_without_the_password(url, said)
 
 
 #: What a connection is opened with, compared as libpq compares it: no empty values.

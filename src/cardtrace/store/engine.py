@@ -161,9 +161,7 @@ def _check_port(port: str, message: str) -> None:
     '1_000', ' 5432', '+5432' and other scripts' digits, and libpq takes 0 for its
     default port."""
     number = port.lstrip("0")  # and no int() of thousands of digits, which it refuses
-    if not (port.isascii() and port.isdigit() and 0 < len(number) <= 5):
-        raise ConfigurationError(message)
-    if int(number) > 65535:
+    if not (port.isascii() and port.isdigit() and 0 < len(number) <= 5 and int(number) < 65536):
         raise ConfigurationError(message)
 
 
@@ -393,10 +391,10 @@ def _check_libpq_reads_alike(url: str, parsed: URL) -> None:
         read = {key: str(value) for key, value in conninfo_to_dict(head).items()}
     except psycopg.ProgrammingError as exc:
         raise ConfigurationError(_libpq_refusal(str(exc))) from None
-    for port in read.get("port", "").split(","):
-        if port:
-            _check_port(port, _BAD_PORT)
     port = read.get("port", "")
+    for each in port.split(","):
+        if each:
+            _check_port(each, _BAD_PORT)
     readings = {
         "user name": (parsed.username, read.get("user")),
         "host": (parsed.host, read.get("host")),
