@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import count
 from typing import Any
 
+from cardtrace.domain.events import event_id_for
 from cardtrace.domain.identifiers import luhn_check_digit, resident_id_check_digit
 
 _serials = count(1)
@@ -109,5 +110,22 @@ def usage_summarized(source_id: str = "u-1", node: str = "cmcc", **fields: Any) 
         "distinct_contacts": 12,
         "data_mb": 2048,
         "top_cells": ["cell-1", "cell-2", "cell-3"],
+        **fields,
+    }
+
+
+def record_erased(
+    target_source: str, source_id: str = "e-1", node: str = "shop-a", **fields: Any
+) -> dict[str, Any]:
+    """An erasure, by ``node``, of the personal data of its record ``target_source``."""
+    return {
+        **ENVELOPE,
+        "type": "record.erased",
+        "node_id": node,
+        "source_id": source_id,
+        "channel": "retailer",
+        "legal_basis": "statutory_duty",
+        "target_event_id": event_id_for(fields.pop("target_node", node), target_source),
+        "reason": "retention_expired",
         **fields,
     }

@@ -88,9 +88,13 @@ def test_ingesting_a_world_stores_every_valid_event_and_rejects_the_planted_ones
     assert summary["rejected"] == planted
     assert code == (1 if planted else 0)
     assert summary["accepted"] > 600
+    erasures = summary["accepted_by_type"]["record.erased"]
+    assert erasures > 0
+    assert (summary["erased"], summary["erasures_waiting"]) == (erasures, 0)
     assert run(["ingest", "--json", "--db", db, "--rejects", str(rejects), str(world)]) == code
     again = orjson.loads(capsys.readouterr().out.splitlines()[-1])
     assert (again["accepted"], again["duplicates"]) == (0, summary["accepted"])
+    assert again["erased"] == 0
 
 
 def database_bytes(url: str, tmp_path: Path) -> bytes:

@@ -760,6 +760,17 @@ def test_the_ingest_table_counts_types_and_conflicts(
     assert "of which conflicts (changed after sending) │ 1" in rows
 
 
+def test_the_ingest_table_counts_erased_and_waiting_erasures(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    erasures = [make.record_erased(str(n), source_id=f"e-{n}") for n in range(3)]
+    sold = [make.card_sold(source_id=str(n), serial=make.serial()) for n in range(2)]
+    assert run(["ingest", str(events_file(node_home / "a.jsonl", *sold, *erasures))]) == 0
+    rows = [" ".join(line.strip("│ ").split()) for line in capsys.readouterr().out.splitlines()]
+    assert "events whose personal data was erased │ 2" in rows
+    assert "erasures waiting for their event │ 1" in rows
+
+
 def test_version_is_the_installed_package_s(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,6 +127,42 @@ def test_sealed_data_removed(node: Node, ids: list[str]) -> None:
     assert "commits to personal fields (payment_account)" in problem.message
 
 
+def erase(node: Node, folder: Path, *erasures: dict[str, Any]) -> None:
+    path = folder / "erasures.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(erasure) + b"\n" for erasure in erasures))
+    node.ingest([path], rejects=folder / "rejects.jsonl")
+
+
+def test_an_erased_event_holds_no_sealed_data_and_is_clean(
+    node: Node, ids: list[str], tmp_path: Path
+) -> None:
+    erase(node, tmp_path, make.record_erased("5"))
+    assert fetch(node, "SELECT protected FROM events WHERE seq = 5") is None
+    report = service.verify_node(node)
+    assert report.clean, report.problems
+
+
+def test_sealed_data_removed_where_another_node_recorded_an_erasure(
+    node: Node, ids: list[str], tmp_path: Path
+) -> None:
+    erase(node, tmp_path, make.record_erased("5", node="shop-b", target_node="shop-a"))
+    sql(node, "UPDATE events SET protected = NULL WHERE seq = 5")
+    problem = only(service.verify_node(node), "protected-missing")
+    assert (problem.seq, problem.event_id) == (5, ids[5])
+    assert "the log holds no erasure of it by its node" in problem.message
+
+
+def test_sealed_data_put_back_after_its_erasure(node: Node, ids: list[str], tmp_path: Path) -> None:
+    sealed = bytes(fetch(node, "SELECT protected FROM events WHERE seq = 7"))
+    erase(node, tmp_path, make.record_erased("7"))
+    sql(node, "UPDATE events SET protected = :sealed WHERE seq = 7", sealed=sealed)
+    problem = only(service.verify_node(node), "erasure-not-applied")
+    assert (problem.seq, problem.event_id) == (7, ids[7])
+    assert "(record.erased, seq 20) and its sealed personal data is still stored" in (
+        problem.message
+    )
+
+
 def test_sealed_data_resealed_with_another_value(node: Node, ids: list[str]) -> None:
     """Whoever holds the vault key can reseal; the leaf's commitment still tells."""
     from cardtrace.crypto.vault import Vault

@@ -296,6 +296,60 @@ def test_migrations_0005_and_0006_count_the_events_stored_before_them(
     upgraded.close()
 
 
+def erasure(n: int, target: EventRow, node: str = "node-a") -> EventRow:
+    """Event ``n``: ``node``'s erasure of ``target``, as ingest makes it."""
+    named = str(uuid.UUID(bytes=target.event_id))
+    return row(n)._replace(
+        node_id=node,
+        type="record.erased",
+        leaf=b'{"n":%d,"target_event_id":"%s"}' % (n, named.encode()),
+        protected=None,
+        erases=target.event_id,
+    )
+
+
+def sealed(database: Database) -> dict[int, bool]:
+    """Whether each stored event holds sealed data, by seq."""
+    with database.engine.connect() as connection:
+        rows = connection.execute(text("SELECT seq, protected FROM events ORDER BY seq"))
+        return {seq: protected is not None for seq, protected in rows}
+
+
+def test_an_erasure_deletes_the_sealed_data_of_its_nodes_event_only(database: Database) -> None:
+    result = database.append(
+        EventBatch.of([row(0), row(2), erasure(3, row(0)), erasure(5, row(2), node="node-b")])
+    )
+    assert (result.erased.erased, result.erased.other_node) == (1, 1)
+    assert sealed(database) == {0: False, 1: True, 2: False, 3: False}
+    assert database.waiting_erasures() == 0
+
+
+def test_an_erasure_waits_for_its_event_across_transactions(database: Database) -> None:
+    assert database.append(EventBatch.of([erasure(3, row(0))])).erased.erased == 0
+    assert database.waiting_erasures() == 1
+    assert database.append(EventBatch.of([row(2), row(0)])).erased.erased == 1
+    assert sealed(database) == {0: False, 1: True, 2: False}
+    assert database.waiting_erasures() == 0
+
+
+def test_migration_0007_applies_the_erasures_stored_before_it(database_url: str) -> None:
+    database = Database.open(database_url)
+    database.append(EventBatch.of([row(0), erasure(3, row(0)), erasure(5, row(4))]))
+    database.close()
+    engine = open_engine(database_url)
+    migrate.downgrade(engine, "0006")
+    with engine.begin() as connection:  # as revision 0006 stored them: erasing nothing
+        connection.execute(text("UPDATE events SET protected = :p WHERE seq = 0"), {"p": b"s"})
+    engine.dispose()
+    upgraded = Database.open(database_url)
+    try:
+        assert sealed(upgraded) == {0: False, 1: False, 2: False}
+        assert upgraded.waiting_erasures() == 1  # row(4) is not stored
+        assert upgraded.append(EventBatch.of([row(4)])).erased.erased == 1
+    finally:
+        upgraded.close()
+
+
 def _schema(engine: Engine) -> dict[str, object]:
     """Every table's columns, keys and indexes, as the database reports them."""
     found = inspect(engine)
@@ -347,7 +401,7 @@ def test_each_downgrade_gives_back_the_schema_its_revision_made_and_keeps_the_ev
 
 
 def test_only_some_downgrades_throw_stored_data_away() -> None:
-    assert migrate.discards("0006", "0003") == []
+    assert migrate.discards("0007", "0003") == []
     lost = migrate.discards("0006", "0001")
     assert len(lost) == 2
     assert "re-send" in lost[0]

@@ -122,10 +122,7 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
         table.add_row("  of which conflicts (changed after sending)", f"{summary.conflicts:,}")
     for name, count in summary.rejected_by_field.most_common(8):
         table.add_row(f"  of which {plain(name)}", f"{count:,}")
-    if summary.incomplete_files:
-        table.add_row("files not read to the end", f"{len(summary.incomplete_files):,}")
-    for message, count in summary.warnings.most_common(8):
-        table.add_row(f"warning: {plain(message)}", f"{count:,}")
+    _ingest_notes(table, summary)
     console.print(table)
     for file, line, reason in summary.incomplete_files:
         console.print(f"Not read to the end: {plain(file)}, line {line:,}: {plain(reason)}")
@@ -140,6 +137,20 @@ def ingest_summary(console: Console, summary: IngestSummary, rejects: Path) -> N
             f"Skipped as ground truth (name contains 'truth'): "
             f"{_some(summary.ground_truth_files)}; name a file as a PATH to read it"
         )
+
+
+def _ingest_notes(table: Table, summary: IngestSummary) -> None:
+    """The rows of an ingest summary that show only when they count something."""
+    notes = (
+        ("files not read to the end", len(summary.incomplete_files)),
+        ("events whose personal data was erased", summary.erased),
+        ("erasures waiting for their event", summary.erasures_waiting),
+    )
+    for label, count in notes:
+        if count:
+            table.add_row(label, f"{count:,}")
+    for message, count in summary.warnings.most_common(8):
+        table.add_row(f"warning: {plain(message)}", f"{count:,}")
 
 
 def _ingest_title(summary: IngestSummary) -> str:

@@ -557,10 +557,18 @@ class ConsentWithdrawn(_Consent):
 
 
 class RecordErased(Envelope):
-    """Personal data of an earlier event was erased; the erasure is itself recorded."""
+    """Personal data of an earlier event of the same node was erased; the erasure is
+    itself recorded, and storing it deletes that event's sealed personal data too."""
 
     type: Literal["record.erased"]
-    target_event_id: Annotated[str, Field(pattern=r"^[0-9a-f-]{36}$")]
+    target_event_id: Annotated[
+        str,
+        Field(
+            pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            description="The cardtrace event id of the node's record whose personal data "
+            "was erased, as text (lower-case hex in groups of 8-4-4-4-12).",
+        ),
+    ]
     reason: Literal["retention_expired", "subject_request", "court_order"]
 
 

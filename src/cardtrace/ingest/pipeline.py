@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLOCK_SKEW",
+    "OTHER_NODE_ERASURE",
     "PREPARED_RECORDS",
     "REJECTS_FILE",
     "UNREAD_REST",
@@ -72,6 +73,10 @@ PREPARED_RECORDS = 2_500
 WHOLE_RECORD = "(whole record)"
 #: Key of a reject that stands for the rest of a file, which could not be read on.
 UNREAD_REST = "rest_of_file_unread"
+#: The warning counted for an erasure naming another node's event, which it cannot erase.
+OTHER_NODE_ERASURE = (
+    "target_event_id: names another node's event, which only that node can erase; nothing erased"
+)
 #: Allocations between young-generation collections during a run (Python's default: 700).
 _GC_YOUNG_THRESHOLD = 50_000
 
@@ -130,6 +135,12 @@ class IngestSummary:
     rejected_by_field: Counter[str] = field(default_factory=Counter)
     warnings: Counter[str] = field(default_factory=Counter)
     accepted_by_type: Counter[str] = field(default_factory=Counter)
+    #: Stored events whose sealed personal data the run's erasures deleted (a dry run
+    #: counts none).
+    erased: int = 0
+    #: Stored erasures whose event is not stored yet, after the run: the ingest that
+    #: stores the event erases it.
+    erasures_waiting: int = 0
     #: The run was stopped (Ctrl-C, SIGTERM, an error) before it ended: the counts are
     #: those of its finished transactions, which are kept.
     stopped: bool = False
@@ -149,6 +160,8 @@ class IngestSummary:
             "rejected_by_field": dict(self.rejected_by_field.most_common()),
             "warnings": dict(self.warnings.most_common()),
             "accepted_by_type": dict(sorted(self.accepted_by_type.items())),
+            "erased": self.erased,
+            "erasures_waiting": self.erasures_waiting,
         }
 
 
@@ -381,6 +394,7 @@ def ingest_files(
                     on_commit(copy.deepcopy(summary))
             merges.stored(queued, summary.accepted - accepted)
         merges.finish()
+    summary.erasures_waiting = database.waiting_erasures()
     return summary
 
 
@@ -564,4 +578,7 @@ def _store(
     if skipped := set(result.duplicates) | set(result.conflicts):
         types = [kind for position, kind in enumerate(types) if position not in skipped]
     summary.accepted_by_type.update(types)
+    summary.erased += result.erased.erased
+    if result.erased.other_node:
+        summary.warnings[OTHER_NODE_ERASURE] += result.erased.other_node
     return result.link_rows

@@ -105,6 +105,11 @@ def pin_token(tokenizer: Tokenizer, issuer: str, pin: str) -> bytes:
     return secret_token(tokenizer, Secret().link, issuer, pin)
 
 
+def _erased_id(target: str | None) -> bytes | None:
+    """The 16 bytes of an erasure's target event id (validated as its 8-4-4-4-12 text)."""
+    return None if target is None else bytes.fromhex(target.replace("-", ""))
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class ProtectionKeys:
     """The keys a :class:`Protector` needs, in a form that can be sent to a worker process."""
@@ -171,6 +176,7 @@ class Protector:
             protected=protected,
             links=tuple(links),
             content=content,
+            erases=_erased_id(values.get("target_event_id")),
         )
 
     def _party_token(self, party: str) -> bytes:

@@ -24,7 +24,9 @@ and state, and the signed checkpoints. The audit reads them in one consistent sn
    the leaf, and the keyed digest of the record as sent (``content``) must be the one
    the leaf and the openings give, so a changed digest cannot hide a changed record;
    and no clear field of the leaf may hold one of the opened personal values (a record
-   stored before ingest refused such records);
+   stored before ingest refused such records). An event may hold no sealed data only
+   where the log holds its node's erasure of it (``record.erased``), and an event its
+   node erased must hold none;
 8. the id index must lead to every event and only to events (a re-send of an event it
    misses would be stored twice).
 
@@ -39,7 +41,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -61,8 +63,12 @@ from cardtrace.service.ledger import checkpoint_verifier, trusted_witnesses
 from cardtrace.service.node import Node
 from cardtrace.store import checkpoints as records
 from cardtrace.store.database import stored_tallies
+from cardtrace.store.erasures import located
 from cardtrace.store.ledger_sql import SqlTileStore
 from cardtrace.store.rows import Tallies, Tally
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 __all__ = ["AuditReport", "Problem", "verify_node"]
 
@@ -151,6 +157,7 @@ def verify_node(node: Node) -> AuditReport:
             if leaf is not None:
                 openings.check(row, leaf, problems)
         replay.finish()
+        openings.finish(connection, problems)
         _check_counts(replay.counted.by_key(), stored_tallies(connection), problems)
         _check_id_index(*records.unindexed_events(connection), problems)
         _check_checkpoints(store, signed, replay.roots, log_size, problems)
@@ -470,24 +477,29 @@ def _check_columns(
 
 
 class _Openings:
-    """Checks an event's sealed personal data and content digest against its leaf."""
+    """Checks an event's sealed personal data and content digest against its leaf, and
+    the log's erasures against the sealed data they deleted."""
 
     def __init__(self, tokenizer: Tokenizer, vault: Vault) -> None:
         self._tokenizer, self._vault = tokenizer, vault
+        #: The log's erasures: target event id (text) -> (erasure seq, erasing node).
+        self._erasures: dict[str, list[tuple[int, str]]] = {}
+        #: Events whose leaf commits to personal fields and whose row holds no sealed
+        #: data: right only where the log holds the node's erasure of them, which may
+        #: come later in the log. Id -> (seq, node id, committed fields).
+        self._unsealed: dict[str, tuple[int, str, list[str]]] = {}
 
     def check(self, row: records.EventLeaf, leaf: dict[str, Any], problems: _Problems) -> None:
         event_id = str(leaf.get("event_id"))
         where = f"event seq {row.seq} (id {event_id})"
         commitments = leaf.get("commitments") or {}
+        if leaf.get("type") == "record.erased":
+            target = str(leaf.get("target_event_id"))
+            self._erasures.setdefault(target, []).append((row.seq, row.node_id))
         if row.protected is None:
             if commitments:
-                problems.add(
-                    "protected-missing",
-                    f"{where}: the leaf commits to personal fields "
-                    f"({', '.join(sorted(commitments))}) and the row holds no sealed data",
-                    seq=row.seq,
-                    event_id=event_id,
-                )
+                # Its content digest covers the erased values: it cannot be recomputed.
+                self._unsealed[event_id] = (row.seq, row.node_id, sorted(commitments))
                 return
             sealed: dict[str, Any] = {}
         else:
@@ -527,6 +539,36 @@ class _Openings:
                 event_id=event_id,
             )
 
+    def finish(self, connection: Connection, problems: _Problems) -> None:
+        """Judge the unsealed events by the erasures, and the erasures by their events."""
+        for event_id, (seq, node, fields) in self._unsealed.items():
+            if not any(erasing == node for _, erasing in self._erasures.get(event_id, [])):
+                problems.add(
+                    "protected-missing",
+                    f"event seq {seq} (id {event_id}): the leaf commits to personal fields "
+                    f"({', '.join(fields)}) and the row holds no sealed data, and the log "
+                    "holds no erasure of it by its node",
+                    seq=seq,
+                    event_id=event_id,
+                )
+        targets = {
+            uuid.UUID(text).bytes: text
+            for text in self._erasures.keys() - self._unsealed.keys()
+            if _is_event_id(text)
+        }
+        for target, found in located(connection, sorted(targets)).items():
+            event_id = targets[target]
+            erasing = [seq for seq, node in self._erasures[event_id] if node == found.node_id]
+            if found.sealed and erasing:
+                problems.add(
+                    "erasure-not-applied",
+                    f"event seq {found.seq} (id {event_id}): its node recorded its erasure "
+                    f"(record.erased, seq {erasing[0]}) and its sealed personal data is "
+                    "still stored",
+                    seq=found.seq,
+                    event_id=event_id,
+                )
+
     def _open(self, blob: bytes, event_id: str) -> dict[str, Any] | str:
         """The openings in ``blob``, or why it does not open."""
         try:
@@ -544,6 +586,14 @@ class _Openings:
         commitments were added, and the personal values without their salts."""
         sent = {name: value for name, value in leaf.items() if name != "commitments"}
         return content_digest(self._tokenizer, sent, sealed)
+
+
+def _is_event_id(text: str) -> bool:
+    """Whether ``text`` is an event id in the form leaves hold it."""
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
 
 
 def _personal_in_clear(leaf: dict[str, Any], sealed: dict[str, Any]) -> tuple[str, str] | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,6 +21,7 @@ from cardtrace.errors import ConfigurationError, NotFound
 from cardtrace.ledger import tiles
 from cardtrace.store import bulk, migrate
 from cardtrace.store.engine import OPERATIONAL_ERRORS, describe, open_engine, write_transaction
+from cardtrace.store.erasures import Erased, Erasing, waiting_count
 from cardtrace.store.ledger_sql import SqlTileStore
 from cardtrace.store.rows import EventBatch, Tallies, Tally
 from cardtrace.store.schema import (
@@ -50,6 +51,8 @@ class AppendResult:
     first_seq: int
     conflicts: tuple[int, ...]
     link_rows: int
+    #: What the stored erasures, and the waiting ones, did (:mod:`cardtrace.store.erasures`).
+    erased: Erased = field(default_factory=Erased)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class _Appender:
         self._next_seq = tiles.size(self._log)
         self._leaf_hashes: list[bytes] = []
         self._tallies = Tallies()
+        self._erasing = Erasing(connection)
 
     def append(self, batch: EventBatch) -> AppendResult:
         first = self._next_seq
@@ -83,6 +87,7 @@ class _Appender:
             if len(fresh) < len(batch):
                 batch = batch.select(fresh)
             bulk.insert_events(self._connection, first, batch)
+        erased = self._erasing.stored(first, batch)
         self._leaf_hashes += batch.leaf_hashes
         self._tallies.add_batch(batch)
         self._next_seq += len(batch)
@@ -92,6 +97,7 @@ class _Appender:
             first_seq=first,
             conflicts=tuple(conflicts),
             link_rows=len(batch.link_tokens),
+            erased=erased,
         )
 
     def finish(self) -> None:
@@ -331,6 +337,11 @@ class Database:
         """Leaves in the node's Merkle log (equal to the events stored)."""
         with self._reading() as connection:
             return tiles.size(SqlTileStore(connection))
+
+    def waiting_erasures(self) -> int:
+        """Stored erasures whose event is not stored yet (its append will erase it)."""
+        with self._reading() as connection:
+            return waiting_count(connection)
 
     def link_count(self) -> int:
         """Link rows, merged or queued."""

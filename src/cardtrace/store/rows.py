@@ -27,6 +27,8 @@ class EventRow(NamedTuple):
     links: tuple[tuple[bytes, str], ...]
     #: Keyed digest of the record as sent: a re-send matches it, a changed record not.
     content: bytes | None = None
+    #: For an erasure (``record.erased``): the id of the event whose personal data it erases.
+    erases: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -47,6 +49,7 @@ class EventBatch:
     leaf_hashes: list[bytes] = field(default_factory=list)
     protected: list[bytes | None] = field(default_factory=list)
     contents: list[bytes | None] = field(default_factory=list)
+    erases: list[bytes | None] = field(default_factory=list)
     #: One entry per link row: the position of its event in the batch, token and field.
     link_positions: list[int] = field(default_factory=list)
     link_tokens: list[bytes] = field(default_factory=list)
@@ -72,6 +75,7 @@ class EventBatch:
         self.leaf_hashes.append(merkle.leaf_hash(row.leaf))
         self.protected.append(row.protected)
         self.contents.append(row.content)
+        self.erases.append(row.erases)
         for token, name in row.links:
             self.link_positions.append(position)
             self.link_tokens.append(token)

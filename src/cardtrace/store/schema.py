@@ -33,6 +33,7 @@ __all__ = [
     "EVENT_ID_TABLES",
     "checkpoints",
     "cosignatures",
+    "erasures",
     "event_counts",
     "event_id_queue",
     "event_ids",
@@ -124,6 +125,22 @@ links = Table(
 #: sequential). :meth:`Database.integrate_links` moves them over in token order, which
 #: touches each page of the ``links`` index once instead of once per row.
 link_queue = Table("link_queue", metadata, *_link_columns())
+
+#: Erasures (``record.erased`` events) and what storing them did: the erased event's
+#: sealed personal data deleted (``outcome`` "erased"), nothing because the event is
+#: another node's ("other_node"), or, while the event is not stored yet, still waiting
+#: (``target_seq`` and ``outcome`` null): the append that stores it erases it then.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False, comment="the erasure's"),
+    Column("node_id", String(64), nullable=False, comment="the node that recorded the erasure"),
+    Column("target_id", LargeBinary(16), nullable=False, comment="the erased event's id"),
+    Column("target_seq", BigInteger, nullable=True, comment="the erased event's seq, once stored"),
+    Column("outcome", String(16), nullable=True),
+    # Each write transaction looks up the waiting ones (outcome null): few, among many.
+    Index("ix_erasures_outcome", "outcome"),
+)
 
 #: The log's durable state: one row (id = 1) with its size and right edge.
 ledger_state = Table(

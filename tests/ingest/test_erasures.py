@@ -1,0 +1,182 @@
+"""Erasures: storing a node's ``record.erased`` deletes its record's sealed personal data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import text
+
+import factories as make
+from cardtrace.domain.events import event_uuid_for
+from cardtrace.ingest.pipeline import OTHER_NODE_ERASURE, IngestSummary, ingest_files
+from cardtrace.ingest.protect import ProtectionKeys
+from cardtrace.store.database import Database
+
+KEYS = ProtectionKeys(bytes(range(32)), bytes(range(32)), "testkey")
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    opened = Database.open(database_url)
+    yield opened
+    opened.close()
+
+
+def ingest(
+    database: Database,
+    tmp_path: Path,
+    name: str,
+    *records: dict[str, Any],
+    batch: int = 2,
+    workers: int = 0,
+) -> IngestSummary:
+    path = tmp_path / f"{name}.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
+    summary = ingest_files(
+        [path],
+        database,
+        KEYS,
+        rejects=tmp_path / "rejects.jsonl",
+        batch_size=batch,
+        workers=workers,
+    )
+    assert summary.rejected == 0, (tmp_path / "rejects.jsonl").read_text()
+    return summary
+
+
+def stored(database: Database, node: str, source_id: str) -> tuple[bytes, bytes | None]:
+    """The leaf and the sealed data of a node's stored record."""
+    event_id = event_uuid_for(node, source_id).bytes
+    with database.engine.connect() as connection:
+        seq = database.event(event_id).seq
+        row = connection.execute(
+            text("SELECT leaf, protected FROM events WHERE seq = :seq"), {"seq": seq}
+        ).one()
+    return bytes(row.leaf), None if row.protected is None else bytes(row.protected)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("batch", [1, 100])
+def test_an_erasure_deletes_its_records_sealed_data_and_keeps_its_leaf(
+    database: Database, tmp_path: Path, batch: int, workers: int
+) -> None:
+    kept = make.card_sold("s-2", serial=make.serial())
+    ingest(database, tmp_path, "sold", make.card_sold("s-1"), kept, batch=batch, workers=workers)
+    leaf, sealed = stored(database, "shop-a", "s-1")
+    assert sealed is not None
+    summary = ingest(
+        database, tmp_path, "erased", make.record_erased("s-1"), batch=batch, workers=workers
+    )
+    assert (summary.accepted, summary.erased, summary.erasures_waiting) == (1, 1, 0)
+    assert stored(database, "shop-a", "s-1") == (leaf, None)
+    assert stored(database, "shop-a", "s-2")[1] is not None  # only the record named
+    assert summary.as_dict()["erased"] == 1
+
+
+@pytest.mark.parametrize("batch", [1, 100])
+def test_an_erasure_stored_before_its_record_erases_it_when_the_record_comes(
+    database: Database, tmp_path: Path, batch: int
+) -> None:
+    early = ingest(database, tmp_path, "erased", make.record_erased("s-1"), batch=batch)
+    assert (early.erased, early.erasures_waiting) == (0, 1)
+    later = ingest(database, tmp_path, "sold", make.card_sold("s-1"), batch=batch)
+    assert (later.accepted, later.erased, later.erasures_waiting) == (1, 1, 0)
+    assert stored(database, "shop-a", "s-1")[1] is None
+
+
+@pytest.mark.parametrize("batch", [1, 100])
+def test_an_erasure_and_its_record_in_one_file_in_either_order(
+    database: Database, tmp_path: Path, batch: int
+) -> None:
+    summary = ingest(
+        database,
+        tmp_path,
+        "both",
+        make.record_erased("s-1"),
+        make.card_sold("s-2", serial=make.serial()),
+        make.card_sold("s-1"),
+        make.record_erased("s-2", source_id="e-2"),
+        batch=batch,
+    )
+    assert (summary.accepted, summary.erased, summary.erasures_waiting) == (4, 2, 0)
+    assert stored(database, "shop-a", "s-1")[1] is None
+    assert stored(database, "shop-a", "s-2")[1] is None
+
+
+def test_a_record_sent_again_after_its_erasure_stays_erased(
+    database: Database, tmp_path: Path
+) -> None:
+    record = make.card_sold("s-1")
+    ingest(database, tmp_path, "first", record, make.record_erased("s-1"))
+    again = ingest(database, tmp_path, "again", record, make.record_erased("s-1"))
+    assert (again.accepted, again.duplicates, again.erased) == (0, 2, 0)
+    assert stored(database, "shop-a", "s-1")[1] is None
+
+
+def test_two_erasures_of_one_record_erase_it_once(database: Database, tmp_path: Path) -> None:
+    summary = ingest(
+        database,
+        tmp_path,
+        "twice",
+        make.card_sold("s-1"),
+        make.record_erased("s-1"),
+        make.record_erased("s-1", source_id="e-2", reason="subject_request"),
+    )
+    assert summary.accepted == 3
+    assert stored(database, "shop-a", "s-1")[1] is None
+    with database.engine.connect() as connection:
+        outcomes = connection.execute(text("SELECT outcome FROM erasures")).scalars().all()
+    assert outcomes == ["erased", "erased"]
+
+
+def test_a_node_cannot_erase_another_nodes_record(database: Database, tmp_path: Path) -> None:
+    ingest(database, tmp_path, "sold", make.card_sold("s-1", node="shop-a"))
+    erasure = make.record_erased("s-1", node="shop-b", target_node="shop-a")
+    summary = ingest(database, tmp_path, "erased", erasure)
+    assert (summary.accepted, summary.erased, summary.erasures_waiting) == (1, 0, 0)
+    assert summary.warnings == {OTHER_NODE_ERASURE: 1}
+    assert stored(database, "shop-a", "s-1")[1] is not None
+
+
+def test_another_nodes_erasure_waiting_for_its_record_erases_nothing_when_it_comes(
+    database: Database, tmp_path: Path
+) -> None:
+    erasure = make.record_erased("s-1", node="shop-b", target_node="shop-a")
+    assert ingest(database, tmp_path, "erased", erasure).erasures_waiting == 1
+    summary = ingest(database, tmp_path, "sold", make.card_sold("s-1", node="shop-a"))
+    assert (summary.erased, summary.erasures_waiting) == (0, 0)
+    assert summary.warnings == {OTHER_NODE_ERASURE: 1}
+    assert stored(database, "shop-a", "s-1")[1] is not None
+
+
+def test_a_dry_run_erases_nothing(database: Database, tmp_path: Path) -> None:
+    ingest(database, tmp_path, "sold", make.card_sold("s-1"))
+    path = tmp_path / "erased.jsonl"
+    path.write_bytes(orjson.dumps(make.record_erased("s-1")) + b"\n")
+    summary = ingest_files([path], database, KEYS, rejects=None, batch_size=2, dry_run=True)
+    assert (summary.accepted, summary.erased) == (1, 0)
+    assert stored(database, "shop-a", "s-1")[1] is not None
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "-" * 36,
+        "3FF99E51-7056-56C9-97B4-5DB68CC35F88",  # upper case: not the form ids are given in
+        "3ff99e51705656c997b45db68cc35f88",
+        "3ff99e51-7056-56c9-97b4-5db68cc35f8",
+    ],
+)
+def test_an_erasure_must_name_an_event_id(database: Database, tmp_path: Path, target: str) -> None:
+    path = tmp_path / "erased.jsonl"
+    path.write_bytes(orjson.dumps(make.record_erased("s-1", target_event_id=target)) + b"\n")
+    rejects = tmp_path / "rejects.jsonl"
+    summary = ingest_files([path], database, KEYS, rejects=rejects, batch_size=2)
+    assert (summary.accepted, summary.rejected) == (0, 1)
+    (reject,) = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert reject["field"] == "target_event_id"
+    assert target not in reject["reason"]
