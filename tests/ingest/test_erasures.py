@@ -180,3 +180,27 @@ def test_an_erasure_must_name_an_event_id(database: Database, tmp_path: Path, ta
     (reject,) = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
     assert reject["field"] == "target_event_id"
     assert target not in reject["reason"]
+
+
+def test_erased_sealed_data_is_gone_from_the_sqlite_files(tmp_path: Path) -> None:
+    """Not only unreadable through SQL: the bytes are overwritten in the database file,
+    once the WAL is checkpointed into it, and the WAL holds none of them (PostgreSQL
+    keeps old row versions until VACUUM; docs/ingest.md)."""
+    database = Database.open(f"sqlite:///{tmp_path / 'erased.db'}")
+
+    def checkpoint() -> None:
+        with database.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0] == 0
+
+    try:
+        ingest(database, tmp_path, "sold", make.card_sold("s-1"), make.card_sold("s-2"))
+        sealed = stored(database, "shop-a", "s-1")[1]
+        assert sealed is not None
+        checkpoint()
+        assert sealed[16:48] in (tmp_path / "erased.db").read_bytes()  # the scan finds it
+        ingest(database, tmp_path, "erased", make.record_erased("s-1"))
+        assert sealed[16:48] not in (tmp_path / "erased.db-wal").read_bytes()
+        checkpoint()
+        assert all(sealed[16:48] not in path.read_bytes() for path in tmp_path.glob("erased.db*"))
+    finally:
+        database.close()

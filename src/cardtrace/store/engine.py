@@ -553,6 +553,9 @@ def _sqlite_engine(url: str, *, in_memory: bool) -> Engine:
             # Checkpoint the WAL every 64 MiB (4,096 pages) instead of every 1,000 pages:
             # each checkpoint syncs, and a 5,000-event batch triggered one (−30% commit).
             "wal_autocheckpoint=4096",
+            # Deleted content is overwritten with zeros, so personal data an erasure
+            # deleted is gone from the file too (Debian's SQLite does it by default).
+            "secure_delete=ON",
             # Sorts (the merge of queued link rows) spill to a temporary file, not to
             # memory: in memory, merging 2M link rows took ~150 MiB more RSS, on disk
             # none, and no longer.
