@@ -208,3 +208,32 @@ def test_a_command_started_with_a_standard_stream_closed_says_so_in_one_line(
     )
     assert done.returncode == 2, done.stderr
     assert said in one_line(done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "name"),
+    [
+        (["sim", "--out", ""], "--out"),
+        (["demo", "--folder", ""], "--folder"),
+        (["ingest", ""], "PATH..."),
+        (["ingest", "a.jsonl", ""], "PATH..."),
+        (["ingest", "a.jsonl", "--rejects", ""], "--rejects"),
+        (["checkpoint", "--export", ""], "--export"),
+        (["prove", "--event", "x", "--out", ""], "--out"),
+        (["verify-bundle", "", "--key", "k"], "FILE"),
+        (["consistency", "--out", ""], "--out"),
+        (["witness", "", "--origin-key", "k"], "REQUEST"),
+        (["cosignature", "add", ""], "FILE"),
+    ],
+)
+def test_an_empty_file_or_folder_name_is_refused_not_read_as_this_folder(
+    node_home: Path, capsys: pytest.CaptureFixture[str], args: list[str], name: str
+) -> None:
+    (node_home / "a.jsonl").write_bytes(orjson.dumps(make.card_sold()) + b"\n")
+    assert run(args) == 2
+    assert one_line(capsys.readouterr().err) == (
+        f"Invalid value for '{name}': an empty name names no file or folder ('.' is this "
+        f"folder) (see 'cardtrace {' '.join(args[:2] if args[0] == 'cosignature' else args[:1])} "
+        "--help')"
+    )
+    assert sorted(path.name for path in node_home.iterdir()) == ["a.jsonl"]

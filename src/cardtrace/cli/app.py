@@ -14,7 +14,7 @@ from rich.console import Console
 from cardtrace import service
 from cardtrace.cli import render
 from cardtrace.cli.demo import run_demo
-from cardtrace.cli.options import MAX_CARDS, DbOption, JsonOption, SeedOption
+from cardtrace.cli.options import MAX_CARDS, DbOption, JsonOption, SeedOption, path
 from cardtrace.errors import InvalidInput
 from cardtrace.settings import load_settings
 
@@ -70,6 +70,7 @@ def sim(
     out: Annotated[
         Path,
         typer.Option(
+            parser=path,
             metavar="DIR",
             help="Folder for the node files and the ground truth: made if missing; an "
             "existing one must be empty or hold an earlier world, which is replaced.",
@@ -95,6 +96,7 @@ def ingest(  # noqa: PLR0917 - Typer passes a command's options by position
     paths: Annotated[
         list[Path],
         typer.Argument(
+            parser=path,
             metavar="PATH...",
             help="Files, folders (read recursively) or pipes; - reads standard input.",
             show_default=False,
@@ -103,7 +105,11 @@ def ingest(  # noqa: PLR0917 - Typer passes a command's options by position
     db: DbOption = None,
     rejects: Annotated[
         Path,
-        typer.Option(metavar="FILE", help="Where rejected records are described (JSON Lines)."),
+        typer.Option(
+            parser=path,
+            metavar="FILE",
+            help="Where rejected records are described (JSON Lines).",
+        ),
     ] = Path("rejects.jsonl"),
     dry_run: Annotated[
         bool,
@@ -257,6 +263,7 @@ def demo(
     folder: Annotated[
         Path,
         typer.Option(
+            parser=path,
             metavar="DIR",
             help="Working folder: made, or emptied if an earlier demo made it (any other "
             "folder is refused).",

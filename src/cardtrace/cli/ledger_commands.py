@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cardtrace import service
-from cardtrace.cli.options import DbOption, JsonOption
+from cardtrace.cli.options import DbOption, JsonOption, path
 from cardtrace.cli.render import plain
 from cardtrace.errors import InvalidInput, TamperDetected
 from cardtrace.files import read_small
@@ -112,6 +112,7 @@ def checkpoint(
     export: Annotated[
         Path | None,
         typer.Option(
+            parser=path,
             metavar="FILE",
             help="Also write the signed note to this file (replaces only an earlier one).",
         ),
@@ -192,6 +193,7 @@ def prove(
     out: Annotated[
         Path | None,
         typer.Option(
+            parser=path,
             metavar="FILE",
             help="Bundle file (replaces only an earlier one); default: evidence-<event id>.json.",
         ),
@@ -211,7 +213,9 @@ def prove(
 
 
 def verify_bundle(
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="The bundle file (JSON).")],
+    file: Annotated[
+        Path, typer.Argument(parser=path, metavar="FILE", help="The bundle file (JSON).")
+    ],
     key: Annotated[
         list[str],
         typer.Option(
@@ -315,7 +319,9 @@ def consistency(
     out: Annotated[
         Path | None,
         typer.Option(
-            metavar="FILE", help="Request file (replaces only an earlier one); default: stdout."
+            parser=path,
+            metavar="FILE",
+            help="Request file (replaces only an earlier one); default: stdout.",
         ),
     ] = None,
     db: DbOption = None,
@@ -332,7 +338,10 @@ def consistency(
 
 def witness(
     request: Annotated[
-        Path, typer.Argument(metavar="REQUEST", help="The request ('cardtrace consistency').")
+        Path,
+        typer.Argument(
+            parser=path, metavar="REQUEST", help="The request ('cardtrace consistency')."
+        ),
     ],
     origin_key: Annotated[
         str,
@@ -352,7 +361,10 @@ def witness(
 @cosignature_app.command("add")
 def cosignature_add(
     file: Annotated[
-        Path, typer.Argument(metavar="FILE", help="Cosignature line(s) from 'cardtrace witness'.")
+        Path,
+        typer.Argument(
+            parser=path, metavar="FILE", help="Cosignature line(s) from 'cardtrace witness'."
+        ),
     ],
     db: DbOption = None,
 ) -> None:
