@@ -769,6 +769,14 @@ def test_the_ingest_table_counts_erased_and_waiting_erasures(
     rows = [" ".join(line.strip("│ ").split()) for line in capsys.readouterr().out.splitlines()]
     assert "events whose personal data was erased │ 2" in rows
     assert "erasures waiting for their event │ 1" in rows
+    assert run(["stats"]) == 0
+    assert (
+        "erasures: 2 events' personal data erased, 1 waiting for their event, 0 naming "
+        "another node's event (erasing nothing)"
+    ) in capsys.readouterr().out
+    assert run(["stats", "--json"]) == 0
+    counts = last_json(capsys.readouterr().out)["erasures"]
+    assert counts == {"erased": 2, "other_node": 0, "waiting": 1}
 
 
 def test_version_is_the_installed_package_s(

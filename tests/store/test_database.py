@@ -321,15 +321,15 @@ def test_an_erasure_deletes_the_sealed_data_of_its_nodes_event_only(database: Da
     )
     assert (result.erased.erased, result.erased.other_node) == (1, 1)
     assert sealed(database) == {0: False, 1: True, 2: False, 3: False}
-    assert database.waiting_erasures() == 0
+    assert database.erasure_counts()["waiting"] == 0
 
 
 def test_an_erasure_waits_for_its_event_across_transactions(database: Database) -> None:
     assert database.append(EventBatch.of([erasure(3, row(0))])).erased.erased == 0
-    assert database.waiting_erasures() == 1
+    assert database.erasure_counts()["waiting"] == 1
     assert database.append(EventBatch.of([row(2), row(0)])).erased.erased == 1
     assert sealed(database) == {0: False, 1: True, 2: False}
-    assert database.waiting_erasures() == 0
+    assert database.erasure_counts()["waiting"] == 0
 
 
 def test_migration_0007_applies_the_erasures_stored_before_it(database_url: str) -> None:
@@ -344,7 +344,7 @@ def test_migration_0007_applies_the_erasures_stored_before_it(database_url: str)
     upgraded = Database.open(database_url)
     try:
         assert sealed(upgraded) == {0: False, 1: False, 2: False}
-        assert upgraded.waiting_erasures() == 1  # row(4) is not stored
+        assert upgraded.erasure_counts()["waiting"] == 1  # row(4) is not stored
         assert upgraded.append(EventBatch.of([row(4)])).erased.erased == 1
     finally:
         upgraded.close()

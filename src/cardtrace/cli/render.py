@@ -193,6 +193,13 @@ def stats(console: Console, figures: dict[str, Any]) -> None:
         )
         console.print(table)
     console.print(f"{figures['links']:,} link rows; the log holds {figures['log_size']:,} leaves")
+    erasures = figures["erasures"]
+    if any(erasures.values()):
+        console.print(
+            f"erasures: {erasures['erased']:,} events' personal data erased, "
+            f"{erasures['waiting']:,} waiting for their event, "
+            f"{erasures['other_node']:,} naming another node's event (erasing nothing)"
+        )
     latest = figures.get("latest_checkpoint")
     if latest is None:
         console.print("no checkpoint yet: run 'cardtrace checkpoint'")

@@ -394,7 +394,7 @@ def ingest_files(
                     on_commit(copy.deepcopy(summary))
             merges.stored(queued, summary.accepted - accepted)
         merges.finish()
-    summary.erasures_waiting = database.waiting_erasures()
+    summary.erasures_waiting = database.erasure_counts()["waiting"]
     return summary
 
 

@@ -322,7 +322,8 @@ class Node:
 
     def stats(self) -> dict[str, Any]:
         """Stored events by type and by node, each with the span of their times (when
-        they occurred, in UTC), each node's by type; link rows and the log's size."""
+        they occurred, in UTC), each node's by type; link rows, the log's size, and the
+        stored erasures by what they did."""
         database = self.database
         tallies = database.tallies()
         types: dict[str, Tally] = {}
@@ -347,6 +348,7 @@ class Node:
             },
             "links": database.link_count(),
             "log_size": database.log_size(),
+            "erasures": database.erasure_counts(),
         }
 
     def card_history(

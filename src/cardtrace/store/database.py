@@ -21,7 +21,7 @@ from cardtrace.errors import ConfigurationError, NotFound
 from cardtrace.ledger import tiles
 from cardtrace.store import bulk, migrate
 from cardtrace.store.engine import OPERATIONAL_ERRORS, describe, open_engine, write_transaction
-from cardtrace.store.erasures import Erased, Erasing, waiting_count
+from cardtrace.store.erasures import Erased, Erasing, outcome_counts
 from cardtrace.store.ledger_sql import SqlTileStore
 from cardtrace.store.rows import EventBatch, Tallies, Tally
 from cardtrace.store.schema import (
@@ -338,10 +338,12 @@ class Database:
         with self._reading() as connection:
             return tiles.size(SqlTileStore(connection))
 
-    def waiting_erasures(self) -> int:
-        """Stored erasures whose event is not stored yet (its append will erase it)."""
+    def erasure_counts(self) -> dict[str, int]:
+        """Stored erasures by what they did: ``erased`` their event's sealed data, nothing
+        to ``other_node``'s event, or ``waiting`` for their event, which the append that
+        stores it erases."""
         with self._reading() as connection:
-            return waiting_count(connection)
+            return outcome_counts(connection)
 
     def link_count(self) -> int:
         """Link rows, merged or queued."""

@@ -24,12 +24,23 @@ from sqlalchemy import Connection, bindparam, func, insert, select, union_all, u
 from cardtrace.store.rows import EventBatch
 from cardtrace.store.schema import EVENT_ID_TABLES, erasures, events
 
-__all__ = ["ERASED", "OTHER_NODE", "Erased", "Erasing", "Located", "located", "waiting_count"]
+__all__ = [
+    "ERASED",
+    "OTHER_NODE",
+    "WAITING",
+    "Erased",
+    "Erasing",
+    "Located",
+    "located",
+    "outcome_counts",
+]
 
 #: ``erasures.outcome``: the event's sealed personal data was deleted.
 ERASED = "erased"
 #: ``erasures.outcome``: the event is another node's, so nothing was deleted.
 OTHER_NODE = "other_node"
+#: An erasure whose event is not stored yet (``erasures.outcome`` null).
+WAITING = "waiting"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +138,9 @@ def located(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, Located
     }
 
 
-def waiting_count(connection: Connection) -> int:
-    """Erasures whose event is not stored yet."""
-    query = select(func.count()).select_from(erasures).where(erasures.c.outcome.is_(None))
-    return int(connection.execute(query).scalar_one())
+def outcome_counts(connection: Connection) -> dict[str, int]:
+    """Stored erasures by what they did: ``erased``, ``other_node``, and ``waiting`` for
+    their event."""
+    query = select(erasures.c.outcome, func.count()).group_by(erasures.c.outcome)
+    found = {outcome or WAITING: int(n) for outcome, n in connection.execute(query)}
+    return {outcome: found.get(outcome, 0) for outcome in (ERASED, OTHER_NODE, WAITING)}
