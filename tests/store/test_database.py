@@ -12,7 +12,7 @@ from sqlalchemy import Engine, inspect, text
 
 from cardtrace.errors import ConfigurationError
 from cardtrace.ledger import merkle, tiles
-from cardtrace.store import migrate
+from cardtrace.store import erasures, migrate
 from cardtrace.store.database import Database
 from cardtrace.store.engine import open_engine
 from cardtrace.store.ledger_sql import SqlTileStore
@@ -330,6 +330,19 @@ def test_an_erasure_waits_for_its_event_across_transactions(database: Database) 
     assert database.append(EventBatch.of([row(2), row(0)])).erased.erased == 1
     assert sealed(database) == {0: False, 1: True, 2: False}
     assert database.erasure_counts()["waiting"] == 0
+
+
+def test_events_are_located_among_more_ids_than_one_lookup_query_takes(database: Database) -> None:
+    database.append(EventBatch.of([row(0), row(1)]))
+    database.integrate_ids()
+    database.append(EventBatch.of([row(2)]))  # one merged id, one queued
+    others = [uuid.uuid5(uuid.NAMESPACE_DNS, str(n)).bytes for n in range(20_000)]
+    with database.engine.connect() as connection:
+        found = erasures.located(connection, [*others, row(1).event_id, row(2).event_id])
+    assert found == {
+        row(1).event_id: erasures.Located(1, "node-a", False),
+        row(2).event_id: erasures.Located(2, "node-a", True),
+    }
 
 
 def test_migration_0007_applies_the_erasures_stored_before_it(database_url: str) -> None:

@@ -41,6 +41,9 @@ ERASED = "erased"
 OTHER_NODE = "other_node"
 #: An erasure whose event is not stored yet (``erasures.outcome`` null).
 WAITING = "waiting"
+#: Ids looked up per query: each is bound twice (merged ids and the queue), and SQLite
+#: binds at most 32,766 values a statement as built by default (Debian's: 250,000).
+_LOOKUP_CHUNK = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,21 +124,21 @@ class Located(NamedTuple):
 
 def located(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, Located]:
     """The stored ones of ``ids``, found through the id index (merged or queued)."""
-    if not ids:
-        return {}
-    found = union_all(
-        *(
-            select(table.c.event_id, table.c.seq).where(table.c.event_id.in_(ids))
-            for table in EVENT_ID_TABLES
-        )
-    ).subquery()
-    query = select(
-        found.c.event_id, events.c.seq, events.c.node_id, events.c.protected.is_not(None)
-    ).join(events, events.c.seq == found.c.seq)
-    return {
-        bytes(event_id): Located(seq, node, bool(sealed))
-        for event_id, seq, node, sealed in connection.execute(query)
-    }
+    found: dict[bytes, Located] = {}
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        chunk = ids[start : start + _LOOKUP_CHUNK]
+        indexed = union_all(
+            *(
+                select(table.c.event_id, table.c.seq).where(table.c.event_id.in_(chunk))
+                for table in EVENT_ID_TABLES
+            )
+        ).subquery()
+        query = select(
+            indexed.c.event_id, events.c.seq, events.c.node_id, events.c.protected.is_not(None)
+        ).join(events, events.c.seq == indexed.c.seq)
+        for event_id, seq, node, sealed in connection.execute(query):
+            found[bytes(event_id)] = Located(seq, node, bool(sealed))
+    return found
 
 
 def outcome_counts(connection: Connection) -> dict[str, int]:
