@@ -264,6 +264,9 @@ def _refused_in_one_line_without_the_password(url: str, said: str) -> None:
         ("postgresql://u:hunter2@db.example:65536/cards", PORT),
         ("postgresql://[::1", "database URL: the IPv6 address of its host has no closing ']'"),
         ("postgresql://u:hunter2@[::1/cards", "the IPv6 address of its host has no closing"),
+        # make_url read '1]' as the port: the address does not start the host.
+        ("postgresql://u:hunter2@x[::1]/cards", "a host it names holds a '[' or ']'"),
+        ("postgresql://u:hunter2@x[::1]:5432/cards", "a host it names holds a '[' or ']'"),
         # libpq reads up to a NUL and drops the rest: another database, no host.
         ("postgresql://u:hunter2@db.example/ca%00rds", "its database name holds a NUL"),
         ("postgresql://u:hunter2%00@db.example/cards", "its password holds a NUL"),

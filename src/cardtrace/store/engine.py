@@ -71,6 +71,10 @@ _WORD = re.compile(r"[A-Za-z0-9_]{1,64}")
 _BAD_PORT = (
     "database URL: its port is not a number from 1 to 65535 (postgresql://USER@HOST:PORT/DB)"
 )
+_BRACKETED = (
+    "database URL: a host it names holds a '[' or ']'; an IPv6 address is written "
+    "[ADDRESS] in the URL's host and bare in ?host= (postgresql://USER@[ADDRESS]/DB)"
+)
 _BAD_QUERY_PORT = (
     "database URL: a port of its host or port parameters is not a number from 1 to 65535 "
     "(host=H1,H2&port=P1,P2 or host=H1:P1&host=H2:P2)"
@@ -166,14 +170,17 @@ def _check_port(port: str, message: str) -> None:
 
 
 def _unreadable_port(url: str) -> str:
-    """Why make_url found no number after the host: an IPv6 address whose '[' has no ']'
-    (its colons were read as the port's), or a port that is not digits."""
+    """Why make_url found no number after the host: an IPv6 address whose '[' has no ']',
+    or that does not start the host ('x[::1]'), so that its colons were read as the
+    port's, or a port that is not digits."""
     host = url.partition("://")[2].partition("?")[0].rpartition("@")[2].partition("/")[0]
     if "[" in host and "]" not in host:
         return (
             "database URL: the IPv6 address of its host has no closing ']' "
             "(postgresql://USER@[ADDRESS]:PORT/DB)"
         )
+    if "[" in host and not host.startswith("["):
+        return _BRACKETED
     return _BAD_PORT
 
 
@@ -489,10 +496,7 @@ def _check_host_name(host: str) -> None:
     if not host or host.startswith("/"):
         return
     if "[" in host or "]" in host:
-        raise ConfigurationError(
-            "database URL: a host it names holds a '[' or ']'; an IPv6 address is written "
-            "[ADDRESS] in the URL's host and bare in ?host= (postgresql://USER@[ADDRESS]/DB)"
-        )
+        raise ConfigurationError(_BRACKETED)
     if ":" in host:  # only an IPv6 address holds one
         _check_ipv6_address(host)
         return
