@@ -765,10 +765,13 @@ def test_the_ingest_table_counts_erased_and_waiting_erasures(
 ) -> None:
     erasures = [make.record_erased(str(n), source_id=f"e-{n}") for n in range(3)]
     sold = [make.card_sold(source_id=str(n), serial=make.serial()) for n in range(2)]
-    assert run(["ingest", str(events_file(node_home / "a.jsonl", *sold, *erasures))]) == 0
-    rows = [" ".join(line.strip("│ ").split()) for line in capsys.readouterr().out.splitlines()]
-    assert "events whose personal data was erased │ 2" in rows
-    assert "erasures waiting for their event │ 1" in rows
+    path = str(events_file(node_home / "a.jsonl", *sold, *erasures))
+    for command, erased in ((["--dry-run"], "would be erased"), ([], "was erased")):
+        assert run(["ingest", *command, path]) == 0
+        out = capsys.readouterr().out
+        rows = [" ".join(line.strip("│ ").split()) for line in out.splitlines()]
+        assert f"events whose personal data {erased} │ 2" in rows
+        assert "erasures waiting for their event │ 1" in rows
     assert run(["stats"]) == 0
     assert (
         "erasures: 2 events' personal data erased, 1 waiting for their event, 0 naming "

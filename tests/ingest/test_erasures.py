@@ -153,13 +153,25 @@ def test_another_nodes_erasure_waiting_for_its_record_erases_nothing_when_it_com
     assert stored(database, "shop-a", "s-1")[1] is not None
 
 
-def test_a_dry_run_erases_nothing(database: Database, tmp_path: Path) -> None:
+def test_a_dry_run_counts_what_its_erasures_would_do_and_erases_nothing(
+    database: Database, tmp_path: Path
+) -> None:
     ingest(database, tmp_path, "sold", make.card_sold("s-1"))
     path = tmp_path / "erased.jsonl"
-    path.write_bytes(orjson.dumps(make.record_erased("s-1")) + b"\n")
-    summary = ingest_files([path], database, KEYS, rejects=None, batch_size=2, dry_run=True)
-    assert (summary.accepted, summary.erased) == (1, 0)
+    erasures = [
+        make.record_erased("s-1", "e-1"),
+        make.record_erased("s-2", "e-2"),  # its record is not stored: it would wait
+        make.record_erased("s-1", "e-3", node="shop-b", target_node="shop-a"),
+    ]
+    path.write_bytes(b"".join(orjson.dumps(erasure) + b"\n" for erasure in erasures))
+    dry = ingest_files([path], database, KEYS, rejects=None, batch_size=2, dry_run=True)
+    assert (dry.accepted, dry.erased, dry.erasures_waiting) == (3, 1, 1)
+    assert dry.warnings == {OTHER_NODE_ERASURE: 1}
     assert stored(database, "shop-a", "s-1")[1] is not None
+    assert database.erasure_counts()["waiting"] == 0
+    done = ingest_files([path], database, KEYS, rejects=None, batch_size=2)
+    assert done.as_dict() == {**dry.as_dict(), "dry_run": False}
+    assert stored(database, "shop-a", "s-1")[1] is None
 
 
 @pytest.mark.parametrize(

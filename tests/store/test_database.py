@@ -169,8 +169,8 @@ def test_a_dry_append_answers_as_appends_would_and_stores_nothing(database: Data
     # Batches larger than one look-up of ids; repeats of stored ids, of the run's own ids
     # from an earlier batch, and one changed record of each kind.
     batches = [batch(range(1000, 3000), changed=1200), batch(range(2000, 4000), changed=2500)]
-    with database.would_append() as would_append:
-        dry = [would_append(b) for b in batches]
+    with database.would_append() as dry_run:
+        dry = [dry_run.append(b) for b in batches]
     assert (database.count(), database.log_size()) == (1500, 1500)
     done = [database.append(b) for b in batches]
     for would, did in zip(dry, done, strict=True):
@@ -330,6 +330,36 @@ def test_an_erasure_waits_for_its_event_across_transactions(database: Database) 
     assert database.append(EventBatch.of([row(2), row(0)])).erased.erased == 1
     assert sealed(database) == {0: False, 1: True, 2: False}
     assert database.erasure_counts()["waiting"] == 0
+
+
+def test_a_dry_append_counts_the_erasures_appends_would_apply(database: Database) -> None:
+    # Stored before the run: an event, and two erasures waiting for theirs, one by
+    # another node than the event's.
+    database.append(EventBatch.of([row(0), erasure(11, row(20)), erasure(13, row(22), "node-b")]))
+    batches = [
+        # A waiting erasure's event; erasures of a stored event, of an event later in the
+        # batch, and one of an event still to come, by another node.
+        EventBatch.of(
+            [
+                row(20),
+                erasure(15, row(0)),
+                erasure(17, row(24)),
+                row(24),
+                erasure(19, row(26), "node-b"),
+            ]
+        ),
+        # The events of both of another node's erasures; an erasure sent again; an
+        # erasure whose event never comes.
+        EventBatch.of([row(26), row(22), erasure(15, row(0)), erasure(21, row(28))]),
+    ]
+    with database.would_append() as dry_run:
+        dry = [dry_run.append(batch).erased for batch in batches]
+        waiting = dry_run.erasures_waiting
+    assert sealed(database) == {0: True, 1: False, 2: False}
+    assert database.erasure_counts()["waiting"] == 2
+    done = [database.append(batch).erased for batch in batches]
+    assert dry == done == [erasures.Erased(erased=3), erasures.Erased(other_node=2)]
+    assert waiting == database.erasure_counts()["waiting"] == 1
 
 
 def test_events_are_located_among_more_ids_than_one_lookup_query_takes(database: Database) -> None:

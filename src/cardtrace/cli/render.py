@@ -143,7 +143,11 @@ def _ingest_notes(table: Table, summary: IngestSummary) -> None:
     """The rows of an ingest summary that show only when they count something."""
     notes = (
         ("files not read to the end", len(summary.incomplete_files)),
-        ("events whose personal data was erased", summary.erased),
+        (
+            "events whose personal data "
+            + ("would be erased" if summary.dry_run else "was erased"),
+            summary.erased,
+        ),
         ("erasures waiting for their event", summary.erasures_waiting),
     )
     for label, count in notes:

@@ -135,8 +135,8 @@ class IngestSummary:
     rejected_by_field: Counter[str] = field(default_factory=Counter)
     warnings: Counter[str] = field(default_factory=Counter)
     accepted_by_type: Counter[str] = field(default_factory=Counter)
-    #: Stored events whose sealed personal data the run's erasures deleted (a dry run
-    #: counts none).
+    #: Stored events whose sealed personal data the run's erasures deleted (in a dry
+    #: run: would delete).
     erased: int = 0
     #: Stored erasures whose event is not stored yet, after the run: the ingest that
     #: stores the event erases it.
@@ -369,10 +369,11 @@ def ingest_files(
         batches = prepare_batches(files, keys, batch_size=size, formats=formats, encoding=encoding)
     with collecting_less(), _RejectFile(rejects) as reject_file:
         if dry_run:
-            with database.would_append() as would_append:
+            with database.would_append() as dry:
                 for prepared in batches:
-                    _store(prepared, would_append, summary, reject_file)
+                    _store(prepared, dry.append, summary, reject_file)
                     _report_read(prepared, progress)
+                summary.erasures_waiting = dry.erasures_waiting
             return summary
         merges = QueueMerges(database)
         pending = iter(batches)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, insert, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
@@ -21,7 +22,7 @@ from cardtrace.errors import ConfigurationError, NotFound
 from cardtrace.ledger import tiles
 from cardtrace.store import bulk, migrate
 from cardtrace.store.engine import OPERATIONAL_ERRORS, describe, open_engine, write_transaction
-from cardtrace.store.erasures import Erased, Erasing, outcome_counts
+from cardtrace.store.erasures import DryErasing, Erased, Erasing, located, outcome_counts
 from cardtrace.store.ledger_sql import SqlTileStore
 from cardtrace.store.rows import EventBatch, Tallies, Tally
 from cardtrace.store.schema import (
@@ -34,7 +35,7 @@ from cardtrace.store.schema import (
     links,
 )
 
-__all__ = ["AppendResult", "Database", "StoredEvent", "stored_tallies"]
+__all__ = ["AppendResult", "Database", "DryAppender", "StoredEvent", "stored_tallies"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +145,7 @@ def _split(batch: EventBatch, stored: _Stored) -> tuple[list[int], list[int], li
 
 
 class _RunIds:
-    """The ids and content digests of the events a dry run would store.
+    """The ids, content digests and nodes of the events a dry run would store.
 
     Kept in a private temporary SQLite database, not in a dict: SQLite holds a few MiB
     of its pages in memory and the rest in a file of its own that it deletes on close,
@@ -155,19 +156,25 @@ class _RunIds:
     def __init__(self) -> None:
         self._db = sqlite3.connect("", isolation_level=None)  # "": temporary, on disk
         self._db.execute("PRAGMA journal_mode = OFF")
-        self._db.execute("CREATE TABLE run (id BLOB PRIMARY KEY, content BLOB) WITHOUT ROWID")
+        self._db.execute(
+            "CREATE TABLE run (id BLOB PRIMARY KEY, content BLOB, node TEXT) WITHOUT ROWID"
+        )
         self.count = 0
 
     def find(self, ids: list[bytes]) -> _Stored:
-        found: _Stored = {}
-        for marks, chunk in bulk.in_chunks(ids):
-            query = f"SELECT id, content FROM run WHERE id IN ({marks})"  # noqa: S608 - marks are ?
-            found.update(self._db.execute(query, chunk))
-        return found
+        return dict(self._select("id, content", ids))
 
-    def add(self, rows: list[tuple[bytes, bytes | None]]) -> None:
+    def nodes(self, ids: list[bytes]) -> dict[bytes, str]:
+        return dict(self._select("id, node", ids))
+
+    def _select(self, columns: str, ids: list[bytes]) -> Iterator[tuple[Any, Any]]:
+        for marks, chunk in bulk.in_chunks(ids):
+            query = f"SELECT {columns} FROM run WHERE id IN ({marks})"  # noqa: S608 - ours
+            yield from self._db.execute(query, chunk)
+
+    def add(self, rows: list[tuple[bytes, bytes | None, str]]) -> None:
         self._db.execute("BEGIN")
-        self._db.executemany("INSERT INTO run VALUES (?, ?)", rows)
+        self._db.executemany("INSERT INTO run VALUES (?, ?, ?)", rows)
         self._db.execute("COMMIT")
         self.count += len(rows)
 
@@ -175,32 +182,52 @@ class _RunIds:
         self._db.close()
 
 
-class _DryAppender:
+class DryAppender:
     """What appends would do, storing nothing: a dry run's stand-in for an ``_Appender``.
 
     It remembers the ids (and content digests) of the run's would-be stored events
-    (:class:`_RunIds`), so a record repeated later in the run counts as it would.
+    (:class:`_RunIds`), so a record repeated later in the run counts as it would, and
+    their nodes, so an erasure of one of them counts as it would too.
     """
 
-    def __init__(self, lookup: Callable[[list[bytes]], _Stored], size: int, run: _RunIds) -> None:
-        self._lookup = lookup
+    def __init__(
+        self, reading: Callable[[], AbstractContextManager[Connection]], size: int, run: _RunIds
+    ) -> None:
+        self._reading = reading
         self._size = size
         self._run = run
+        with reading() as connection:
+            self._erasing = DryErasing(connection)
+
+    @property
+    def erasures_waiting(self) -> int:
+        """Erasures that would still wait for their event after the appends so far."""
+        return self._erasing.waiting
 
     def append(self, batch: EventBatch) -> AppendResult:
-        ids, contents = batch.event_ids, batch.contents
-        stored = self._lookup(ids)
+        ids, contents, nodes = batch.event_ids, batch.contents, batch.node_ids
+        with self._reading() as connection:
+            stored = bulk.existing_ids(connection, ids)
         stored.update(self._run.find(ids))
         first = self._size + self._run.count  # the run's would-be events follow the stored
         fresh, duplicates, conflicts = _split(batch, stored)
-        self._run.add([(ids[position], contents[position]) for position in fresh])
+        self._run.add([(ids[position], contents[position], nodes[position]) for position in fresh])
+        if len(fresh) < len(batch):
+            batch = batch.select(fresh)
         return AppendResult(
             accepted=len(fresh),
             duplicates=tuple(duplicates),
             first_seq=first,
             conflicts=tuple(conflicts),
             link_rows=0,  # none queued
+            erased=self._erasing.stored(first, batch, self._owners),
         )
+
+    def _owners(self, ids: list[bytes]) -> dict[bytes, str]:
+        """The node of each of ``ids`` that is stored or that the run would store."""
+        with self._reading() as connection:
+            owners = {target: event.node_id for target, event in located(connection, ids).items()}
+        return owners | self._run.nodes([target for target in ids if target not in owners])
 
 
 class Database:
@@ -272,8 +299,8 @@ class Database:
             appender.finish()
 
     @contextmanager
-    def would_append(self) -> Iterator[Callable[[EventBatch], AppendResult]]:
-        """An append function that stores nothing and returns what one of
+    def would_append(self) -> Iterator[DryAppender]:
+        """An appender whose ``append`` stores nothing and returns what one of
         :meth:`appending` would.
 
         For a dry run of an ingest: it reads the stored ids and remembers the run's own,
@@ -281,13 +308,9 @@ class Database:
         the index an event would get if nothing else were stored meanwhile).
         """
 
-        def lookup(ids: list[bytes]) -> _Stored:
-            with self._reading() as connection:
-                return bulk.existing_ids(connection, ids)
-
         run = _RunIds()
         try:
-            yield _DryAppender(lookup, self.log_size(), run).append
+            yield DryAppender(self._reading, self.log_size(), run)
         finally:
             run.close()
 

@@ -10,12 +10,13 @@ erases only its own records: an erasure naming another node's event erases nothi
 The event may come later than its erasure (files read in another order, a later
 export): the erasure then waits in ``erasures`` with no outcome, and the append that
 stores the event erases it. The audit checks erasures against the log's own
-``record.erased`` leaves, not against this table.
+``record.erased`` leaves, not against this table. A dry run counts what its erasures
+would do, and changes nothing (:class:`DryErasing`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -28,6 +29,7 @@ __all__ = [
     "ERASED",
     "OTHER_NODE",
     "WAITING",
+    "DryErasing",
     "Erased",
     "Erasing",
     "Located",
@@ -56,11 +58,11 @@ class Erased:
     other_node: int = 0
 
 
-class Erasing:
-    """The erasures of one write transaction, applied as each batch is stored."""
+class _Erasures:
+    """The erasures whose event is not stored yet, and what the next batch does to them:
+    what :class:`Erasing` writes and :class:`DryErasing` only counts."""
 
     def __init__(self, connection: Connection) -> None:
-        self._connection = connection
         #: Erasures whose event is not stored: its id -> (erasure seq, erasing node).
         self._waiting: dict[bytes, list[tuple[int, str]]] = {}
         query = select(erasures.c.target_id, erasures.c.seq, erasures.c.node_id).where(
@@ -69,11 +71,18 @@ class Erasing:
         for target, seq, node in connection.execute(query):
             self._waiting.setdefault(bytes(target), []).append((seq, node))
 
-    def stored(self, first_seq: int, batch: EventBatch) -> Erased:
-        """Record the erasures of ``batch``, stored from ``first_seq`` on, and apply every
-        erasure whose event is now stored."""
+    @property
+    def waiting(self) -> int:
+        """Erasures still waiting for their event."""
+        return sum(len(waiting) for waiting in self._waiting.values())
+
+    def _candidates(
+        self, first_seq: int, batch: EventBatch
+    ) -> tuple[list[tuple[int, str, bytes]], list[bytes]]:
+        """The erasures of ``batch``, stored from ``first_seq`` on, as (seq, node, target),
+        now waiting too; and the event ids that may have a waiting erasure to apply."""
         if not self._waiting and batch.erases.count(None) == len(batch.erases):
-            return Erased()  # the common case, told at C speed
+            return [], []  # the common case, told at C speed
         new = [
             (first_seq + position, node, target)
             for position, (target, node) in enumerate(
@@ -81,24 +90,41 @@ class Erasing:
             )
             if target is not None
         ]
-        if new:
-            rows = [{"seq": seq, "node_id": node, "target_id": target} for seq, node, target in new]
-            self._connection.execute(insert(erasures), rows)
         candidates = self._waiting.keys() & set(batch.event_ids)
         for seq, node, target in new:
             self._waiting.setdefault(target, []).append((seq, node))
             candidates.add(target)
-        return self._apply(located(self._connection, sorted(candidates)))
+        return new, sorted(candidates)
 
-    def _apply(self, found: dict[bytes, Located]) -> Erased:
-        outcomes: list[dict[str, object]] = []
-        cleared: list[dict[str, object]] = []
-        for target, (target_seq, owner, _) in found.items():
-            for erasure_seq, node in self._waiting.pop(target, []):
-                outcome = ERASED if node == owner else OTHER_NODE
-                outcomes.append({"e": erasure_seq, "t": target_seq, "o": outcome})
-                if outcome == ERASED:
-                    cleared.append({"t": target_seq})
+    def _outcomes(self, owners: Mapping[bytes, str]) -> list[tuple[int, bytes, str]]:
+        """The waiting erasures of the stored events ``owners`` (event id -> its node) as
+        (erasure seq, event id, outcome), no longer waiting."""
+        return [
+            (erasure_seq, target, ERASED if node == owner else OTHER_NODE)
+            for target, owner in owners.items()
+            for erasure_seq, node in self._waiting.pop(target, [])
+        ]
+
+
+class Erasing(_Erasures):
+    """The erasures of one write transaction, applied as each batch is stored."""
+
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(connection)
+        self._connection = connection
+
+    def stored(self, first_seq: int, batch: EventBatch) -> Erased:
+        """Record the erasures of ``batch``, stored from ``first_seq`` on, and apply every
+        erasure whose event is now stored."""
+        new, candidates = self._candidates(first_seq, batch)
+        if new:
+            rows = [{"seq": seq, "node_id": node, "target_id": target} for seq, node, target in new]
+            self._connection.execute(insert(erasures), rows)
+        if not candidates:
+            return Erased()
+        found = located(self._connection, candidates)
+        outcomes = self._outcomes({target: event.node_id for target, event in found.items()})
+        cleared = [{"t": found[target].seq} for _, target, outcome in outcomes if outcome == ERASED]
         if cleared:
             self._connection.execute(
                 update(events).where(events.c.seq == bindparam("t")).values(protected=None),
@@ -109,9 +135,27 @@ class Erasing:
                 update(erasures)
                 .where(erasures.c.seq == bindparam("e"))
                 .values(target_seq=bindparam("t"), outcome=bindparam("o")),
-                outcomes,
+                [{"e": e, "t": found[target].seq, "o": o} for e, target, o in outcomes],
             )
         return Erased(len(cleared), len(outcomes) - len(cleared))
+
+
+class DryErasing(_Erasures):
+    """What the erasures of a dry run would do, changing nothing: the erasures waiting in
+    the database when it began, then those of the batches it would store."""
+
+    def stored(
+        self, first_seq: int, batch: EventBatch, owners: Callable[[list[bytes]], dict[bytes, str]]
+    ) -> Erased:
+        """What storing ``batch`` from ``first_seq`` on would erase; ``owners`` gives the
+        node of each stored or would-be stored event among the ids it is given (``batch``'s
+        own included)."""
+        _, candidates = self._candidates(first_seq, batch)
+        if not candidates:
+            return Erased()
+        outcomes = [outcome for _, _, outcome in self._outcomes(owners(candidates))]
+        erased = outcomes.count(ERASED)
+        return Erased(erased, len(outcomes) - erased)
 
 
 class Located(NamedTuple):
