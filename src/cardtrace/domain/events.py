@@ -49,6 +49,7 @@ from cardtrace.domain.identifiers import (
 )
 
 __all__ = [
+    "EVENT_ID_PATTERN",
     "EVENT_MODELS",
     "EVENT_NAMESPACE",
     "INTEGER_FIELDS",
@@ -79,6 +80,8 @@ __all__ = [
 #: Namespace of the deterministic event ids: uuid5(EVENT_NAMESPACE, node_id + "\n" + source_id).
 EVENT_NAMESPACE = uuid.UUID("6f1d3c52-8a47-5d0e-9b61-2c7e4f0a9d13")
 _NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+#: An event id as text, the form :func:`event_id_text` gives and leaves hold.
+EVENT_ID_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 def event_id_bytes(node_id: str, source_id: str) -> bytes:
@@ -564,7 +567,7 @@ class RecordErased(Envelope):
     target_event_id: Annotated[
         str,
         Field(
-            pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            pattern=f"^{EVENT_ID_PATTERN}$",
             description="The cardtrace event id of the node's record whose personal data "
             "was erased, as text (lower-case hex in groups of 8-4-4-4-12).",
         ),

@@ -36,6 +36,7 @@ Each problem names the event (``seq`` and id), tile or checkpoint it concerns.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -48,7 +49,7 @@ import orjson
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes_of_valid, format_us
-from cardtrace.domain.events import EVENT_MODELS, hidden_in_clear
+from cardtrace.domain.events import EVENT_ID_PATTERN, EVENT_MODELS, hidden_in_clear
 from cardtrace.errors import CardtraceError, TamperDetected
 from cardtrace.ingest.protect import content_digest
 from cardtrace.ledger import merkle, tiles
@@ -77,6 +78,8 @@ __all__ = ["AuditReport", "Problem", "verify_node"]
 MAX_PER_KIND = 50
 #: Leaf hashes handed to the tile rebuild at once.
 _BATCH = 4096
+#: An event id in the form leaves hold it (an erasure's target may be any text).
+_EVENT_ID = re.compile(EVENT_ID_PATTERN)
 _TILE_BYTES = tiles.TILE_WIDTH * tiles.HASH_SIZE
 
 
@@ -554,7 +557,7 @@ class _Openings:
         targets = {
             uuid.UUID(text).bytes: text
             for text in self._erasures.keys() - self._unsealed.keys()
-            if _is_event_id(text)
+            if _EVENT_ID.fullmatch(text)
         }
         for target, found in located(connection, sorted(targets)).items():
             event_id = targets[target]
@@ -586,14 +589,6 @@ class _Openings:
         commitments were added, and the personal values without their salts."""
         sent = {name: value for name, value in leaf.items() if name != "commitments"}
         return content_digest(self._tokenizer, sent, sealed)
-
-
-def _is_event_id(text: str) -> bool:
-    """Whether ``text`` is an event id in the form leaves hold it."""
-    try:
-        return str(uuid.UUID(text)) == text
-    except ValueError:
-        return False
 
 
 def _personal_in_clear(leaf: dict[str, Any], sealed: dict[str, Any]) -> tuple[str, str] | None:
