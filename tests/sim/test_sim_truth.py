@@ -5,11 +5,30 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from cardtrace.sim import BREAK_REASONS, TRUTH_FILE, TruthRecord, WorldSummary, read_truth
+import pytest
 
-_TYPOLOGIES = {"T1", "T3", "T5", "T6", "T7", "T9"}
+from cardtrace.sim import (
+    BREAK_REASONS,
+    TRUTH_FILE,
+    TruthRecord,
+    Typology,
+    WorldSummary,
+    read_truth,
+)
+from cardtrace.sim._flows import CARD_SHARE
+from cardtrace.sim._world import TYPOLOGIES
+
+_TYPOLOGIES = {"T1", "T2", "T3", "T5", "T6", "T7", "T8", "T9"}
+
+
+def test_the_typologies_are_the_same_everywhere() -> None:
+    # the truth's values, the scenarios' shares and the rings built for them
+    assert set(get_args(Typology)) == _TYPOLOGIES
+    assert set(CARD_SHARE) == {None, *_TYPOLOGIES}
+    assert set(TYPOLOGIES) == _TYPOLOGIES
+    assert sum(share for share, _ in CARD_SHARE.values()) == pytest.approx(1.0)
 
 
 def test_every_typology_is_present_and_honest_flows_dominate(
@@ -18,10 +37,14 @@ def test_every_typology_is_present_and_honest_flows_dominate(
     out, summary = world
     counted = Counter(t.typology or "honest" for t in read_truth(out))
     assert counted == summary.cards_by_typology
-    assert set(counted) >= _TYPOLOGIES
-    assert 0.80 <= counted["honest"] / summary.cards <= 0.90
+    assert set(counted) == {"honest", *_TYPOLOGIES}
+    # within 5 points of the honest share the world is built for, and far ahead of any
+    # typology's
+    assert abs(counted["honest"] / summary.cards - CARD_SHARE[None][0]) <= 0.05
+    assert counted["honest"] > 10 * max(n for t, n in counted.items() if t != "honest")
     assert all(t.ring for t in read_truth(out) if t.typology)
-    assert all(t.stolen_funds for t in read_truth(out) if t.typology in {"T1", "T3", "T5"})
+    stolen = {"T1", "T2", "T3", "T5", "T8"}
+    assert all(t.stolen_funds for t in read_truth(out) if t.typology in stolen)
     assert not any(t.stolen_funds for t in read_truth(out) if t.typology is None)
 
 

@@ -2,7 +2,9 @@
 
 Each scenario makes one or more cards (a retail order or a spree), walks each through the
 steps that really happen to it, and returns its truth records. The share of cards per
-scenario is fixed in :data:`CARD_SHARE`; honest flows are about 85 % of the cards.
+scenario is fixed in :data:`CARD_SHARE`; honest flows are about 81.5 % of the cards.
+Every recycler pays at least :data:`PAYOUT_FLOOR` of face value, except the complicit shop
+of T8 for the ring cards it buys.
 """
 
 from __future__ import annotations
@@ -13,20 +15,34 @@ from typing import Any
 from cardtrace.sim._clock import DAY, HOUR, MINUTE, YEAR_END
 from cardtrace.sim._ids import CARRIERS, bank_card
 from cardtrace.sim._steps import Card, Leg, Sale, Steps, Trail, person
-from cardtrace.sim._world import Account, Ring
+from cardtrace.sim._world import FENCING_SHOP, Account, Ring
 
-__all__ = ["CARD_SHARE", "Flows"]
+__all__ = ["CARD_SHARE", "PAYOUT_FLOOR", "Flows"]
 
 #: Share of cards per typology (None = honest) and the mean cards per scenario.
 CARD_SHARE: dict[str | None, tuple[float, float]] = {
-    None: (0.85, 1.0),
+    None: (0.815, 1.0),
     "T1": (0.04, 3.5),
+    "T2": (0.02, 2.0),
     "T3": (0.03, 2.0),
     "T5": (0.025, 8.0),
     "T6": (0.025, 1.0),
     "T7": (0.015, 1.0),
+    "T8": (0.015, 7.0),
     "T9": (0.015, 1.0),
 }
+#: The market floor of a recycler's payout, as a share of face value. Honest recyclers and
+#: every other typology pay at or above it (T9's steep discount starts there); only the
+#: fence of T8 (``FENCING_SHOP``) pays below it, at 50–64 %.
+PAYOUT_FLOOR = 0.65
+#: Face values (and weights) of the gift cards a T2 victim is told to buy: the large ones.
+_T2_FACES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "cmcc": ((200, 300, 500), (40, 35, 25)),
+    "cucc": ((300, 500), (60, 40)),
+}
+#: What the fence of T8 pays, and T9's discount, as shares of face value.
+_FENCE_RATE = (0.50, 0.64)
+_T9_RATE = (PAYOUT_FLOOR, 0.80)
 _ISSUER_SHARE = (0.55, 0.25, 0.20)
 _LATEST_START = YEAR_END - 40 * DAY
 #: How an offline shop registers an honest seller (weights 20, 75, 5).
@@ -46,10 +62,12 @@ class Flows:
         self.by_typology: dict[str | None, Callable[[int], list[Truth]]] = {
             None: self.honest,
             "T1": self.t1_brushing,
+            "T2": self.t2_gift_card_pin,
             "T3": self.t3_slow_topup,
             "T5": self.t5_stolen_credit_card,
             "T6": self.t6_score_running,
             "T7": self.t7_two_cards,
+            "T8": self.t8_fencing,
             "T9": self.t9_virtual_currency,
         }
         self._weights = tuple(share / size for share, size in CARD_SHARE.values())
@@ -102,6 +120,9 @@ class Flows:
         return node, steps.payment_of(
             who, ("alipay", "wechat", "bank_card", "cash"), (35, 35, 10, 20)
         )
+
+    def _victim_payment(self, victim: int) -> tuple[str, str | None]:
+        return self.steps.payment_of(victim, ("alipay", "wechat", "bank_card"), (45, 40, 15))
 
     def _payout_online(self, who: int) -> tuple[str, str | None]:
         return self.steps.payment_of(who, ("alipay", "wechat", "bank_card"), (45, 35, 20))
@@ -183,6 +204,16 @@ class Flows:
             redeem_number=number,
         )  # fmt: skip
 
+    def _ring_finished(
+        self, trail: Trail, card: Card, t: int, recycler: Any, ring: Ring, *, buyer: str
+    ) -> Truth:
+        """A ring's card, bought with a victim's or stolen money, on its way from the intake
+        at ``t``; the ring's typology is the card's."""
+        return self._finished(
+            trail, card, t + 20 * MINUTE, recycler, ring.typology, stolen=True, ring=ring,
+            buyer=buyer,
+        )  # fmt: skip
+
     # -- honest --------------------------------------------------------------------------
 
     def honest(self, _room: int) -> list[Truth]:
@@ -239,6 +270,43 @@ class Flows:
         )  # fmt: skip
         return self.world.platforms[account.platform]
 
+    def _ring_sell_offline(
+        self, trail: Trail, card: Card, t: int, shop: Any, *, who: int, identity: int,
+        id_check: str, payout_rate: tuple[float, float],
+        payout: tuple[str, str | None] = ("cash", None),
+    ) -> Any:  # fmt: skip
+        """A ring member sells the card at an offline shop for ``payout_rate`` of face value."""
+        self.steps.recycle_offline(
+            trail, card, t, shop, who=who, identity=identity, id_check=id_check, payout=payout,
+            payout_fen=int(card.face * 100 * self.rng.uniform(*payout_rate)),
+        )  # fmt: skip
+        return shop
+
+    def _victim_order(
+        self, node: Any, victim: int, cards: list[Card]
+    ) -> tuple[int, list[tuple[Card, Trail]]]:
+        """A victim buys ``cards`` at face value in one order at ``node``: when, and the
+        trail each card starts."""
+        steps = self.steps
+        payment = self._victim_payment(victim)
+        order = steps.order_ref()
+        t0 = self.rng.randrange(0, _LATEST_START)
+        bought = []
+        for card in cards:
+            trail = Trail()
+            sale = Sale(node, person(victim), payment, card.face * 100, order)
+            steps.sold_hop(trail, card, t0, sale)
+            bought.append((card, trail))
+        return t0, bought
+
+    def _sent_and_sold(
+        self, trail: Trail, card: Card, t: int, ring: Ring, account: Account, *, victim: int,
+        pin_only: bool = False,
+    ) -> Any:  # fmt: skip
+        """The victim sends the PIN to a ring member, who sells it a minute later (at ``t``)."""
+        trail.hop("handover", person(victim), person(account.member), t - MINUTE, [])
+        return self._ring_submit(trail, card, t, ring, account, pin_only=pin_only)
+
     def t1_brushing(self, room: int) -> list[Truth]:
         """T1: a victim buys an order of cards and sends the PINs; a ring sells them at once."""
         steps = self.steps
@@ -247,7 +315,7 @@ class Flows:
         victim = rng.randrange(self.world.honest)
         cards = steps.new_cards(self._issuer(), min(room, rng.randint(2, 5)))
         shop = self.world.nodes["retail-03"]  # the online card shop
-        payment = steps.payment_of(victim, ("alipay", "wechat", "bank_card"), (45, 40, 15))
+        payment = self._victim_payment(victim)
         order = steps.order_ref()
         t0 = rng.randrange(0, _LATEST_START)
         out = []
@@ -257,17 +325,37 @@ class Flows:
             steps.sold_hop(trail, card, t0, Sale(shop, person(victim), payment, price, order))
             t = t0 + rng.randrange(2 * MINUTE, 40 * MINUTE)
             account = self._account(ring, (0, 1))
-            trail.hop("handover", person(victim), person(account.member), t - MINUTE, [])
-            recycler = self._ring_submit(trail, card, t, ring, account, pin_only=rng.random() < 0.3)
+            recycler = self._sent_and_sold(
+                trail, card, t, ring, account, victim=victim, pin_only=rng.random() < 0.3
+            )
             if rng.random() < 0.2:
                 retry = rng.choice([a for a in ring.accounts if a.platform != account.platform])
                 ip = steps.ip_of(retry.member, ring.vpn)
                 t_retry = t + rng.randrange(5 * MINUTE, 20 * MINUTE)  # before it moves on
                 steps.attempt(trail, card, t_retry, retry, ip=ip, device=rng.choice(ring.devices))
-            out.append(self._finished(
-                trail, card, t + 20 * MINUTE, recycler, "T1", stolen=True,
-                ring=ring, buyer=person(victim),
-            ))  # fmt: skip
+            out.append(self._ring_finished(trail, card, t, recycler, ring, buyer=person(victim)))
+        return out
+
+    def t2_gift_card_pin(self, room: int) -> list[Truth]:
+        """T2: a victim is told to buy large gift cards, mostly e-cards, and send the PINs
+        (卡密); the ring sells them within the hour through an account opened for it."""
+        steps = self.steps
+        rng = self.rng
+        ring = self._ring("T2")
+        victim = rng.randrange(self.world.honest)
+        issuer = rng.weighted(tuple(_T2_FACES), (70, 30))
+        face = rng.weighted(*_T2_FACES[issuer])
+        cards = steps.new_cards(issuer, min(room, rng.randint(1, 3)), face)
+        retailers = self.world.retailers
+        node = self.world.issuers[issuer] if rng.random() < 0.75 else rng.choice(retailers)
+        platform = rng.randrange(len(self.world.platforms))
+        account = steps.new_account(rng.choice(ring.members), platform)  # a first-time seller
+        t0, bought = self._victim_order(node, victim, cards)
+        out = []
+        for card, trail in bought:
+            t = t0 + rng.randrange(5 * MINUTE, 40 * MINUTE)  # intake done within the hour
+            recycler = self._sent_and_sold(trail, card, t, ring, account, victim=victim)
+            out.append(self._ring_finished(trail, card, t, recycler, ring, buyer=person(victim)))
         return out
 
     def t3_slow_topup(self, room: int) -> list[Truth]:
@@ -279,16 +367,9 @@ class Flows:
         victim = rng.randrange(self.world.honest)
         issuer = self._issuer()
         cards = steps.new_cards(issuer, min(room, rng.randint(1, 3)))
-        node = self.world.issuers[issuer]
-        payment = steps.payment_of(victim, ("alipay", "wechat", "bank_card"), (45, 40, 15))
-        order = steps.order_ref()
-        t0 = rng.randrange(0, _LATEST_START)
+        t0, bought = self._victim_order(self.world.issuers[issuer], victim, cards)
         out = []
-        for card in cards:
-            trail = Trail()
-            steps.sold_hop(
-                trail, card, t0, Sale(node, person(victim), payment, card.face * 100, order)
-            )
+        for card, trail in bought:
             t = t0 + rng.randrange(5 * MINUTE, 2 * HOUR)
             hop = trail.hop("handover", person(victim), party, t, [])
             trail.brk(hop, "resale_unrecorded", "PIN sent to a ring that keeps no records")
@@ -338,17 +419,14 @@ class Flows:
                 account = self._account(ring, (0, 1, 2))
                 recycler = self._ring_submit(trail, card, t_sell, ring, account)
             else:
-                recycler = rng.choice(self.world.shops)
-                steps.recycle_offline(
-                    trail, card, t_sell, recycler, who=thief,
-                    identity=owner if rng.random() < 0.5 else thief,
-                    id_check="manual_copy", payout=("cash", None),
-                    payout_fen=int(card.face * 100 * rng.uniform(0.8, 0.9)),
+                recycler = self._ring_sell_offline(
+                    trail, card, t_sell, rng.choice(self.world.shops), who=thief,
+                    identity=owner if rng.random() < 0.5 else thief, id_check="manual_copy",
+                    payout_rate=(0.8, 0.9),
                 )  # fmt: skip
-            out.append(self._finished(
-                trail, card, t_sell + 20 * MINUTE, recycler, "T5", stolen=True,
-                ring=ring, buyer=person(thief),
-            ))  # fmt: skip
+            out.append(
+                self._ring_finished(trail, card, t_sell, recycler, ring, buyer=person(thief))
+            )
         return out
 
     def t6_score_running(self, _room: int) -> list[Truth]:
@@ -370,10 +448,7 @@ class Flows:
         recycler = self._ring_submit(
             trail, card, t, ring, account, payout=payout, payout_rate=(0.9, 0.97)
         )
-        return [self._finished(
-            trail, card, t + 20 * MINUTE, recycler, "T6", stolen=True,
-            ring=ring, buyer=person(member),
-        )]  # fmt: skip
+        return [self._ring_finished(trail, card, t, recycler, ring, buyer=person(member))]
 
     def t7_two_cards(self, _room: int) -> list[Truth]:
         """T7: traded phone cards: sellers rotate MVNO/IoT numbers, or cards end on them."""
@@ -424,6 +499,36 @@ class Flows:
             redeem_number=number,
         )]  # fmt: skip
 
+    def t8_fencing(self, room: int) -> list[Truth]:
+        """T8: a ring member sells a batch of victims' cards to the complicit shop in one
+        visit, and the shop pays far below the market floor (收赃)."""
+        steps = self.steps
+        rng = self.rng
+        ring = self._ring("T8")
+        member = rng.choice(ring.members)
+        fence = self.world.nodes[FENCING_SHOP]
+        check = rng.weighted(_SHOP_CHECKS, (40, 20, 40))
+        payout = steps.payment_of(member, ("cash", "wechat", "alipay"), (70, 15, 15))
+        t = rng.randrange(7 * DAY, _LATEST_START)  # the visit
+        out = []
+        for _ in range(min(room, rng.randint(4, 10))):
+            card = steps.new_cards(self._issuer(), 1)[0]
+            trail = Trail()
+            victim = rng.randrange(self.world.honest)
+            node, payment = self._sale_node_and_payment(card, victim)
+            t_sale = t - rng.randrange(HOUR, 7 * DAY)
+            sale = Sale(node, person(victim), payment, card.face * 100, steps.order_ref())
+            steps.sold_hop(trail, card, t_sale, sale)
+            t_sent = t_sale + rng.randrange(5 * MINUTE, HOUR)
+            trail.hop("handover", person(victim), person(member), t_sent, [])
+            t += rng.randrange(MINUTE, 5 * MINUTE)
+            self._ring_sell_offline(
+                trail, card, t, fence, who=member, identity=member, id_check=check,
+                payout=payout, payout_rate=_FENCE_RATE,
+            )  # fmt: skip
+            out.append(self._ring_finished(trail, card, t, fence, ring, buyer=person(victim)))
+        return out
+
     def t9_virtual_currency(self, _room: int) -> list[Truth]:
         """T9: fraud money turned into cards, sold at a steep discount for crypto or cash."""
         steps = self.steps
@@ -444,15 +549,11 @@ class Flows:
             wallet = rng.choice([p for p in ring.payouts if p[0] == "crypto"])
             account = self._account(ring, (0, 1, 2))
             recycler: Any = self._ring_submit(
-                trail, card, t, ring, account, payout=wallet, payout_rate=(0.65, 0.8)
+                trail, card, t, ring, account, payout=wallet, payout_rate=_T9_RATE
             )
         else:
-            recycler = rng.choice(self.world.shops)
-            steps.recycle_offline(
-                trail, card, t, recycler, who=member, identity=member, id_check="id_card_ocr",
-                payout=("cash", None), payout_fen=int(card.face * 100 * rng.uniform(0.65, 0.8)),
+            recycler = self._ring_sell_offline(
+                trail, card, t, rng.choice(self.world.shops), who=member, identity=member,
+                id_check="id_card_ocr", payout_rate=_T9_RATE,
             )  # fmt: skip
-        return [self._finished(
-            trail, card, t + 20 * MINUTE, recycler, "T9", stolen=True,
-            ring=ring, buyer=person(member),
-        )]  # fmt: skip
+        return [self._ring_finished(trail, card, t, recycler, ring, buyer=person(member))]

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from cardtrace.sim._clock import DAY, HOUR, MINUTE, iso, month_of, period_start
 from cardtrace.sim._ids import iccid, imsi, legacy_id
-from cardtrace.sim._world import Account, World, WorldRandom
+from cardtrace.sim._world import Account, World, WorldRandom, account_identity
 from cardtrace.sim._writer import Node, NodeFiles
 
 __all__ = ["Card", "Leg", "Sale", "Steps", "Trail", "person"]
@@ -36,6 +36,9 @@ _USER_AGENTS = (
     "okhttp/4.9.3",
 )
 _SIMILAR = "王汪张章李季陈程刘柳杨扬赵肖黄璜周舟吴伍徐许孙逊马冯"
+#: Accounts opened during the world are numbered from here: the pools' accounts are all
+#: below it (honest ones below 2**36, rings' below 2**40), so a new one has no history.
+_OPENED_FROM = 1 << 40
 
 
 def person(index: int) -> str:
@@ -133,15 +136,18 @@ class Steps:
         self._next_serial = {c: rng.randrange(10**6) * 1000 for c in _FORMATS}
         self._registered: dict[int, dict[str, Any]] = {}
         self._months: dict[int, int] = {}
+        self._opened = 0
         self.vpn_set = frozenset(world.vpn_ips)
 
     # -- cards ---------------------------------------------------------------------------
 
-    def new_cards(self, issuer: str, count: int) -> list[Card]:
-        """``count`` cards of one face value with consecutive serials (one retail order)."""
+    def new_cards(self, issuer: str, count: int, face: int | None = None) -> list[Card]:
+        """``count`` cards of one face value with consecutive serials (one retail order);
+        the face value is drawn from the issuer's usual mix unless given."""
         serial_len, pin_len, faces, weights = _FORMATS[issuer]
         rng = self.rng
-        face = rng.weighted(faces, weights)
+        if face is None:
+            face = rng.weighted(faces, weights)
         province = rng.randint(1, 31)
         cards = []
         for _ in range(count):
@@ -211,6 +217,17 @@ class Steps:
         roll = (who * 31 + platform * 7) % 20
         check = "none" if roll == 0 else ("face" if roll < 5 else "e_form_face")
         return Account(platform, account_id, who, -1 if check == "none" else who, check)
+
+    def new_account(self, member: int, platform: int) -> Account:
+        """A seller account a ring member opens now: a first-time seller, never seen before.
+
+        Its number is spread like the rings' (an odd multiplier is a bijection modulo
+        2**40) but lies above all of theirs, so no two accounts share an id.
+        """
+        self._opened += 1
+        number = _OPENED_FROM + self._opened * 2654435761 % _OPENED_FROM
+        identity, check = account_identity(self.rng, self.world.honest, member)
+        return Account(platform, f"u{number:012d}", member, identity, check)
 
     def ip_of(self, who: int, vpn: float) -> str:
         rng = self.rng

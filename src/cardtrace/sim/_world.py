@@ -34,12 +34,15 @@ if TYPE_CHECKING:
 __all__ = [
     "ANONYMISING_NETWORKS",
     "DESTROYING_SHOP",
+    "FENCING_SHOP",
     "RETENTION_PLATFORM",
+    "TYPOLOGIES",
     "Account",
     "Numbers",
     "People",
     "Ring",
     "World",
+    "account_identity",
     "build_world",
 ]
 
@@ -59,6 +62,10 @@ _RESIDENTIAL_OCTETS = (
 )  # fmt: skip
 _SHOPS = 8
 DESTROYING_SHOP = "shop-05"
+#: The complicit recycler of T8: it knowingly buys ring cards below the market floor.
+FENCING_SHOP = "shop-07"
+#: The fraud typologies the world plays out, each with its own rings.
+TYPOLOGIES = ("T1", "T2", "T3", "T5", "T6", "T7", "T8", "T9")
 RETENTION_PLATFORM = "plat-03"
 _DESTROY_DAY = 273  # 2025-10-01: shop-05 wipes everything it recorded before
 _LOG_RETENTION_DAYS = 180  # plat-03 keeps PIN-verification logs the CSL minimum only
@@ -274,6 +281,16 @@ def _add_person(
     return i
 
 
+def account_identity(rng: WorldRandom, honest: int, member: int) -> tuple[int, str]:
+    """Whose ID a ring member's seller account is verified with, and how: a straw's
+    (one of the ``honest`` people), the member's own, or none (identity -1)."""
+    straw = rng.randrange(honest)
+    identity, check = (straw, "e_form_face") if rng.random() < 0.6 else (-1, "none")
+    if rng.random() < 0.2:
+        identity, check = member, "e_form_face"
+    return identity, check
+
+
 def _ring(
     world: World,
     typology: str,
@@ -292,10 +309,7 @@ def _ring(
     for member in members:
         for platform in range(len(world.platforms)):
             for _ in range(rng.randint(1, 3)):
-                straw = rng.randrange(world.honest)
-                identity, check = (straw, "e_form_face") if rng.random() < 0.6 else (-1, "none")
-                if rng.random() < 0.2:
-                    identity, check = member, "e_form_face"
+                identity, check = account_identity(rng, world.honest, member)
                 account_id = f"u{rng.getrandbits(40):012d}"
                 accounts.append(Account(platform, account_id, member, identity, check))
     mules = [rng.randrange(world.honest) for _ in range(rng.randint(2, 5))]
@@ -371,7 +385,7 @@ def build_world(seed: int, cards: int) -> World:
         topups=[nodes["topup-01"], nodes["topup-02"]],
     )
     per_typology = min(max(cards // 25_000, 2), 20)
-    for typology in ("T1", "T3", "T5", "T6", "T7", "T9"):
+    for typology in TYPOLOGIES:
         world.rings[typology] = [
             _ring(world, typology, k, rng=rng, fake=fake, areas=areas)
             for k in range(1, per_typology + 1)
