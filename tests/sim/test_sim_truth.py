@@ -20,7 +20,7 @@ from cardtrace.sim import (
 from cardtrace.sim._flows import CARD_SHARE
 from cardtrace.sim._world import TYPOLOGIES
 
-_TYPOLOGIES = {"T1", "T2", "T3", "T5", "T6", "T7", "T8", "T9"}
+_TYPOLOGIES = {"T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9"}
 
 
 def test_the_typologies_are_the_same_everywhere() -> None:

@@ -1,5 +1,6 @@
-"""T2 (gift-card PINs handed to a ring) and T8 (a recycler fencing proceeds), read back
-from the truth and the node files of the shared world."""
+"""T2 (gift-card PINs handed to a ring), T4 (gamblers' money matched to top-up orders) and
+T8 (a recycler fencing proceeds), read back from the truth and the node files of the shared
+world."""
 
 from __future__ import annotations
 
@@ -162,3 +163,90 @@ def test_the_fence_buys_ring_cards_in_batches_no_other_seller_brings(
     assert t8
     assert min(t8) >= 4
     assert max(others) < min(t8)
+
+
+def _t4_scenarios(truths: list[TruthRecord]) -> list[list[TruthRecord]]:
+    """T4's cards in runs of one ring, in card order: a scenario's cards are consecutive
+    (two scenarios of one ring in a row would make one run)."""
+    runs: list[list[TruthRecord]] = []
+    ring = None
+    for truth in truths:
+        if truth.typology != "T4":
+            ring = None
+            continue
+        if truth.ring != ring:
+            runs.append([])
+            ring = truth.ring
+        runs[-1].append(truth)
+    return runs
+
+
+def test_t4_cards_are_paid_by_several_gamblers_accounts_none_the_customers(
+    truths: list[TruthRecord], by_key: dict[tuple[str, str], Event]
+) -> None:
+    # who paid with each account anywhere in the world, by the truth's buyer of the card
+    payers: dict[str, set[str]] = defaultdict(set)
+    for truth in truths:
+        for sale in _cited(truth, by_key, "card.sold"):
+            if "payment_account" in sale:
+                payers[sale["payment_account"]].add(truth.users.buyer)
+    scenarios = _t4_scenarios(truths)
+    assert scenarios
+    for cards in scenarios:
+        sold = [_cited(t, by_key, "card.sold")[0] for t in cards]
+        assert all(e["node_id"].startswith("issuer-") for e in sold)  # e-cards in the app
+        accounts = {e["payment_account"] for e in sold}
+        gamblers = {t.users.buyer for t in cards}
+        assert len(accounts) == len(gamblers) >= 2  # one account each, shared with no one
+        for truth, event in zip(cards, sold, strict=True):
+            (redeemed,) = _cited(truth, by_key, "card.redeemed")
+            assert payers[event["payment_account"]] == {truth.users.buyer}
+            assert truth.users.redeemer not in gamblers
+            assert event["payment_account"] != f"alipay:{redeemed['target_msisdn']}"
+
+
+def _share_of_face(event: Event) -> float:
+    return float(event["price_fen"] / (event["face_value"] * 100))
+
+
+def test_t4_providers_buy_below_every_honest_transfer_to_a_provider(
+    truths: list[TruthRecord], by_key: dict[tuple[str, str], Event]
+) -> None:
+    to_providers = [
+        (t, e)
+        for t in truths
+        for e in _cited(t, by_key, "card.transferred")
+        if e["to_party"].startswith("topup-")
+    ]
+    t4 = [(t, e) for t, e in to_providers if t.typology == "T4"]
+    honest = [_share_of_face(e) for t, e in to_providers if t.typology is None]
+    assert honest
+    assert len(t4) == sum(1 for t in truths if t.typology == "T4")  # one each, recorded
+    assert max(_share_of_face(e) for _, e in t4) < min(honest)  # the high rebate (返点)
+    for truth, event in t4:
+        # bought from the shell company, a party with no node, and recorded by the provider
+        assert event["from_party"] == f"x-{truth.ring}"
+        assert event["node_id"] == event["to_party"]
+
+
+def test_t4_trace_breaks_at_the_handover_to_the_shell_company(
+    truths: list[TruthRecord], by_key: dict[tuple[str, str], Event]
+) -> None:
+    t4 = [t for t in truths if t.typology == "T4"]
+    assert t4
+    for truth in t4:
+        assert not truth.stolen_funds  # gamblers' own money, not a victim's
+        assert truth.ring
+        assert truth.ring.startswith("ring-t4-")
+        kinds = [hop.kind for hop in truth.hops]
+        assert kinds == ["sold", "handover", "transferred", "redeemed"]
+        sold, handover, transferred, redeemed = truth.hops
+        assert sold.to_party == handover.from_party == truth.users.buyer
+        assert handover.to_party == transferred.from_party == f"x-{truth.ring}"
+        assert not handover.events
+        assert [(b.hop, b.reason) for b in truth.breakpoints] == [(1, "resale_unrecorded")]
+        # the provider spends it on an ordinary customer's number, never the gambler's
+        assert redeemed.from_party == transferred.to_party
+        assert redeemed.to_party == truth.users.redeemer != truth.users.buyer
+        (event,) = _cited(truth, by_key, "card.redeemed")
+        assert (event["redeem_channel"], event["agent_id"]) == ("agent", redeemed.from_party)

@@ -2,14 +2,14 @@
 
 Each scenario makes one or more cards (a retail order or a spree), walks each through the
 steps that really happen to it, and returns its truth records. The share of cards per
-scenario is fixed in :data:`CARD_SHARE`; honest flows are about 81.5 % of the cards.
+scenario is fixed in :data:`CARD_SHARE`; honest flows are about 80 % of the cards.
 Every recycler pays at least :data:`PAYOUT_FLOOR` of face value, except the complicit shop
 of T8 for the ring cards it buys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from cardtrace.sim._clock import DAY, HOUR, MINUTE, YEAR_END
@@ -21,10 +21,11 @@ __all__ = ["CARD_SHARE", "PAYOUT_FLOOR", "Flows"]
 
 #: Share of cards per typology (None = honest) and the mean cards per scenario.
 CARD_SHARE: dict[str | None, tuple[float, float]] = {
-    None: (0.815, 1.0),
+    None: (0.80, 1.0),
     "T1": (0.04, 3.5),
     "T2": (0.02, 2.0),
     "T3": (0.03, 2.0),
+    "T4": (0.015, 7.0),
     "T5": (0.025, 8.0),
     "T6": (0.025, 1.0),
     "T7": (0.015, 1.0),
@@ -40,6 +41,10 @@ _T2_FACES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "cmcc": ((200, 300, 500), (40, 35, 25)),
     "cucc": ((300, 500), (60, 40)),
 }
+#: What a top-up provider pays T4's shell company for the gamblers' cards, as a share of
+#: face value: a rebate (返点) of 14–22 %, where an honest agent sells to a provider at
+#: 90.3–99.5 % (``Steps.distribute``).
+_T4_RATE = (0.78, 0.86)
 #: What the fence of T8 pays, and T9's discount, as shares of face value.
 _FENCE_RATE = (0.50, 0.64)
 _T9_RATE = (PAYOUT_FLOOR, 0.80)
@@ -64,6 +69,7 @@ class Flows:
             "T1": self.t1_brushing,
             "T2": self.t2_gift_card_pin,
             "T3": self.t3_slow_topup,
+            "T4": self.t4_mismatching,
             "T5": self.t5_stolen_credit_card,
             "T6": self.t6_score_running,
             "T7": self.t7_two_cards,
@@ -283,14 +289,15 @@ class Flows:
         return shop
 
     def _victim_order(
-        self, node: Any, victim: int, cards: list[Card]
+        self, node: Any, victim: int, cards: list[Card], t0: int | None = None
     ) -> tuple[int, list[tuple[Card, Trail]]]:
-        """A victim buys ``cards`` at face value in one order at ``node``: when, and the
-        trail each card starts."""
+        """A victim (or T4's gambler) buys ``cards`` at face value in one order at ``node``,
+        at ``t0`` or a time drawn now: when, and the trail each card starts."""
         steps = self.steps
         payment = self._victim_payment(victim)
         order = steps.order_ref()
-        t0 = self.rng.randrange(0, _LATEST_START)
+        if t0 is None:
+            t0 = self.rng.randrange(0, _LATEST_START)
         bought = []
         for card in cards:
             trail = Trail()
@@ -306,6 +313,42 @@ class Flows:
         """The victim sends the PIN to a ring member, who sells it a minute later (at ``t``)."""
         trail.hop("handover", person(victim), person(account.member), t - MINUTE, [])
         return self._ring_submit(trail, card, t, ring, account, pin_only=pin_only)
+
+    def _to_ring_party(self, trail: Trail, t: int, ring: Ring, holder: int, detail: str) -> str:
+        """``holder`` sends the PIN to the ring's party, which keeps no records and which no
+        record links to ``holder`` (resale_unrecorded); returns the party."""
+        party = f"x-{ring.ring_id}"
+        hop = trail.hop("handover", person(holder), party, t, [])
+        trail.brk(hop, "resale_unrecorded", detail)
+        trail.sellers.append(person(self.rng.choice(ring.members)))
+        return party
+
+    def _sold_by_party(
+        self, trail: Trail, card: Card, t: int, party: str, node: Any, *,
+        rate: tuple[float, float],
+    ) -> None:  # fmt: skip
+        """A party without a node sells the card to ``node`` (which records it) at ``rate``
+        of face value."""
+        price = int(card.face * 100 * self.rng.uniform(*rate))
+        self.steps.transfer(trail, card, t, Leg(None, party, node, node.node_id), price)
+
+    def _agent_topup(
+        self, trail: Trail, card: Card, t: int, provider: Any, ring: Ring, *, stolen: bool,
+        buyer: int, avoid: Collection[int] = (),
+    ) -> Truth:  # fmt: skip
+        """``provider`` spends the card on an ordinary customer's number (a customer who is
+        none of ``avoid``) by agent channel; the card's truth, of the ring's typology."""
+        steps = self.steps
+        number = steps.customer(card.issuer)
+        while self.world.numbers.user[number] in avoid:
+            number = steps.customer(card.issuer)
+        hop = steps.redeem(
+            trail, card, t, provider.node_id, number, channel="agent", agent=provider.node_id
+        )
+        return self._truth(
+            card, trail, ring.typology, stolen=stolen, ring=ring, buyer=person(buyer),
+            redeem_hop=hop, redeem_number=number,
+        )  # fmt: skip
 
     def t1_brushing(self, room: int) -> list[Truth]:
         """T1: a victim buys an order of cards and sends the PINs; a ring sells them at once."""
@@ -363,7 +406,6 @@ class Flows:
         steps = self.steps
         rng = self.rng
         ring = self._ring("T3")
-        party = f"x-{ring.ring_id}"
         victim = rng.randrange(self.world.honest)
         issuer = self._issuer()
         cards = steps.new_cards(issuer, min(room, rng.randint(1, 3)))
@@ -371,25 +413,45 @@ class Flows:
         out = []
         for card, trail in bought:
             t = t0 + rng.randrange(5 * MINUTE, 2 * HOUR)
-            hop = trail.hop("handover", person(victim), party, t, [])
-            trail.brk(hop, "resale_unrecorded", "PIN sent to a ring that keeps no records")
-            trail.sellers.append(person(rng.choice(ring.members)))
+            detail = "PIN sent to a ring that keeps no records"
+            party = self._to_ring_party(trail, t, ring, victim, detail)
             agent = rng.choice([*self.world.layers[1], *self.world.layers[2]])
             t += rng.randrange(10 * MINUTE, 3 * HOUR)
-            price = int(card.face * 100 * rng.uniform(0.80, 0.88))
-            steps.transfer(trail, card, t, Leg(None, party, agent, agent.node_id), price)
-            holder: Any = agent
+            self._sold_by_party(trail, card, t, party, agent, rate=(0.80, 0.88))
             layers = 1 if agent in self.world.layers[2] else rng.randint(1, 2)
-            holder, t = steps.distribute(trail, card, t, holder, layers)
+            holder, t = steps.distribute(trail, card, t, agent, layers)
             t += rng.randrange(24 * HOUR, 72 * HOUR)  # the deferred 'slow' fulfilment
-            number = steps.customer(issuer)
-            hop = steps.redeem(
-                trail, card, t, holder.node_id, number, channel="agent", agent=holder.node_id
-            )
-            out.append(self._truth(
-                card, trail, "T3", stolen=True, ring=ring, buyer=person(victim), redeem_hop=hop,
-                redeem_number=number,
-            ))  # fmt: skip
+            out.append(self._agent_topup(trail, card, t, holder, ring, stolen=True, buyer=victim))
+        return out
+
+    def t4_mismatching(self, room: int) -> list[Truth]:
+        """T4: a shell top-up company takes gamblers' deposits as e-cards each gambler buys
+        in the carrier's app, and sells the PINs at a high rebate to a provider, which spends
+        them on ordinary customers' top-up orders (话费错配)."""
+        steps = self.steps
+        rng = self.rng
+        ring = self._ring("T4")
+        provider = rng.choice(self.world.topups)  # the provider the company deals with
+        session = rng.randrange(0, _LATEST_START)  # the deposits come within six hours
+        gamblers = rng.sample(range(self.world.honest), rng.randint(2, 5))
+        detail = "PIN sent to a shell top-up company that keeps no records"
+        out: list[Truth] = []
+        for gambler in gamblers:
+            if len(out) >= room:
+                break
+            issuer = self._issuer()
+            cards = steps.new_cards(issuer, min(room - len(out), rng.randint(1, 3)))
+            t0 = session + rng.randrange(0, 6 * HOUR)
+            _, bought = self._victim_order(self.world.issuers[issuer], gambler, cards, t0)
+            for card, trail in bought:
+                t = t0 + rng.randrange(MINUTE, 10 * MINUTE)
+                party = self._to_ring_party(trail, t, ring, gambler, detail)
+                t += rng.randrange(MINUTE, 30 * MINUTE)
+                self._sold_by_party(trail, card, t, party, provider, rate=_T4_RATE)
+                t += rng.randrange(MINUTE, 20 * MINUTE)  # matched to a waiting top-up order
+                out.append(self._agent_topup(
+                    trail, card, t, provider, ring, stolen=False, buyer=gambler, avoid=gamblers,
+                ))  # fmt: skip
         return out
 
     def t5_stolen_credit_card(self, room: int) -> list[Truth]:

@@ -28,7 +28,7 @@ __all__ = [
     "read_truth",
 ]
 
-Typology = Literal["T1", "T2", "T3", "T5", "T6", "T7", "T8", "T9"]
+Typology = Literal["T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9"]
 BreakReason = Literal[
     "resale_unrecorded",
     "anonymising_network",

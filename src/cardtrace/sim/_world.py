@@ -65,7 +65,7 @@ DESTROYING_SHOP = "shop-05"
 #: The complicit recycler of T8: it knowingly buys ring cards below the market floor.
 FENCING_SHOP = "shop-07"
 #: The fraud typologies the world plays out, each with its own rings.
-TYPOLOGIES = ("T1", "T2", "T3", "T5", "T6", "T7", "T8", "T9")
+TYPOLOGIES = ("T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9")
 RETENTION_PLATFORM = "plat-03"
 _DESTROY_DAY = 273  # 2025-10-01: shop-05 wipes everything it recorded before
 _LOG_RETENTION_DAYS = 180  # plat-03 keeps PIN-verification logs the CSL minimum only
