@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 
@@ -63,6 +64,26 @@ def test_opening_twice_migrates_once(database_url: str) -> None:
     again = Database.open(database_url)
     assert again.count() == 0
     again.close()
+
+
+def test_opening_an_up_to_date_database_does_not_wait_for_a_writer(database: Database) -> None:
+    database.append(EventBatch.of([row(1)]))
+    counted: list[int] = []
+
+    def open_and_count() -> None:
+        reader = Database.open(database.engine.url.render_as_string(hide_password=False))
+        try:
+            counted.append(reader.count())
+        finally:
+            reader.close()
+
+    with database.appending() as append:  # holds the writer lock until the block ends
+        append(EventBatch.of([row(2)]))
+        opening = threading.Thread(target=open_and_count, daemon=True)
+        opening.start()
+        opening.join(timeout=20)
+        assert not opening.is_alive(), "opening the database waited for the writer"
+    assert counted == [1]  # the writer's transaction was not committed yet
 
 
 def test_opening_without_upgrade_leaves_an_older_schema_as_it_is(database_url: str) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError
+from cardtrace.store.bulk import lock_writer
 from cardtrace.store.engine import VERSION_TABLE, describe, write_transaction
 
 __all__ = ["BASE", "discards", "downgrade", "known_revisions", "revisions", "upgrade"]
@@ -61,7 +62,14 @@ def discards(current: str | None, target: str) -> list[str]:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply the migrations the database lacks up to ``revision``, in one transaction."""
+    """Apply the migrations the database lacks up to ``revision``, in one transaction that
+    holds the writer lock: two commands opening a new database at once both find it
+    migrated once. A database already at the newest revision is only read: commands that
+    open it do not wait for a writer."""
+    if revision == "head":
+        current, head = revisions(engine)
+        if current == head:
+            return
     _run(engine, command.upgrade, revision)
 
 
@@ -74,6 +82,9 @@ def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> 
     config = _config()
     try:
         with write_transaction(engine) as connection:
+            # Another command may be migrating the same database: it goes first, and this
+            # one then finds the schema it made (on SQLite the write transaction waits).
+            lock_writer(connection)
             _current(connection, ScriptDirectory.from_config(config))
             config.attributes["connection"] = connection
             step(config, revision)
