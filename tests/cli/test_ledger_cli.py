@@ -428,11 +428,11 @@ def test_verify_exits_0_when_clean_and_4_after_a_raw_sql_edit(
     assert code == 4
     assert "PROBLEM event-missing: events seq 2 to 2 are missing" in out
     # The row is missing, the kept count of such events no longer matches the rows, and
-    # the id index leads to an event that is not there.
-    one_line_error(err, "the audit found 3 problem(s)")
+    # the id and link indexes lead to an event that is not there.
+    one_line_error(err, "the audit found 4 problem(s)")
     code, out, _ = output(capsys, "verify", "--json")
     report = orjson.loads(out)
-    counts = {"event-missing": 1, "count-changed": 1, "id-index": 1}
+    counts = {"event-missing": 1, "count-changed": 1, "id-index": 1, "link-index": 1}
     assert (code, report["clean"], report["counts"]) == (4, False, counts)
     assert report["problems"][0]["seq"] == 2
     code, _, err = output(capsys, "prove", "--event", ids[2])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import tracemalloc
 from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,9 +18,11 @@ import factories as make
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes
+from cardtrace.domain.events import EVENT_MODELS
 from cardtrace.ingest import protect as protect_module
-from cardtrace.ingest.pipeline import validate
-from cardtrace.ingest.protect import Protector, card_token, pin_token
+from cardtrace.ingest.pipeline import Rejected, validate
+from cardtrace.ingest.protect import Protector, card_token, leaf_links, party_token, pin_token
+from cardtrace.sim import generate
 from cardtrace.store.rows import EventRow
 
 LINK_KEY, VAULT_KEY = b"l" * 32, b"v" * 32
@@ -73,6 +77,33 @@ def test_links_cover_card_pin_personal_tokens_and_parties() -> None:
         "card", "pin", "seller_id_number", "seller_msisdn", "payout_account", "premises_id",
     }  # fmt: skip
     assert (card_token(Tokenizer(LINK_KEY), "cmcc", "11112222333344445"), "card") in row.links
+
+
+def test_the_links_a_leaf_makes_are_those_protecting_made(tmp_path: Path) -> None:
+    # Every kind of event a world holds: what the audit expects of the link index.
+    generate(seed=3, cards=300, out=tmp_path)
+    tokenizer = Tokenizer(LINK_KEY)
+    protector = Protector(tokenizer, Vault(VAULT_KEY), "k")
+    lines = [line for path in tmp_path.glob("*.jsonl") for line in path.read_bytes().splitlines()]
+    for kind in ("consent.given", "consent.withdrawn"):  # no node of the world records them
+        consent = {
+            **make.ENVELOPE, "type": kind, "node_id": "plat-01", "source_id": kind,
+            "channel": "online_platform", "legal_basis": "consent", "subject_account": "u1",
+            "subject_msisdn": "13800138000", "purposes": ["recycling"], "notice_version": "v1",
+        }  # fmt: skip
+        lines.append(orjson.dumps(consent))
+    kinds: set[str] = set()
+    for line in lines:
+        try:
+            event = validate(line, datetime.now(UTC))
+        except Rejected:
+            continue  # the world's records written invalid on purpose
+        row = protector.protect(event)
+        leaf = orjson.loads(row.leaf)
+        made = leaf_links(type(event), leaf, partial(party_token, tokenizer))
+        assert sorted(made) == sorted(row.links), leaf["type"]
+        kinds.add(leaf["type"])
+    assert kinds == set(EVENT_MODELS)
 
 
 def test_same_phone_links_across_fields_and_platform_accounts_only_within_a_node() -> None:

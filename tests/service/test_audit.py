@@ -69,8 +69,8 @@ def problems(report: AuditReport, kind: str) -> list[service.Problem]:
 
 
 #: A row deleted: the kept counts of events by node and type disagree with the rows,
-#: and the id index leads to an event that is not there.
-DELETED = frozenset({"count-changed", "id-index"})
+#: and the id and link indexes lead to an event that is not there.
+DELETED = frozenset({"count-changed", "id-index", "link-index"})
 
 
 def only(report: AuditReport, kind: str, *, also: frozenset[str] = frozenset()) -> service.Problem:
@@ -210,6 +210,57 @@ def test_an_edited_id_index(
     assert len(found) == len(messages)
     for message, expected in zip(found, messages, strict=True):
         assert message.startswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("statement", "rows"),
+    [
+        ("DELETE FROM {} WHERE seq = 4 AND field = 'card'", "79 rows"),  # hides event 4
+        ("UPDATE {} SET seq = 9 WHERE seq = 4 AND field = 'card'", "other rows"),  # moved
+        ("UPDATE {} SET field = 'merchant_id' WHERE seq = 4 AND field = 'card'", "other rows"),
+        (  # ties event 4 to event 7's card
+            "INSERT INTO {0} (token, seq, field) "
+            "SELECT token, 4, field FROM {0} WHERE seq = 7 AND field = 'card'",
+            "81 rows",
+        ),
+    ],
+    ids=["deleted", "moved", "relabelled", "inserted"],
+)
+@pytest.mark.parametrize("table", ["links", "link_queue"])
+def test_an_edited_link_index(
+    node: Node, ids: list[str], statement: str, rows: str, table: str
+) -> None:
+    if table == "link_queue":  # rows not merged yet, as an ingest stopped before its end
+        sql(node, "INSERT INTO link_queue (token, seq, field) SELECT token, seq, field FROM links")
+        sql(node, "DELETE FROM links")
+    # card, PIN, merchant and payment account: four links an event, 80 for the 20
+    assert fetch(node, f"SELECT count(*) FROM {table} WHERE seq = 4") == 4  # noqa: S608
+    sql(node, statement.format(table))
+    problem = only(service.verify_node(node), "link-index")
+    assert problem.seq == 0
+    assert problem.message.startswith(
+        f"events seq 0 to 19: the link index holds {rows} where their leaves make 80;"
+    )
+
+
+def test_the_link_index_of_every_kind_of_event_is_what_its_leaf_makes(
+    node: Node, tmp_path: Path
+) -> None:
+    path = tmp_path / "kinds.jsonl"
+    records = [
+        make.card_sold(payment_method="alipay", payment_account="alipay:2088000000000001"),
+        make.card_recycled(),
+        make.card_redeemed(),
+        make.usage_summarized(),
+        make.record_erased("r-1", "e-1", node="shop-b"),
+    ]
+    path.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
+    assert node.ingest([path], rejects=tmp_path / "rejects.jsonl").accepted == len(records)
+    fields = fetch(node, "SELECT count(DISTINCT field) FROM links")
+    assert fields >= 8  # cards, parties and personal links, not only cards
+    assert service.verify_node(node).clean
+    sql(node, "DELETE FROM links WHERE field = 'seller_msisdn'")
+    assert set(service.verify_node(node).counts) == {"link-index"}
 
 
 def test_changed_event_counts(node: Node, ids: list[str]) -> None:

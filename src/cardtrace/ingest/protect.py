@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -34,6 +35,8 @@ __all__ = [
     "Protector",
     "card_token",
     "content_digest",
+    "leaf_links",
+    "party_token",
     "pin_token",
     "secret_token",
 ]
@@ -90,9 +93,26 @@ def content_digest(tokenizer: Tokenizer, sent: dict[str, Any], sealed: dict[str,
     return tokenizer.token_of_bytes("content", canonical_bytes_of_valid([sent, personal]))
 
 
+def leaf_links(
+    model: type[Envelope], leaf: Mapping[str, Any], party_token: Callable[[str], bytes]
+) -> list[tuple[bytes, str]]:
+    """The link rows (token, field) that protecting the event of ``leaf`` made, from the
+    leaf alone: its tokens, and ``party_token`` of each party field it holds. The audit
+    checks the link index with it; a test holds it to :meth:`Protector.protect`."""
+    tokens: Mapping[str, str] = leaf.get("tokens") or {}
+    links = [(bytes.fromhex(token), name) for name, token in tokens.items()]
+    links += [(party_token(leaf[name]), name) for name in _plan(model).parties if name in leaf]
+    return links
+
+
 def card_token(tokenizer: Tokenizer, issuer: str, serial: str) -> bytes:
     """The link token of a card by issuer and serial."""
     return tokenizer.token("card", f"{issuer}:{serial}")
+
+
+def party_token(tokenizer: Tokenizer, party: str) -> bytes:
+    """The link token of a party (node, merchant, distributor) by its id."""
+    return tokenizer.token("party", party)
 
 
 def secret_token(tokenizer: Tokenizer, kind: str, issuer: str, secret: str) -> bytes:
@@ -184,7 +204,7 @@ class Protector:
         if token is None:
             if len(self._party_tokens) >= _PARTY_CACHE:
                 self._party_tokens.clear()
-            token = self._party_tokens[party] = self._tokenizer.token("party", party)
+            token = self._party_tokens[party] = party_token(self._tokenizer, party)
         return token
 
     def _card_tokens(

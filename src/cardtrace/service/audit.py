@@ -28,7 +28,12 @@ and state, and the signed checkpoints. The audit reads them in one consistent sn
    where the log holds its node's erasure of it (``record.erased``), and an event its
    node erased must hold none;
 8. the id index must lead to every event and only to events (a re-send of an event it
-   misses would be stored twice).
+   misses would be stored twice);
+9. the link index (merged and queued) must hold exactly the links each event's leaf
+   makes, no more, no fewer: a missing row hides an event from a lookup by card, PIN,
+   person, account, device or party, an extra one ties an event to one it does not
+   concern. Both sides are summed as a multiset hash per range of 65,536 events, so the
+   check reads each side once, in constant memory, and names the ranges that differ.
 
 Each problem names the event (``seq`` and id), tile or checkpoint it concerns.
 """
@@ -39,8 +44,9 @@ import hashlib
 import re
 import uuid
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +57,7 @@ from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes_of_valid, format_us
 from cardtrace.domain.events import EVENT_ID_PATTERN, EVENT_MODELS, hidden_in_clear
 from cardtrace.errors import CardtraceError, TamperDetected
-from cardtrace.ingest.protect import content_digest
+from cardtrace.ingest.protect import content_digest, leaf_links, party_token
 from cardtrace.ledger import merkle, tiles
 from cardtrace.ledger.note import (
     Checkpoint,
@@ -155,12 +161,15 @@ def verify_node(node: Node) -> AuditReport:
             else []
         )
         replay = _Replay(store, log_size, signed, problems)
+        link_index = _LinkIndex(Tokenizer(keys.link_key))
         for row in records.stream_event_leaves(connection):
             leaf = replay.event(row)
             if leaf is not None:
                 openings.check(row, leaf, problems)
+            link_index.event(row.seq, leaf)
         replay.finish()
         openings.finish(connection, problems)
+        link_index.finish(records.stream_link_rows(connection), log_size, problems)
         _check_counts(replay.counted.by_key(), stored_tallies(connection), problems)
         _check_id_index(*records.unindexed_events(connection), problems)
         _check_checkpoints(store, signed, replay.roots, log_size, problems)
@@ -618,6 +627,77 @@ def _mismatched_openings(sealed: dict[str, Any], commitments: Mapping[str, Any])
         if digest.hexdigest() != commitments[name]:
             wrong.append(name)
     return wrong
+
+
+class _LinkIndex:
+    """Check 9: the link rows against the links the events' leaves make.
+
+    Each side is a multiset hash per range of events: the number of its rows and the sum
+    of a 128-bit BLAKE2b of each (token, seq, field), modulo 2**128, which an edit,
+    insertion or removal of any row changes. Rows of events whose leaf is not the log's
+    (reported by check 2) or names no known type are left out of both sides.
+    """
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self._party_token = lru_cache(maxsize=4096)(partial(party_token, tokenizer))
+        self._expected: Counter[int] = Counter()
+        self._expected_sums: Counter[int] = Counter()
+        self._unchecked: set[int] = set()
+
+    def event(self, seq: int, leaf: dict[str, Any] | None) -> None:
+        model = None if leaf is None else EVENT_MODELS.get(str(leaf.get("type")))
+        try:
+            if leaf is None or model is None:
+                raise ValueError("no links to expect")
+            made = leaf_links(model, leaf, self._party_token)
+        except (AttributeError, TypeError, ValueError):  # tokens that are not hex text
+            self._unchecked.add(seq)
+            return
+        bucket, mark = seq // _LINK_RANGE, b"%d\x00" % seq
+        self._expected[bucket] += len(made)
+        self._expected_sums[bucket] += sum(_link_hash(token, mark, name) for token, name in made)
+
+    def finish(
+        self, rows: Iterable[tuple[bytes, int, str]], log_size: int, problems: _Problems
+    ) -> None:
+        stored: Counter[int] = Counter()
+        stored_sums: Counter[int] = Counter()
+        unchecked = self._unchecked
+        for token, seq, name in rows:
+            if seq not in unchecked:
+                bucket = seq // _LINK_RANGE
+                stored[bucket] += 1
+                stored_sums[bucket] += _link_hash(token, b"%d\x00" % seq, name)
+        for bucket in sorted(self._expected.keys() | stored.keys()):
+            expected = self._expected[bucket]
+            if (expected, self._expected_sums[bucket] % _LINK_SUM) == (
+                stored[bucket],
+                stored_sums[bucket] % _LINK_SUM,
+            ):
+                continue
+            first = bucket * _LINK_RANGE
+            last = first + _LINK_RANGE - 1
+            if first < log_size:
+                last = min(last, log_size - 1)
+            which = "other rows" if expected == stored[bucket] else f"{stored[bucket]:,} rows"
+            problems.add(
+                "link-index",
+                f"events seq {first} to {last}: the link index holds {which} where their "
+                f"leaves make {expected:,}; a lookup by card, PIN, person, account, device "
+                "or party may miss one of these events, or find one it does not concern",
+                seq=first,
+            )
+
+
+#: Events per range the link check sums and reports on.
+_LINK_RANGE = 1 << 16
+_LINK_SUM = 1 << 128
+
+
+def _link_hash(token: bytes, seq_mark: bytes, name: str) -> int:
+    """A link row's 128-bit hash; ``seq_mark`` is its seq as decimal digits and a NUL."""
+    digest = hashlib.blake2b(seq_mark + name.encode() + b"\x00" + token, digest_size=16)
+    return int.from_bytes(digest.digest(), "big")
 
 
 def _check_id_index(unindexed: int, stray: int, problems: _Problems) -> None:
