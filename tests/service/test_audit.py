@@ -22,6 +22,7 @@ from cardtrace.domain.events import CardRecycled, event_uuid_for
 from cardtrace.ledger import merkle
 from cardtrace.ledger.note import Checkpoint, sign_note
 from cardtrace.service import AuditReport, Node
+from cardtrace.service import audit as audit_module
 from cardtrace.service.ledger import node_signer
 from cardtrace.settings import load_settings
 from cardtrace.store import checkpoints as records
@@ -241,6 +242,13 @@ def test_an_edited_link_index(
     assert problem.message.startswith(
         f"events seq 0 to 19: the link index holds {rows} where their leaves make 80;"
     )
+
+
+def test_a_link_row_edited_to_other_bytes_of_the_same_text_hashes_apart() -> None:
+    # A NUL moved between token and field keeps the bytes "card\0" + token the same.
+    token = bytes(range(16))
+    rows = [(b"\x00" + token, "card"), (token, "card\x00")]
+    assert len({audit_module._link_hash(t, b"4\x00", name) for t, name in rows}) == 2
 
 
 def test_the_link_index_of_every_kind_of_event_is_what_its_leaf_makes(

@@ -695,9 +695,13 @@ _LINK_SUM = 1 << 128
 
 
 def _link_hash(token: bytes, seq_mark: bytes, name: str) -> int:
-    """A link row's 128-bit hash; ``seq_mark`` is its seq as decimal digits and a NUL."""
-    digest = hashlib.blake2b(seq_mark + name.encode() + b"\x00" + token, digest_size=16)
-    return int.from_bytes(digest.digest(), "big")
+    """A link row's 128-bit hash; ``seq_mark`` is its seq as decimal digits and a NUL.
+
+    The token's length goes before it, so no two rows are hashed from the same bytes
+    (with a separator alone, a NUL in an edited field would let one row pass for another).
+    """
+    encoded = seq_mark + b"%d\x00" % len(token) + token + name.encode()
+    return int.from_bytes(hashlib.blake2b(encoded, digest_size=16).digest(), "big")
 
 
 def _check_id_index(unindexed: int, stray: int, problems: _Problems) -> None:
