@@ -302,7 +302,8 @@ def stream_link_rows(connection: Connection) -> Iterator[tuple[bytes, int, str]]
     read to the end).
 
     Through the driver, not SQLAlchemy's rows: a million events have ~3 million link rows,
-    and a row object per one cost the audit ~1.5 µs each.
+    and reading them as SQLAlchemy rows (``yield_per``) cost the audit of such a file 3 to
+    5 s more CPU (docs/performance.md).
     """
     driver: Any = connection.connection.driver_connection
     for table in (links.name, link_queue.name):
