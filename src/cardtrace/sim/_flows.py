@@ -118,17 +118,16 @@ class Flows:
         }
 
     def _sale_node_and_payment(self, card: Card, who: int) -> tuple[Any, tuple[str, str | None]]:
-        steps = self.steps
         if self.rng.random() < 0.4:
-            node = self.world.issuers[card.issuer]
-            return node, steps.payment_of(who, ("alipay", "wechat", "bank_card"), (45, 40, 15))
+            return self.world.issuers[card.issuer], self._account_payment(who)
         node = self.rng.choice(self.world.retailers)
-        return node, steps.payment_of(
+        return node, self.steps.payment_of(
             who, ("alipay", "wechat", "bank_card", "cash"), (35, 35, 10, 20)
         )
 
-    def _victim_payment(self, victim: int) -> tuple[str, str | None]:
-        return self.steps.payment_of(victim, ("alipay", "wechat", "bank_card"), (45, 40, 15))
+    def _account_payment(self, who: int) -> tuple[str, str | None]:
+        """How ``who`` pays an issuer's app or a victim's order: from an account, never cash."""
+        return self.steps.payment_of(who, ("alipay", "wechat", "bank_card"), (45, 40, 15))
 
     def _payout_online(self, who: int) -> tuple[str, str | None]:
         return self.steps.payment_of(who, ("alipay", "wechat", "bank_card"), (45, 35, 20))
@@ -294,7 +293,7 @@ class Flows:
         """A victim (or T4's gambler) buys ``cards`` at face value in one order at ``node``,
         at ``t0`` or a time drawn now: when, and the trail each card starts."""
         steps = self.steps
-        payment = self._victim_payment(victim)
+        payment = self._account_payment(victim)
         order = steps.order_ref()
         if t0 is None:
             t0 = self.rng.randrange(0, _LATEST_START)
@@ -358,7 +357,7 @@ class Flows:
         victim = rng.randrange(self.world.honest)
         cards = steps.new_cards(self._issuer(), min(room, rng.randint(2, 5)))
         shop = self.world.nodes["retail-03"]  # the online card shop
-        payment = self._victim_payment(victim)
+        payment = self._account_payment(victim)
         order = steps.order_ref()
         t0 = rng.randrange(0, _LATEST_START)
         out = []
