@@ -213,27 +213,34 @@ def test_an_edited_id_index(
         assert message.startswith(expected)
 
 
-#: An edited link row: as many rows as the leaves make, but not theirs.
-SAME_COUNT = "80 rows, as many but not the same,"
+#: What the link index lacks and holds beyond an event's leaf, as the audit says it.
+LACKS_CARD = "the link index lacks 1 row (card) its leaf makes, so a lookup by it misses"
+HOLDS = "holds 1 row ({}) its leaf does not make, so a lookup by it finds the event where"
 
 
 @pytest.mark.parametrize(
-    ("statement", "rows"),
+    ("statement", "found"),
     [
-        ("DELETE FROM {} WHERE seq = 4 AND field = 'card'", "79 rows"),  # hides event 4
-        ("UPDATE {} SET seq = 9 WHERE seq = 4 AND field = 'card'", SAME_COUNT),  # moved
-        ("UPDATE {} SET field = 'merchant_id' WHERE seq = 4 AND field = 'card'", SAME_COUNT),
+        ("DELETE FROM {} WHERE seq = 4 AND field = 'card'", {4: [LACKS_CARD]}),
+        (  # moved to another event
+            "UPDATE {} SET seq = 9 WHERE seq = 4 AND field = 'card'",
+            {4: [LACKS_CARD], 9: ["the link index " + HOLDS.format("card")]},
+        ),
+        (
+            "UPDATE {} SET field = 'merchant_id' WHERE seq = 4 AND field = 'card'",
+            {4: [LACKS_CARD, "; and it " + HOLDS.format("merchant_id")]},
+        ),
         (  # ties event 4 to event 7's card
             "INSERT INTO {0} (token, seq, field) "
             "SELECT token, 4, field FROM {0} WHERE seq = 7 AND field = 'card'",
-            "81 rows",
+            {4: ["the link index " + HOLDS.format("card")]},
         ),
     ],
     ids=["deleted", "moved", "relabelled", "inserted"],
 )
 @pytest.mark.parametrize("table", ["links", "link_queue"])
 def test_an_edited_link_index(
-    node: Node, ids: list[str], statement: str, rows: str, table: str
+    node: Node, ids: list[str], statement: str, found: dict[int, list[str]], table: str
 ) -> None:
     if table == "link_queue":  # rows not merged yet, as an ingest stopped before its end
         sql(node, "INSERT INTO link_queue (token, seq, field) SELECT token, seq, field FROM links")
@@ -241,11 +248,54 @@ def test_an_edited_link_index(
     # card, PIN, merchant and payment account: four links an event, 80 for the 20
     assert fetch(node, f"SELECT count(*) FROM {table} WHERE seq = 4") == 4  # noqa: S608
     sql(node, statement.format(table))
-    problem = only(service.verify_node(node), "link-index")
-    assert problem.seq == 0
-    assert problem.message.startswith(
-        f"events seq 0 to 19: the link index holds {rows} where their leaves make 80;"
+    report = service.verify_node(node)
+    assert report.counts == {"link-index": len(found)}
+    reported = problems(report, "link-index")
+    assert [problem.seq for problem in reported] == list(found)
+    for problem, (seq, parts) in zip(reported, found.items(), strict=True):
+        assert problem.event_id == ids[seq]
+        assert problem.message.startswith(f"event seq {seq} (id {ids[seq]}): ")
+        for part in parts:
+            assert part in problem.message
+
+
+def test_link_rows_of_a_deleted_event(node: Node, ids: list[str]) -> None:
+    sql(node, "DELETE FROM events WHERE seq = 6")
+    problem = only(service.verify_node(node), "link-index", also=DELETED | {"event-missing"})
+    assert (problem.seq, problem.event_id) == (6, None)
+    assert problem.message == (
+        "seq 6, where no event is stored: the link index holds 4 rows (card, merchant_id, "
+        "payment_account, pin), so a lookup by them finds an event that is not there"
     )
+
+
+def test_link_ranges_beyond_the_first_that_differ_are_reported_as_ranges(
+    node: Node, ids: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_module, "_LINK_RANGE", 4)  # five ranges of the 20 events
+    monkeypatch.setattr(audit_module, "_NARROWED", 2)
+    sql(node, "DELETE FROM links WHERE field = 'pin' AND seq IN (1, 2, 5, 9, 13, 17)")
+    report = service.verify_node(node)
+    assert report.counts == {"link-index": 6}  # three events, then three ranges
+    reported = problems(report, "link-index")
+    assert [problem.seq for problem in reported] == [1, 2, 5, 8, 12, 16]
+    assert all("lacks 1 row (pin)" in problem.message for problem in reported[:3])
+    assert reported[3].message.startswith(
+        "events seq 8 to 11: the link index holds 15 rows where their leaves make 16;"
+    )
+    assert reported[5].message.endswith(
+        "(only the first 2 ranges that differ are narrowed down to events)"
+    )
+
+
+def test_link_problems_beyond_those_kept_are_counted(
+    node: Node, ids: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_module, "MAX_PER_KIND", 3)
+    sql(node, "DELETE FROM links WHERE field = 'pin' AND seq < 10")
+    report = service.verify_node(node)
+    assert report.counts == {"link-index": 10}
+    assert [problem.seq for problem in problems(report, "link-index")] == [0, 1, 2]
 
 
 def test_a_link_row_edited_to_other_bytes_of_the_same_text_hashes_apart() -> None:

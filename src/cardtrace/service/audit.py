@@ -33,7 +33,8 @@ and state, and the signed checkpoints. The audit reads them in one consistent sn
    makes, no more, no fewer: a missing row hides an event from a lookup by card, PIN,
    person, account, device or party, an extra one ties an event to one it does not
    concern. Both sides are summed as a multiset hash per range of 65,536 events, so the
-   check reads each side once, in constant memory, and names the ranges that differ.
+   check reads each side once, in constant memory; the first ranges that differ are read
+   again to name each event whose rows differ and the fields of the rows concerned.
 
 Each problem names the event (``seq`` and id), tile or checkpoint it concerns.
 """
@@ -133,6 +134,11 @@ class _Problems:
         if self.counts[kind] <= MAX_PER_KIND:
             self.kept.append(Problem(kind, message, seq, event_id, checkpoint_id))
 
+    def tally(self, kind: str, count: int) -> None:
+        """Count ``count`` more problems of ``kind`` that are not kept (beyond the first)."""
+        if count:
+            self.counts[kind] += count
+
 
 @dataclass(frozen=True, slots=True)
 class _Signed:
@@ -170,7 +176,7 @@ def verify_node(node: Node) -> AuditReport:
             link_index.event(row.seq, leaf)
         replay.finish()
         openings.finish(connection, problems)
-        link_index.finish(records.stream_link_rows(connection), log_size, problems)
+        link_index.finish(connection, log_size, problems)
         _check_counts(replay.counted.by_key(), stored_tallies(connection), problems)
         _check_id_index(*records.unindexed_events(connection), problems)
         _check_checkpoints(store, signed, replay.roots, log_size, problems)
@@ -637,6 +643,10 @@ class _LinkIndex:
     of a 128-bit BLAKE2b of each (token, seq, field), modulo 2**128, which an edit,
     insertion or removal of any row changes. Rows of events whose leaf is not the log's
     (reported by check 2) or names no known type are left out of both sides.
+
+    The first ranges that differ (``_NARROWED``) are then read again, event by event, to
+    name each event whose rows differ and the fields of the rows it lacks or holds beyond
+    its leaf's; any later ones are reported as ranges.
     """
 
     def __init__(self, tokenizer: Tokenizer) -> None:
@@ -646,55 +656,105 @@ class _LinkIndex:
         self._unchecked: set[int] = set()
 
     def event(self, seq: int, leaf: dict[str, Any] | None) -> None:
-        model = None if leaf is None else EVENT_MODELS.get(str(leaf.get("type")))
-        if leaf is None or model is None:
+        made = self._made(leaf)
+        if made is None:
             self._unchecked.add(seq)
             return
-        try:
-            made = leaf_links(model, leaf, self._party_token)
-        except (AttributeError, TypeError, ValueError):  # tokens that are not hex text
-            self._unchecked.add(seq)
-            return
-        bucket, mark = seq // _LINK_RANGE, b"%d\x00" % seq
+        bucket = seq // _LINK_RANGE
         self._expected[bucket] += len(made)
-        self._expected_sums[bucket] += sum(_link_hash(token, mark, name) for token, name in made)
+        self._expected_sums[bucket] += _rows_hash(seq, made)
 
-    def finish(
-        self, rows: Iterable[tuple[bytes, int, str]], log_size: int, problems: _Problems
-    ) -> None:
+    def finish(self, connection: Connection, log_size: int, problems: _Problems) -> None:
+        """Compare the stored rows with the leaves' (``event`` has seen every leaf)."""
         stored: Counter[int] = Counter()
         stored_sums: Counter[int] = Counter()
         unchecked = self._unchecked
-        for token, seq, name in rows:
+        for token, seq, name in records.stream_link_rows(connection):
             if seq not in unchecked:
                 bucket = seq // _LINK_RANGE
                 stored[bucket] += 1
                 stored_sums[bucket] += _link_hash(token, b"%d\x00" % seq, name)
-        for bucket in sorted(self._expected.keys() | stored.keys()):
-            expected = self._expected[bucket]
-            if (expected, self._expected_sums[bucket] % _LINK_SUM) == (
-                stored[bucket],
-                stored_sums[bucket] % _LINK_SUM,
-            ):
-                continue
+        differing = [
+            bucket
+            for bucket in sorted(self._expected.keys() | stored.keys())
+            if (stored[bucket], stored_sums[bucket] % _LINK_SUM)
+            != (self._expected[bucket], self._expected_sums[bucket] % _LINK_SUM)
+        ]
+        if differing:
+            self._narrow(connection, differing[:_NARROWED], problems)
+        for bucket in differing[_NARROWED:]:
             first = bucket * _LINK_RANGE
             last = first + _LINK_RANGE - 1
             if first < log_size:
                 last = min(last, log_size - 1)
-            held = stored[bucket]
+            held, expected = stored[bucket], self._expected[bucket]
             which = f"{held:,} rows" + (", as many but not the same," if held == expected else "")
             problems.add(
                 "link-index",
                 f"events seq {first} to {last}: the link index holds {which} where their "
                 f"leaves make {expected:,}; a lookup by card, PIN, person, account, device "
-                "or party may miss one of these events, or find one it does not concern",
+                f"or party may miss one of these events, or find one it does not concern "
+                f"(only the first {_NARROWED} ranges that differ are narrowed down to events)",
                 seq=first,
             )
+
+    def _made(self, leaf: dict[str, Any] | None) -> list[tuple[bytes, str]] | None:
+        """The link rows ``leaf`` makes; None for a leaf that names no known type or holds
+        tokens that are not hex text."""
+        model = None if leaf is None else EVENT_MODELS.get(str(leaf.get("type")))
+        if leaf is None or model is None:
+            return None
+        try:
+            return leaf_links(model, leaf, self._party_token)
+        except (AttributeError, TypeError, ValueError):
+            return None
+
+    def _narrow(self, connection: Connection, buckets: Sequence[int], problems: _Problems) -> None:
+        """Report each event of ``buckets`` whose rows differ from its leaf's, in seq order.
+
+        Three more reads, only when the index is wrong: the rows of these ranges summed
+        per event, the ranges' leaves, and the rows of the events whose details are kept.
+        """
+        wanted, unchecked = set(buckets), self._unchecked
+        held: dict[int, list[int]] = {}  # seq -> [rows, sum of their hashes]
+        for token, seq, name in records.stream_link_rows(connection):
+            if seq // _LINK_RANGE in wanted and seq not in unchecked:
+                entry = held.setdefault(seq, [0, 0])
+                entry[0] += 1
+                entry[1] += _link_hash(token, b"%d\x00" % seq, name)
+        differing: dict[int, str | None] = {}  # seq -> its event's id, if there is one
+        for bucket in buckets:
+            first = bucket * _LINK_RANGE
+            for row in records.stream_event_leaves(
+                connection, first=first, last=first + _LINK_RANGE - 1
+            ):
+                made = None if row.seq in unchecked else self._made(_parsed(row.leaf))
+                if made is None:
+                    continue
+                rows, total = held.pop(row.seq, (0, 0))
+                if rows != len(made) or (total - _rows_hash(row.seq, made)) % _LINK_SUM:
+                    differing[row.seq] = _id_text(row.event_id)
+        differing.update(dict.fromkeys(held))  # rows of a seq where no event is stored
+        ordered = sorted(differing)
+        shown = ordered[:MAX_PER_KIND]
+        rows_of = _link_rows_at(connection, set(shown))
+        for seq in shown:
+            event_id = differing[seq]
+            makes = Counter(self._leaf_links_at(connection, seq) if event_id else ())
+            message = _link_problem(seq, event_id, makes, rows_of.get(seq, Counter()))
+            problems.add("link-index", message, seq=seq, event_id=event_id)
+        problems.tally("link-index", len(ordered) - len(shown))
+
+    def _leaf_links_at(self, connection: Connection, seq: int) -> list[tuple[bytes, str]]:
+        (row,) = records.stream_event_leaves(connection, first=seq, last=seq)
+        return self._made(_parsed(row.leaf)) or []
 
 
 #: Events per range the link check sums and reports on.
 _LINK_RANGE = 1 << 16
 _LINK_SUM = 1 << 128
+#: Ranges of differing link rows the link check narrows down to events.
+_NARROWED = 4
 
 
 def _link_hash(token: bytes, seq_mark: bytes, name: str) -> int:
@@ -705,6 +765,64 @@ def _link_hash(token: bytes, seq_mark: bytes, name: str) -> int:
     """
     encoded = seq_mark + b"%d\x00" % len(token) + token + name.encode()
     return int.from_bytes(hashlib.blake2b(encoded, digest_size=16).digest(), "big")
+
+
+def _link_rows_at(connection: Connection, seqs: set[int]) -> dict[int, Counter[tuple[bytes, str]]]:
+    """The link rows (token, field) stored at each of ``seqs``."""
+    rows: dict[int, Counter[tuple[bytes, str]]] = {}
+    if seqs:
+        for token, seq, name in records.stream_link_rows(connection):
+            if seq in seqs:
+                rows.setdefault(seq, Counter())[token, name] += 1
+    return rows
+
+
+def _rows_hash(seq: int, made: Iterable[tuple[bytes, str]]) -> int:
+    mark = b"%d\x00" % seq
+    return sum(_link_hash(token, mark, name) for token, name in made)
+
+
+def _id_text(event_id: bytes) -> str:
+    return str(uuid.UUID(bytes=event_id)) if len(event_id) == 16 else "?"
+
+
+def _link_problem(
+    seq: int,
+    event_id: str | None,
+    made: Counter[tuple[bytes, str]],
+    stored: Counter[tuple[bytes, str]],
+) -> str:
+    """What the link rows of one event lack and hold beyond what its leaf makes."""
+    if event_id is None:
+        rows, them = _rows(stored)
+        return (
+            f"seq {seq}, where no event is stored: the link index holds {rows}, so a lookup "
+            f"by {them} finds an event that is not there"
+        )
+    said = []
+    if missing := made - stored:
+        rows, them = _rows(missing)
+        said.append(f"lacks {rows} its leaf makes, so a lookup by {them} misses the event")
+    if extra := stored - made:
+        rows, them = _rows(extra)
+        said.append(
+            f"holds {rows} its leaf does not make, so a lookup by {them} finds the event "
+            "where it does not belong"
+        )
+    return f"event seq {seq} (id {event_id}): the link index " + "; and it ".join(said)
+
+
+def _rows(rows: Counter[tuple[bytes, str]]) -> tuple[str, str]:
+    """``rows`` counted by field ("1 row (card)", "3 rows (card, merchant_id ×2)"), and
+    the pronoun for them."""
+    fields: Counter[str] = Counter()
+    for (_, name), count in rows.items():
+        fields[name] += count
+    named = ", ".join(
+        name if count == 1 else f"{name} ×{count}" for name, count in sorted(fields.items())
+    )
+    total = fields.total()
+    return (f"1 row ({named})", "it") if total == 1 else (f"{total} rows ({named})", "them")
 
 
 def _check_id_index(unindexed: int, stray: int, problems: _Problems) -> None:

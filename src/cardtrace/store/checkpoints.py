@@ -255,8 +255,11 @@ def insert_witnessed(connection: Connection, state: WitnessedState) -> None:
 # --- the audit's read path ------------------------------------------------------------
 
 
-def stream_event_leaves(connection: Connection, page: int = PAGE_SIZE) -> Iterator[EventLeaf]:
-    """Every event row in ``seq`` order, read ``page`` rows at a time (keyset paging).
+def stream_event_leaves(
+    connection: Connection, page: int = PAGE_SIZE, *, first: int = 0, last: int | None = None
+) -> Iterator[EventLeaf]:
+    """Every event row in ``seq`` order, or those from ``first`` to ``last``, read
+    ``page`` rows at a time (keyset paging).
 
     Keyset paging instead of a server-side cursor: it holds one page in memory on every
     backend, and the caller may run other queries on the same connection between pages.
@@ -271,9 +274,11 @@ def stream_event_leaves(connection: Connection, page: int = PAGE_SIZE) -> Iterat
         events.c.protected,
         events.c.content,
     )
-    after = -1
+    after = first - 1
     while True:
         query = select(*columns).where(events.c.seq > after).order_by(events.c.seq).limit(page)
+        if last is not None:
+            query = query.where(events.c.seq <= last)
         rows = [_event_leaf(tuple(row)) for row in connection.execute(query)]
         yield from rows
         if len(rows) < page:
