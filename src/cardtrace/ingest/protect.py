@@ -31,6 +31,7 @@ from cardtrace.store.rows import EventRow
 
 __all__ = [
     "LEAF_FORMAT",
+    "PartyTokens",
     "ProtectionKeys",
     "Protector",
     "card_token",
@@ -44,8 +45,7 @@ __all__ = [
 #: Version of the leaf layout; bump it when the layout changes.
 LEAF_FORMAT = 1
 _SALT = 16
-#: Party tokens kept per protector: parties are few (nodes, merchants, distributors) and
-#: appear in most events; their ids are clear data, so caching them keeps nothing personal.
+#: Party tokens a :class:`PartyTokens` keeps.
 _PARTY_CACHE = 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -115,6 +115,24 @@ def party_token(tokenizer: Tokenizer, party: str) -> bytes:
     return tokenizer.token("party", party)
 
 
+class PartyTokens:
+    """:func:`party_token` under one tokenizer, cached: parties (nodes, merchants,
+    distributors) are few and appear in most events, and their ids are clear data, so the
+    cache keeps nothing personal."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self._tokenizer = tokenizer
+        self._tokens: dict[str, bytes] = {}
+
+    def __call__(self, party: str) -> bytes:
+        token = self._tokens.get(party)
+        if token is None:
+            if len(self._tokens) >= _PARTY_CACHE:
+                self._tokens.clear()
+            token = self._tokens[party] = party_token(self._tokenizer, party)
+        return token
+
+
 def secret_token(tokenizer: Tokenizer, kind: str, issuer: str, secret: str) -> bytes:
     """The link token of a card secret: the only form in which a PIN is kept."""
     return tokenizer.token(kind, f"{issuer}:{secret}")
@@ -149,7 +167,7 @@ class Protector:
         self._tokenizer = tokenizer
         self._vault = vault
         self._token_key_id = token_key_id
-        self._party_tokens: dict[str, bytes] = {}
+        self._party_token = PartyTokens(tokenizer)
 
     def protect(self, event: Envelope) -> EventRow:
         plan = _plan(type(event))
@@ -198,14 +216,6 @@ class Protector:
             content=content,
             erases=_erased_id(values.get("target_event_id")),
         )
-
-    def _party_token(self, party: str) -> bytes:
-        token = self._party_tokens.get(party)
-        if token is None:
-            if len(self._party_tokens) >= _PARTY_CACHE:
-                self._party_tokens.clear()
-            token = self._party_tokens[party] = party_token(self._tokenizer, party)
-        return token
 
     def _card_tokens(
         self, values: dict[str, Any]

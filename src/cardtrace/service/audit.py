@@ -47,7 +47,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +57,7 @@ from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes_of_valid, format_us
 from cardtrace.domain.events import EVENT_ID_PATTERN, EVENT_MODELS, hidden_in_clear
 from cardtrace.errors import CardtraceError, TamperDetected
-from cardtrace.ingest.protect import content_digest, leaf_links, party_token
+from cardtrace.ingest.protect import PartyTokens, content_digest, leaf_links
 from cardtrace.ledger import merkle, tiles
 from cardtrace.ledger.note import (
     Checkpoint,
@@ -650,7 +649,7 @@ class _LinkIndex:
     """
 
     def __init__(self, tokenizer: Tokenizer) -> None:
-        self._party_token = lru_cache(maxsize=4096)(partial(party_token, tokenizer))
+        self._party_token = PartyTokens(tokenizer)
         self._expected: Counter[int] = Counter()
         self._expected_sums: Counter[int] = Counter()
         self._unchecked: set[int] = set()
