@@ -22,7 +22,7 @@ from cardtrace.domain.events import CardRecycled, event_uuid_for
 from cardtrace.ledger import merkle
 from cardtrace.ledger.note import Checkpoint, sign_note
 from cardtrace.service import AuditReport, Node
-from cardtrace.service import audit as audit_module
+from cardtrace.service.audit import _indexes, _report
 from cardtrace.service.ledger import node_signer
 from cardtrace.settings import load_settings
 from cardtrace.store import checkpoints as records
@@ -272,8 +272,8 @@ def test_link_rows_of_a_deleted_event(node: Node, ids: list[str]) -> None:
 def test_link_ranges_beyond_the_first_that_differ_are_reported_as_ranges(
     node: Node, ids: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(audit_module, "_LINK_RANGE", 4)  # five ranges of the 20 events
-    monkeypatch.setattr(audit_module, "_NARROWED", 2)
+    monkeypatch.setattr(_indexes, "_LINK_RANGE", 4)  # five ranges of the 20 events
+    monkeypatch.setattr(_indexes, "_NARROWED", 2)
     sql(node, "DELETE FROM links WHERE field = 'pin' AND seq IN (1, 2, 5, 9, 13, 17)")
     report = service.verify_node(node)
     assert report.counts == {"link-index": 6}  # three events, then three ranges
@@ -291,7 +291,7 @@ def test_link_ranges_beyond_the_first_that_differ_are_reported_as_ranges(
 def test_link_problems_beyond_those_kept_are_counted(
     node: Node, ids: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(audit_module, "MAX_PER_KIND", 3)
+    monkeypatch.setattr(_report, "MAX_PER_KIND", 3)
     sql(node, "DELETE FROM links WHERE field = 'pin' AND seq < 10")
     report = service.verify_node(node)
     assert report.counts == {"link-index": 10}
@@ -302,7 +302,7 @@ def test_a_link_row_edited_to_other_bytes_of_the_same_text_hashes_apart() -> Non
     # A NUL moved between token and field keeps the bytes "card\0" + token the same.
     token = bytes(range(16))
     rows = [(b"\x00" + token, "card"), (token, "card\x00")]
-    assert len({audit_module._link_hash(t, b"4\x00", name) for t, name in rows}) == 2
+    assert len({_indexes._link_hash(t, b"4\x00", name) for t, name in rows}) == 2
 
 
 def test_the_link_index_of_every_kind_of_event_is_what_its_leaf_makes(

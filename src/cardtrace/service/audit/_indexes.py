@@ -1,0 +1,251 @@
+"""Checks 6, 8 and 9 of the audit: what the node keeps beside the log, held to the log.
+
+The counts of events by node and type that statistics read (6), the id index (8), and
+the link index that lookups by card, PIN, person, account, device or party use (9).
+See :mod:`cardtrace.service.audit`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from cardtrace.crypto.tokens import Tokenizer
+from cardtrace.domain.canonical import format_us
+from cardtrace.domain.events import EVENT_MODELS
+from cardtrace.ingest.protect import PartyTokens, leaf_links
+from cardtrace.service.audit._log import id_text, parsed_leaf
+from cardtrace.service.audit._report import Problems
+from cardtrace.store import checkpoints as records
+from cardtrace.store.rows import Tally
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+__all__ = ["LinkIndex", "check_counts", "check_id_index"]
+
+
+def check_id_index(unindexed: int, stray: int, problems: Problems) -> None:
+    """The id index must lead to every event and to nothing else."""
+    if unindexed:
+        problems.add(
+            "id-index",
+            f"{unindexed:,} events are missing from the id index: a re-send of one would "
+            "be stored a second time",
+        )
+    if stray:
+        problems.add(
+            "id-index",
+            f"{stray:,} rows of the id index lead to no event with that id: a re-send of "
+            "such an event would be taken as already stored",
+        )
+
+
+def check_counts(
+    counted: Mapping[tuple[str, str], Tally],
+    stored: Mapping[tuple[str, str], Tally],
+    problems: Problems,
+) -> None:
+    """``event_counts`` must hold what counting the event rows gives, and their span."""
+    for node, kind in sorted(counted.keys() | stored.keys()):
+        rows, kept = counted.get((node, kind)), stored.get((node, kind))
+        if rows is None or kept is None or rows.events != kept.events:
+            problems.add(
+                "count-changed",
+                f"event_counts says {kept.events if kept else 0:,} events of type {kind} "
+                f"from node {node}; the event rows hold {rows.events if rows else 0:,}",
+            )
+        elif (rows.first_us, rows.last_us) != (kept.first_us, kept.last_us):
+            problems.add(
+                "count-changed",
+                f"event_counts says the events of type {kind} from node {node} occurred "
+                f"from {format_us(kept.first_us)} to {format_us(kept.last_us)}; the event "
+                f"rows span {format_us(rows.first_us)} to {format_us(rows.last_us)}",
+            )
+
+
+class LinkIndex:
+    """Check 9: the link rows against the links the events' leaves make.
+
+    Each side is a multiset hash per range of events: the number of its rows and the sum
+    of a 128-bit BLAKE2b of each (token, seq, field), modulo 2**128, which an edit,
+    insertion or removal of any row changes. Rows of events whose leaf is not the log's
+    (reported by check 2) or names no known type are left out of both sides.
+
+    The first ranges that differ (``_NARROWED``) are then read again, event by event, to
+    name each event whose rows differ and the fields of the rows it lacks or holds beyond
+    its leaf's; any later ones are reported as ranges.
+    """
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self._party_token = PartyTokens(tokenizer)
+        self._expected: Counter[int] = Counter()
+        self._expected_sums: Counter[int] = Counter()
+        self._unchecked: set[int] = set()
+
+    def event(self, seq: int, leaf: dict[str, Any] | None) -> None:
+        made = self._made(leaf)
+        if made is None:
+            self._unchecked.add(seq)
+            return
+        bucket = seq // _LINK_RANGE
+        self._expected[bucket] += len(made)
+        self._expected_sums[bucket] += _rows_hash(seq, made)
+
+    def finish(self, connection: Connection, log_size: int, problems: Problems) -> None:
+        """Compare the stored rows with the leaves' (``event`` has seen every leaf)."""
+        stored: Counter[int] = Counter()
+        stored_sums: Counter[int] = Counter()
+        unchecked = self._unchecked
+        for token, seq, name in records.stream_link_rows(connection):
+            if seq not in unchecked:
+                bucket = seq // _LINK_RANGE
+                stored[bucket] += 1
+                stored_sums[bucket] += _link_hash(token, b"%d\x00" % seq, name)
+        differing = [
+            bucket
+            for bucket in sorted(self._expected.keys() | stored.keys())
+            if (stored[bucket], stored_sums[bucket] % _LINK_SUM)
+            != (self._expected[bucket], self._expected_sums[bucket] % _LINK_SUM)
+        ]
+        if differing:
+            self._narrow(connection, differing[:_NARROWED], problems)
+        for bucket in differing[_NARROWED:]:
+            first = bucket * _LINK_RANGE
+            last = first + _LINK_RANGE - 1
+            if first < log_size:
+                last = min(last, log_size - 1)
+            held, expected = stored[bucket], self._expected[bucket]
+            which = f"{held:,} rows" + (", as many but not the same," if held == expected else "")
+            problems.add(
+                "link-index",
+                f"events seq {first} to {last}: the link index holds {which} where their "
+                f"leaves make {expected:,}; a lookup by card, PIN, person, account, device "
+                f"or party may miss one of these events, or find one it does not concern "
+                f"(only the first {_NARROWED} ranges that differ are narrowed down to events)",
+                seq=first,
+            )
+
+    def _made(self, leaf: dict[str, Any] | None) -> list[tuple[bytes, str]] | None:
+        """The link rows ``leaf`` makes; None for a leaf that names no known type or holds
+        tokens that are not hex text."""
+        model = None if leaf is None else EVENT_MODELS.get(str(leaf.get("type")))
+        if leaf is None or model is None:
+            return None
+        try:
+            return leaf_links(model, leaf, self._party_token)
+        except (AttributeError, TypeError, ValueError):
+            return None
+
+    def _narrow(self, connection: Connection, buckets: Sequence[int], problems: Problems) -> None:
+        """Report each event of ``buckets`` whose rows differ from its leaf's, in seq order.
+
+        Three more reads, only when the index is wrong: the rows of these ranges summed
+        per event, the ranges' leaves, and the rows of the events whose details are kept.
+        """
+        wanted, unchecked = set(buckets), self._unchecked
+        held: dict[int, list[int]] = {}  # seq -> [rows, sum of their hashes]
+        for token, seq, name in records.stream_link_rows(connection):
+            if seq // _LINK_RANGE in wanted and seq not in unchecked:
+                entry = held.setdefault(seq, [0, 0])
+                entry[0] += 1
+                entry[1] += _link_hash(token, b"%d\x00" % seq, name)
+        differing: dict[int, str | None] = {}  # seq -> its event's id, if there is one
+        for bucket in buckets:
+            first = bucket * _LINK_RANGE
+            for row in records.stream_event_leaves(
+                connection, first=first, last=first + _LINK_RANGE - 1
+            ):
+                made = None if row.seq in unchecked else self._made(parsed_leaf(row.leaf))
+                if made is None:
+                    continue
+                rows, total = held.pop(row.seq, (0, 0))
+                if rows != len(made) or (total - _rows_hash(row.seq, made)) % _LINK_SUM:
+                    differing[row.seq] = id_text(row.event_id)
+        differing.update(dict.fromkeys(held))  # rows of a seq where no event is stored
+        ordered = sorted(differing)
+        shown = ordered[: problems.room("link-index")]
+        rows_of = _link_rows_at(connection, set(shown))
+        for seq in shown:
+            event_id = differing[seq]
+            makes = Counter(self._leaf_links_at(connection, seq) if event_id else ())
+            message = _link_problem(seq, event_id, makes, rows_of.get(seq, Counter()))
+            problems.add("link-index", message, seq=seq, event_id=event_id)
+        problems.tally("link-index", len(ordered) - len(shown))
+
+    def _leaf_links_at(self, connection: Connection, seq: int) -> list[tuple[bytes, str]]:
+        (row,) = records.stream_event_leaves(connection, first=seq, last=seq)
+        return self._made(parsed_leaf(row.leaf)) or []
+
+
+#: Events per range the link check sums and reports on.
+_LINK_RANGE = 1 << 16
+_LINK_SUM = 1 << 128
+#: Ranges of differing link rows the link check narrows down to events.
+_NARROWED = 4
+
+
+def _link_hash(token: bytes, seq_mark: bytes, name: str) -> int:
+    """A link row's 128-bit hash; ``seq_mark`` is its seq as decimal digits and a NUL.
+
+    The token's length goes before it, so no two rows are hashed from the same bytes
+    (with a separator alone, a NUL in an edited field would let one row pass for another).
+    """
+    encoded = seq_mark + b"%d\x00" % len(token) + token + name.encode()
+    return int.from_bytes(hashlib.blake2b(encoded, digest_size=16).digest(), "big")
+
+
+def _link_rows_at(connection: Connection, seqs: set[int]) -> dict[int, Counter[tuple[bytes, str]]]:
+    """The link rows (token, field) stored at each of ``seqs``."""
+    rows: dict[int, Counter[tuple[bytes, str]]] = {}
+    if seqs:
+        for token, seq, name in records.stream_link_rows(connection):
+            if seq in seqs:
+                rows.setdefault(seq, Counter())[token, name] += 1
+    return rows
+
+
+def _rows_hash(seq: int, made: Iterable[tuple[bytes, str]]) -> int:
+    mark = b"%d\x00" % seq
+    return sum(_link_hash(token, mark, name) for token, name in made)
+
+
+def _link_problem(
+    seq: int,
+    event_id: str | None,
+    made: Counter[tuple[bytes, str]],
+    stored: Counter[tuple[bytes, str]],
+) -> str:
+    """What the link rows of one event lack and hold beyond what its leaf makes."""
+    if event_id is None:
+        rows, them = _rows(stored)
+        return (
+            f"seq {seq}, where no event is stored: the link index holds {rows}, so a lookup "
+            f"by {them} finds an event that is not there"
+        )
+    said = []
+    if missing := made - stored:
+        rows, them = _rows(missing)
+        said.append(f"lacks {rows} its leaf makes, so a lookup by {them} misses the event")
+    if extra := stored - made:
+        rows, them = _rows(extra)
+        said.append(
+            f"holds {rows} its leaf does not make, so a lookup by {them} finds the event "
+            "where it does not belong"
+        )
+    return f"event seq {seq} (id {event_id}): the link index " + "; and it ".join(said)
+
+
+def _rows(rows: Counter[tuple[bytes, str]]) -> tuple[str, str]:
+    """``rows`` counted by field ("1 row (card)", "3 rows (card, merchant_id ×2)"), and
+    the pronoun for them."""
+    fields: Counter[str] = Counter()
+    for (_, name), count in rows.items():
+        fields[name] += count
+    named = ", ".join(
+        name if count == 1 else f"{name} ×{count}" for name, count in sorted(fields.items())
+    )
+    total = fields.total()
+    return (f"1 row ({named})", "it") if total == 1 else (f"{total} rows ({named})", "them")
