@@ -8,17 +8,15 @@ the right event, tile or checkpoint.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import text
 
 import factories as make
 from cardtrace import service
-from cardtrace.domain.events import CardRecycled, event_uuid_for
+from cardtrace.domain.events import CardRecycled
 from cardtrace.ledger import merkle
 from cardtrace.ledger.note import Checkpoint, sign_note
 from cardtrace.service import AuditReport, Node
@@ -26,43 +24,7 @@ from cardtrace.service.audit import _indexes, _report
 from cardtrace.service.ledger import node_signer
 from cardtrace.settings import load_settings
 from cardtrace.store import checkpoints as records
-
-
-@pytest.fixture
-def node(database_url: str, tmp_path: Path) -> Iterator[Node]:
-    settings = load_settings(
-        database_url=database_url, key_dir=tmp_path / "keys", environment="development"
-    )
-    with Node(settings) as opened:
-        yield opened
-
-
-def ingest(node: Node, folder: Path, first: int, count: int) -> list[str]:
-    path = folder / f"events-{first}.jsonl"
-    sources = [str(n) for n in range(first, first + count)]
-    path.write_bytes(b"".join(orjson.dumps(make.card_sold(source_id=s)) + b"\n" for s in sources))
-    assert node.ingest([path], rejects=folder / "rejects.jsonl").accepted == count
-    return [str(event_uuid_for("shop-a", source)) for source in sources]
-
-
-@pytest.fixture
-def ids(node: Node, tmp_path: Path) -> list[str]:
-    """20 events, checkpoint #1 at size 12 and #2 at size 20."""
-    found = ingest(node, tmp_path, 0, 12)
-    service.make_checkpoint(node)
-    found += ingest(node, tmp_path, 12, 8)
-    service.make_checkpoint(node)
-    return found
-
-
-def sql(node: Node, statement: str, **params: Any) -> None:
-    with node.database.transaction() as connection:
-        connection.execute(text(statement), params)
-
-
-def fetch(node: Node, statement: str, **params: Any) -> Any:
-    with node.database.engine.connect() as connection:
-        return connection.execute(text(statement), params).scalar_one()
+from tampering import fetch, ingest, sql
 
 
 def problems(report: AuditReport, kind: str) -> list[service.Problem]:
