@@ -441,6 +441,40 @@ def test_verify_exits_0_when_clean_and_4_after_a_raw_sql_edit(
     assert run(["prove", "--event", ids[0]]) == 0  # the others' evidence still verifies
 
 
+def test_reindex_rebuilds_what_verify_finds_wrong_and_refuses_an_edited_log(
+    node_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ingest(node_home, 1, 5)
+    code, out, _ = output(capsys, "reindex")
+    assert (code, out) == (
+        0,
+        "the audit found the id index, the link index and the counts whole: nothing to rebuild\n",
+    )
+    with sqlite3.connect(node_home / "cardtrace.db") as connection:
+        connection.execute("DELETE FROM links WHERE seq = 2")
+        connection.execute("UPDATE event_counts SET events = 1")
+    connection.close()
+    code, out, _ = output(capsys, "reindex")
+    assert code == 0
+    assert out.splitlines() == [
+        "the audit found: count-changed 1, link-index 1",
+        "rebuilt the counts of events by node and type: 1 row",
+        "rebuilt the link index: 20 rows",
+        "'cardtrace verify' checks them again",
+    ]
+    assert run(["verify"]) == 0
+    code, out, _ = output(capsys, "reindex", "--json")
+    assert (code, orjson.loads(out)) == (0, {"found": {}, "rebuilt": {}})
+    with sqlite3.connect(node_home / "cardtrace.db") as connection:
+        connection.execute("DELETE FROM events WHERE seq = 2")
+    connection.close()
+    code, out, err = output(capsys, "reindex")
+    assert (code, out) == (4, "")
+    one_line_error(
+        err, "cardtrace: the audit found the event rows or the log wrong (event-missing 1)"
+    )
+
+
 # --- witnessing -----------------------------------------------------------------------------
 
 

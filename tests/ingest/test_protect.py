@@ -100,7 +100,7 @@ def test_the_links_a_leaf_makes_are_those_protecting_made(tmp_path: Path) -> Non
             continue  # the world's records written invalid on purpose
         row = protector.protect(event)
         leaf = orjson.loads(row.leaf)
-        made = leaf_links(type(event), leaf, partial(party_token, tokenizer))
+        made = leaf_links(leaf, partial(party_token, tokenizer))
         assert sorted(made) == sorted(row.links), leaf["type"]
         kinds.add(leaf["type"])
     assert kinds == set(EVENT_MODELS)
@@ -132,6 +132,11 @@ def test_a_protected_row_holds_about_its_own_size_in_memory() -> None:
         tracemalloc.stop()
     stored = sum(len(row.leaf) + len(row.protected or b"") for row in rows)
     assert held < 2 * stored
+
+
+def test_a_leaf_of_no_known_type_makes_no_links_but_an_error() -> None:
+    with pytest.raises(ValueError, match=r"no event type 'card\.melted'"):
+        leaf_links({"type": "card.melted", "tokens": {}}, partial(party_token, Tokenizer(LINK_KEY)))
 
 
 def test_party_tokens_stay_right_when_a_protector_has_seen_many_parties(

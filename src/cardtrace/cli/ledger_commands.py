@@ -52,6 +52,7 @@ def register(app: typer.Typer) -> None:
     app.command("prove")(prove)
     app.command("verify-bundle")(verify_bundle)
     app.command("verify")(verify)
+    app.command("reindex")(reindex)
     app.command("consistency")(consistency)
     app.command("witness")(witness)
 
@@ -289,6 +290,25 @@ def verify(db: DbOption = None, json: JsonOption = False) -> None:
     if not report.clean:
         total = sum(report.counts.values())
         raise TamperDetected(f"the audit found {total} problem(s)")
+
+
+def reindex(db: DbOption = None, json: JsonOption = False) -> None:
+    """Rebuild from the event rows the indexes and counts the audit finds wrong."""
+    with _node(db) as node:
+        result = service.reindex_node(node)
+    if json:
+        _json({"found": dict(result.found), "rebuilt": dict(result.rebuilt)})
+        return
+    if not result.found:
+        _out.print(
+            "the audit found the id index, the link index and the counts whole: nothing to rebuild"
+        )
+        return
+    found = ", ".join(f"{kind} {count:,}" for kind, count in sorted(result.found.items()))
+    _out.print(f"the audit found: {found}")
+    for kind, rows in result.rebuilt.items():
+        _out.print(f"rebuilt {service.REBUILT[kind]}: {rows:,} row{'' if rows == 1 else 's'}")
+    _out.print("'cardtrace verify' checks them again")
 
 
 def _show_audit(report: service.AuditReport) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes_of_valid, format_time
-from cardtrace.domain.events import Envelope, event_id_bytes, event_id_text
+from cardtrace.domain.events import EVENT_MODELS, Envelope, event_id_bytes, event_id_text
 from cardtrace.domain.handling import Party, Personal, Secret, handling_of
 from cardtrace.store.rows import EventRow
 
@@ -94,11 +94,18 @@ def content_digest(tokenizer: Tokenizer, sent: dict[str, Any], sealed: dict[str,
 
 
 def leaf_links(
-    model: type[Envelope], leaf: Mapping[str, Any], party_token: Callable[[str], bytes]
+    leaf: Mapping[str, Any], party_token: Callable[[str], bytes]
 ) -> list[tuple[bytes, str]]:
     """The link rows (token, field) that protecting the event of ``leaf`` made, from the
     leaf alone: its tokens, and ``party_token`` of each party field it holds. The audit
-    checks the link index with it; a test holds it to :meth:`Protector.protect`."""
+    checks the link index with it and ``cardtrace reindex`` rebuilds the index with it; a
+    test holds it to :meth:`Protector.protect`.
+
+    Raises ``ValueError`` for a leaf of no known type or with tokens that are not hex.
+    """
+    model = EVENT_MODELS.get(str(leaf.get("type")))
+    if model is None:
+        raise ValueError(f"no event type {leaf.get('type')!r}")
     tokens: Mapping[str, str] = leaf.get("tokens") or {}
     links = [(bytes.fromhex(token), name) for name, token in tokens.items()]
     links += [(party_token(leaf[name]), name) for name in _plan(model).parties if name in leaf]

@@ -27,12 +27,14 @@ from cardtrace.service.ledger import (
     verify_bundle_file,
 )
 from cardtrace.service.node import CardEvent, CardWalk, Node, event_schema, fraud_card, simulate
+from cardtrace.service.reindex import REBUILT, Reindexed, reindex_node
 from cardtrace.service.witness import Cosigned, StaleCheckpoint, consistency_request, witness
 
 __all__ = [
     "CHECKPOINT_FILE",
     "EVIDENCE_BUNDLE",
     "FILE_TYPES",
+    "REBUILT",
     "WITNESS_REQUEST",
     "AddedCosignature",
     "AuditReport",
@@ -45,6 +47,7 @@ __all__ = [
     "IngestSummary",
     "Node",
     "Problem",
+    "Reindexed",
     "StaleCheckpoint",
     "add_cosignatures",
     "check_output",
@@ -58,6 +61,7 @@ __all__ = [
     "list_checkpoints",
     "make_checkpoint",
     "prove",
+    "reindex_node",
     "simulate",
     "verifier_key",
     "verify_bundle_file",

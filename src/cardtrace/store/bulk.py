@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Table, func, insert, select, text
 
 from cardtrace.store.schema import EVENT_ID_TABLES, event_ids
 
@@ -26,12 +26,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "add_event_counts",
-    "empty_queue",
+    "empty_table",
     "existing_ids",
     "in_chunks",
     "insert_events",
     "insert_if_all_new",
     "lock_writer",
+    "merge_queue",
+    "queue_links",
 ]
 
 #: The rows the hot path inserts: table, its columns, and their PostgreSQL types for COPY.
@@ -76,16 +78,35 @@ def add_event_counts(connection: Connection, tallies: Mapping[tuple[str, str], T
         )
 
 
-def empty_queue(connection: Connection, queue: str) -> None:
-    """Drop every row of ``queue`` (they were merged in this transaction).
+def empty_table(connection: Connection, table: str) -> None:
+    """Drop every row of ``table`` (a queue merged, or a table rebuilt, in this transaction).
 
     PostgreSQL truncates: deleting a run's millions of rows one by one leaves as many
     dead tuples to vacuum. SQLite's unqualified DELETE truncates by itself.
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(text(f"TRUNCATE {queue}"))
+        connection.execute(text(f"TRUNCATE {table}"))
     else:
-        connection.execute(text(f"DELETE FROM {queue}"))  # noqa: S608 - a table of ours
+        connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - a table of ours
+
+
+def merge_queue(connection: Connection, queue: Table, target: Table) -> int:
+    """Move the rows of ``queue`` into ``target`` in the order of its key; return how many.
+
+    One insert in key order touches each page of the target's index once, where rows
+    inserted as they came would dirty one page each (docs/performance.md).
+    """
+    moved = int(connection.execute(select(func.count()).select_from(queue)).scalar_one())
+    if moved:
+        ordered = select(*queue.c).order_by(*(queue.c[key.name] for key in target.primary_key))
+        connection.execute(insert(target).from_select(list(queue.c.keys()), ordered))
+        empty_table(connection, queue.name)
+    return moved
+
+
+def queue_links(connection: Connection, rows: Iterable[tuple[bytes, int, str]]) -> None:
+    """Link rows (token, seq, field) into ``link_queue``."""
+    _insert_rows(connection, _LINKS, rows)
 
 
 def existing_ids(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, bytes | None]:

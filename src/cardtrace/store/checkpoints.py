@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, Table, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError
-from cardtrace.store.database import Database
 from cardtrace.store.schema import (
     EVENT_ID_TABLES,
     checkpoints,
@@ -27,6 +26,9 @@ from cardtrace.store.schema import (
     links,
     witnessed,
 )
+
+if TYPE_CHECKING:
+    from cardtrace.store.database import Database
 
 __all__ = [
     "EventLeaf",

@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, union_all
+from sqlalchemy import Connection, Engine, Table, func, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 
 from cardtrace.errors import ConfigurationError, NotFound
@@ -24,6 +24,7 @@ from cardtrace.store import bulk, migrate
 from cardtrace.store.engine import OPERATIONAL_ERRORS, describe, open_engine, write_transaction
 from cardtrace.store.erasures import DryErasing, Erased, Erasing, located, outcome_counts
 from cardtrace.store.ledger_sql import SqlTileStore
+from cardtrace.store.rebuild import Rebuild
 from cardtrace.store.rows import EventBatch, Tallies, Tally
 from cardtrace.store.schema import (
     EVENT_ID_TABLES,
@@ -345,16 +346,18 @@ class Database:
         return self._merge(event_id_queue, event_ids)
 
     def _merge(self, queue: Table, target: Table) -> int:
-        columns = [queue.c[column.name] for column in target.primary_key]
-        ordered = select(*queue.c).order_by(*columns)
         with self.transaction() as connection:
             bulk.lock_writer(connection)
-            count = select(func.count()).select_from(queue)
-            moved = int(connection.execute(count).scalar_one())
-            if moved:
-                connection.execute(insert(target).from_select(list(queue.c.keys()), ordered))
-                bulk.empty_queue(connection, queue.name)
-        return moved
+            return bulk.merge_queue(connection, queue, target)
+
+    @contextmanager
+    def rebuilding(self) -> Iterator[Rebuild]:
+        """One write transaction, holding the writer lock, in which to rebuild the tables
+        derived from the event rows (:class:`~cardtrace.store.rebuild.Rebuild`): every
+        table rebuilt in it is replaced, or, if anything fails, none."""
+        with self.transaction() as connection:
+            bulk.lock_writer(connection)
+            yield Rebuild(connection)
 
     def log_size(self) -> int:
         """Leaves in the node's Merkle log (equal to the events stored)."""

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.domain.canonical import format_us
-from cardtrace.domain.events import EVENT_MODELS
 from cardtrace.ingest.protect import PartyTokens, leaf_links
 from cardtrace.service.audit._log import id_text, parsed_leaf
 from cardtrace.service.audit._report import Problems
@@ -131,11 +130,10 @@ class LinkIndex:
     def _made(self, leaf: dict[str, Any] | None) -> list[tuple[bytes, str]] | None:
         """The link rows ``leaf`` makes; None for a leaf that names no known type or holds
         tokens that are not hex text."""
-        model = None if leaf is None else EVENT_MODELS.get(str(leaf.get("type")))
-        if leaf is None or model is None:
+        if leaf is None:
             return None
         try:
-            return leaf_links(model, leaf, self._party_token)
+            return leaf_links(leaf, self._party_token)
         except (AttributeError, TypeError, ValueError):
             return None
 
