@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EventLeaf",
+    "IdIndexGaps",
     "StoredCheckpoint",
     "StoredCosignature",
     "WitnessedState",
@@ -333,19 +334,52 @@ def _link_rows(rows: Iterable[tuple[Any, Any, Any]]) -> Iterator[tuple[bytes, in
             yield _bytes(token), _int(seq), str(name)
 
 
-def unindexed_events(connection: Connection) -> tuple[int, int]:
-    """Events the id index does not lead to, and id rows that lead to no event.
+@dataclass(frozen=True, slots=True)
+class IdIndexGaps:
+    """Where the id index and the events disagree: how many events it does not lead to,
+    and how many of its rows lead to no event, each with the first (seq, event id)."""
+
+    unindexed: int
+    first_unindexed: list[tuple[int, bytes]]
+    stray: int
+    first_stray: list[tuple[int, bytes]]
+
+
+def unindexed_events(connection: Connection, first: int) -> IdIndexGaps:
+    """Events the id index does not lead to, and id rows that lead to no event (the first
+    ``first`` of each, in seq order, are named).
 
     An event missing from the index would be stored again by a re-send; an id row
     naming another event's ``seq`` would make a re-send of that event look stored.
     """
-    unindexed = _count_where(
-        connection, events, *(_unmatched(events, table) for table in EVENT_ID_TABLES)
+    missing = [_unmatched(events, table) for table in EVENT_ID_TABLES]
+    unindexed = _count_where(connection, events, *missing)
+    stray = {table: _unmatched(table, events) for table in EVENT_ID_TABLES}
+    strays = sum(_count_where(connection, table, where) for table, where in stray.items())
+    first_stray = (
+        [
+            row
+            for table, where in stray.items()
+            for row in _first_rows(connection, table, [where], first)
+        ]
+        if strays
+        else []
     )
-    stray = sum(
-        _count_where(connection, table, _unmatched(table, events)) for table in EVENT_ID_TABLES
+    return IdIndexGaps(
+        unindexed,
+        _first_rows(connection, events, missing, first) if unindexed else [],
+        strays,
+        sorted(first_stray)[:first],
     )
-    return unindexed, stray
+
+
+def _first_rows(
+    connection: Connection, table: Table, conditions: list[ColumnElement[bool]], first: int
+) -> list[tuple[int, bytes]]:
+    """The first ``first`` rows of ``table`` meeting ``conditions``, as (seq, event id)."""
+    query = select(table.c.seq, table.c.event_id).where(*conditions).order_by(table.c.seq)
+    rows = connection.execute(query.limit(first))
+    return [(_int(seq), _bytes(event_id)) for seq, event_id in rows]
 
 
 def _unmatched(rows: Table, other: Table) -> ColumnElement[bool]:

@@ -26,20 +26,31 @@ if TYPE_CHECKING:
 __all__ = ["LinkIndex", "check_counts", "check_id_index"]
 
 
-def check_id_index(unindexed: int, stray: int, problems: Problems) -> None:
-    """The id index must lead to every event and to nothing else."""
-    if unindexed:
-        problems.add(
-            "id-index",
-            f"{unindexed:,} events are missing from the id index: a re-send of one would "
-            "be stored a second time",
+def check_id_index(connection: Connection, problems: Problems) -> None:
+    """The id index must lead to every event and to nothing else; the first problems are
+    named, all are counted."""
+    gaps = records.unindexed_events(connection, problems.room("id-index"))
+    named = [
+        (
+            seq,
+            f"event seq {seq} (id {id_text(event_id)}) is missing from the id index: a "
+            "re-send of it would be stored a second time",
+            id_text(event_id),
         )
-    if stray:
-        problems.add(
-            "id-index",
-            f"{stray:,} rows of the id index lead to no event with that id: a re-send of "
-            "such an event would be taken as already stored",
+        for seq, event_id in gaps.first_unindexed
+    ] + [
+        (
+            seq,
+            f"the id index leads id {id_text(event_id)} to seq {seq}, where no event has "
+            "that id: a re-send of that event would be taken as already stored",
+            None,
         )
+        for seq, event_id in gaps.first_stray
+    ]
+    kept = named[: problems.room("id-index")]
+    for seq, message, event_id in kept:
+        problems.add("id-index", message, seq=seq, event_id=event_id)
+    problems.tally("id-index", gaps.unindexed + gaps.stray - len(kept))
 
 
 def check_counts(
