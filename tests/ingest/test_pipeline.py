@@ -21,13 +21,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import factories as make
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.domain.handling import Personal, Secret, handling_of
-from cardtrace.errors import InvalidInput
+from cardtrace.errors import ConfigurationError, InvalidInput
 from cardtrace.ingest import pipeline
 from cardtrace.ingest.pipeline import IngestSummary, ingest_files, prepare_batches
 from cardtrace.ingest.protect import ProtectionKeys
@@ -290,6 +291,39 @@ def test_an_unwritable_rejects_file_stops_the_run_before_anything_is_stored(
     with pytest.raises(InvalidInput, match="rejects file"):
         ingest_files([path], database, KEYS, rejects=target, batch_size=2)
     assert database.count() == 0
+
+
+def test_a_full_disk_stops_the_run_keeping_whole_transactions_and_a_rerun_ends_it(
+    tmp_path: Path,
+) -> None:
+    # SQLite's page limit gives what a full disk gives: SQLITE_FULL at the next write.
+    database = Database.open(f"sqlite:///{tmp_path / 'full.db'}")
+    first = write_jsonl(tmp_path / "first.jsonl", [make.card_sold(source_id="a")])
+    assert run(database, tmp_path, first).accepted == 1
+    limit = f"PRAGMA max_page_count = {database_pages(database) + 1}"
+    listen = sqlalchemy.event.listen
+    listen(database.engine, "connect", lambda connection, _: connection.execute(limit))
+    database.engine.dispose()  # new connections, each with the limit
+    sold = [make.card_sold(source_id=str(n)) for n in range(2_000)]
+    second = write_jsonl(tmp_path / "second.jsonl", sold)
+    with pytest.raises(ConfigurationError) as raised:
+        run(database, tmp_path, second, batch=500)
+    assert str(raised.value) == (
+        "database error: database or disk is full (the transaction under way was undone "
+        "and those before it are kept; free space where the database is and run the "
+        "command again: an ingest stores only what is missing)"
+    )
+    database.close()
+    database = Database.open(f"sqlite:///{tmp_path / 'full.db'}")  # room again
+    assert database.count() == database.log_size() == 1
+    summary = run(database, tmp_path, first, second, batch=500)
+    assert (summary.accepted, summary.duplicates) == (2_000, 1)
+    database.close()
+
+
+def database_pages(database: Database) -> int:
+    with database.engine.connect() as connection:
+        return int(connection.exec_driver_sql("PRAGMA page_count").scalar_one())
 
 
 def test_a_rejects_file_that_is_not_a_regular_file_is_written_to_never_removed(

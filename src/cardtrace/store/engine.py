@@ -600,6 +600,26 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 def describe(exc: BaseException) -> str:
-    """A database error in the driver's own words, first line only, for a user."""
+    """A database error in the driver's own words, first line only, for a user; for a
+    full disk, also what became of the work and what to do."""
     cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's exception
-    return str(cause).splitlines()[0]
+    words = str(cause).splitlines()[0]
+    if _disk_full(cause):
+        words += f" ({_FULL})"
+    return words
+
+
+#: What a full disk means for the command that met it: every write is a transaction.
+_FULL = (
+    "the transaction under way was undone and those before it are kept; free space "
+    "where the database is and run the command again: an ingest stores only what is "
+    "missing"
+)
+
+
+def _disk_full(error: BaseException) -> bool:
+    """SQLite's SQLITE_FULL (the disk, or the database's page limit) or PostgreSQL's
+    disk_full (SQLSTATE 53100)."""
+    if isinstance(error, sqlite3.Error):
+        return error.sqlite_errorcode == sqlite3.SQLITE_FULL
+    return isinstance(error, psycopg.errors.DiskFull)
