@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sqlite3
 import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from cardtrace.errors import CardtraceError, ConfigurationError, NotFound
 from cardtrace.settings import usable_cores
-from cardtrace.store.engine import in_memory, open_engine
+from cardtrace.store.engine import describe, in_memory, open_engine
 
 
 def test_a_missing_sqlite_file_is_made_only_when_asked(tmp_path: Path) -> None:
@@ -617,3 +619,14 @@ def test_any_url_gives_an_engine_or_one_line_that_never_shows_the_password(url: 
             assert "\n" not in message
             assert shown_as_file or "hunter2" not in message
         assert os.listdir(folder) == []  # an engine connects only when used
+
+
+def test_a_full_disk_is_told_apart_on_either_backend() -> None:
+    hint = "(the transaction under way was undone and those before it are kept;"
+    postgres = psycopg.errors.DiskFull('could not extend file "base/1/2": No space left')
+    assert describe(postgres).startswith('could not extend file "base/1/2": No space left ')
+    assert hint in describe(postgres)
+    locked = sqlite3.OperationalError("database is locked")
+    locked.sqlite_errorcode = sqlite3.SQLITE_BUSY
+    assert describe(locked) == "database is locked"
+    assert hint not in describe(psycopg.OperationalError("connection refused"))
