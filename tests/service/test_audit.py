@@ -173,6 +173,18 @@ def test_an_edited_id_index(node: Node, ids: list[str], *, moved: bool) -> None:
     assert len(found) == 1 + moved
 
 
+def test_an_id_both_merged_and_queued(node: Node, ids: list[str]) -> None:
+    sql(node, "DELETE FROM event_id_queue")
+    sql(node, "INSERT INTO event_id_queue (event_id, seq) SELECT event_id, seq FROM event_ids")
+    sql(node, "DELETE FROM event_id_queue WHERE seq <> 5")
+    problem = only(service.verify_node(node), "id-index")
+    assert (problem.seq, problem.event_id) == (5, None)
+    assert problem.message == (
+        f"the id index holds id {ids[5]} (seq 5) twice, merged and queued: the next merge "
+        "of its queue would fail"
+    )
+
+
 def test_id_index_problems_beyond_those_kept_are_counted(
     node: Node, ids: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

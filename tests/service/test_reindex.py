@@ -158,3 +158,15 @@ def test_a_rebuild_is_refused_for_events_of_a_type_this_cardtrace_does_not_know(
     with pytest.raises(ConfigurationError, match="not one this cardtrace can index"):
         service.reindex_node(node)
     assert tables(node) == tampered
+
+
+def test_an_ingest_that_cannot_merge_an_edited_queue_says_so_and_a_rebuild_mends_it(
+    node: Node, ids: list[str], tmp_path: Path
+) -> None:
+    sql(node, "INSERT INTO event_id_queue (event_id, seq) SELECT event_id, seq FROM event_ids")
+    with pytest.raises(TamperDetected, match=r"^event_id_queue holds a row that event_ids"):
+        ingest(node, tmp_path, 20, 5)
+    assert node.database.count() == 25  # the events are stored; their ids wait in the queue
+    assert service.reindex_node(node).rebuilt == {"id-index": 25}
+    assert service.verify_node(node).clean
+    ingest(node, tmp_path, 25, 5)

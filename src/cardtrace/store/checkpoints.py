@@ -21,6 +21,8 @@ from cardtrace.store.schema import (
     EVENT_ID_TABLES,
     checkpoints,
     cosignatures,
+    event_id_queue,
+    event_ids,
     events,
     link_queue,
     links,
@@ -337,12 +339,15 @@ def _link_rows(rows: Iterable[tuple[Any, Any, Any]]) -> Iterator[tuple[bytes, in
 @dataclass(frozen=True, slots=True)
 class IdIndexGaps:
     """Where the id index and the events disagree: how many events it does not lead to,
-    and how many of its rows lead to no event, each with the first (seq, event id)."""
+    how many of its rows lead to no event, and how many ids it holds both merged and
+    queued, each with the first (seq, event id)."""
 
     unindexed: int
     first_unindexed: list[tuple[int, bytes]]
     stray: int
     first_stray: list[tuple[int, bytes]]
+    doubled: int
+    first_doubled: list[tuple[int, bytes]]
 
 
 def unindexed_events(connection: Connection, first: int) -> IdIndexGaps:
@@ -350,7 +355,8 @@ def unindexed_events(connection: Connection, first: int) -> IdIndexGaps:
     ``first`` of each, in seq order, are named).
 
     An event missing from the index would be stored again by a re-send; an id row
-    naming another event's ``seq`` would make a re-send of that event look stored.
+    naming another event's ``seq`` would make a re-send of that event look stored; an id
+    both merged and queued would make the next merge of the queue fail.
     """
     missing = [_unmatched(events, table) for table in EVENT_ID_TABLES]
     unindexed = _count_where(connection, events, *missing)
@@ -365,11 +371,15 @@ def unindexed_events(connection: Connection, first: int) -> IdIndexGaps:
         if strays
         else []
     )
+    merged = select(event_ids.c.seq).where(event_ids.c.event_id == event_id_queue.c.event_id)
+    doubled = _count_where(connection, event_id_queue, merged.exists())
     return IdIndexGaps(
         unindexed,
         _first_rows(connection, events, missing, first) if unindexed else [],
         strays,
         sorted(first_stray)[:first],
+        doubled,
+        _first_rows(connection, event_id_queue, [merged.exists()], first) if doubled else [],
     )
 
 

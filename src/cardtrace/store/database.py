@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, func, select, union_all
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from cardtrace.errors import ConfigurationError, NotFound
+from cardtrace.errors import ConfigurationError, NotFound, TamperDetected
 from cardtrace.ledger import tiles
 from cardtrace.store import bulk, migrate
 from cardtrace.store.engine import OPERATIONAL_ERRORS, describe, open_engine, write_transaction
@@ -346,9 +346,17 @@ class Database:
         return self._merge(event_id_queue, event_ids)
 
     def _merge(self, queue: Table, target: Table) -> int:
-        with self.transaction() as connection:
-            bulk.lock_writer(connection)
-            return bulk.merge_queue(connection, queue, target)
+        try:
+            with self.transaction() as connection:
+                bulk.lock_writer(connection)
+                return bulk.merge_queue(connection, queue, target)
+        except IntegrityError:
+            # Appends never queue a row the index holds: one was put there by hand.
+            raise TamperDetected(
+                f"{queue.name} holds a row that {target.name} holds already, so it cannot be "
+                "merged: the index was edited; 'cardtrace verify' names the row and "
+                "'cardtrace reindex' mends the index (the events stored are kept)"
+            ) from None
 
     @contextmanager
     def rebuilding(self) -> Iterator[Rebuild]:

@@ -30,27 +30,39 @@ def check_id_index(connection: Connection, problems: Problems) -> None:
     """The id index must lead to every event and to nothing else; the first problems are
     named, all are counted."""
     gaps = records.unindexed_events(connection, problems.room("id-index"))
-    named = [
-        (
-            seq,
-            f"event seq {seq} (id {id_text(event_id)}) is missing from the id index: a "
-            "re-send of it would be stored a second time",
-            id_text(event_id),
-        )
-        for seq, event_id in gaps.first_unindexed
-    ] + [
-        (
-            seq,
-            f"the id index leads id {id_text(event_id)} to seq {seq}, where no event has "
-            "that id: a re-send of that event would be taken as already stored",
-            None,
-        )
-        for seq, event_id in gaps.first_stray
-    ]
+    named = (
+        [
+            (
+                seq,
+                f"event seq {seq} (id {id_text(event_id)}) is missing from the id index: a "
+                "re-send of it would be stored a second time",
+                id_text(event_id),
+            )
+            for seq, event_id in gaps.first_unindexed
+        ]
+        + [
+            (
+                seq,
+                f"the id index leads id {id_text(event_id)} to seq {seq}, where no event has "
+                "that id: a re-send of that event would be taken as already stored",
+                None,
+            )
+            for seq, event_id in gaps.first_stray
+        ]
+        + [
+            (
+                seq,
+                f"the id index holds id {id_text(event_id)} (seq {seq}) twice, merged and "
+                "queued: the next merge of its queue would fail",
+                None,
+            )
+            for seq, event_id in gaps.first_doubled
+        ]
+    )
     kept = named[: problems.room("id-index")]
     for seq, message, event_id in kept:
         problems.add("id-index", message, seq=seq, event_id=event_id)
-    problems.tally("id-index", gaps.unindexed + gaps.stray - len(kept))
+    problems.tally("id-index", gaps.unindexed + gaps.stray + gaps.doubled - len(kept))
 
 
 def check_counts(
