@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 import factories as make
@@ -170,3 +172,128 @@ def test_an_ingest_that_cannot_merge_an_edited_queue_says_so_and_a_rebuild_mends
     assert service.reindex_node(node).rebuilt == {"id-index": 25}
     assert service.verify_node(node).clean
     ingest(node, tmp_path, 25, 5)
+
+
+#: Ways to edit the derived tables, as an attacker or a failing disk might; each picks a
+#: row by the first number and a change by the second.
+EDITS = st.tuples(
+    st.sampled_from(
+        [
+            "link-delete",
+            "link-seq",
+            "link-token",
+            "link-field",
+            "link-copy",
+            "id-delete",
+            "id-seq",
+            "id-bytes",
+            "id-copy",
+            "count-events",
+            "count-span",
+        ]
+    ),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+)
+LINK_FIELDS = ["card", "pin", "merchant_id", "payment_account"]
+
+
+def physical_rows(node: Node, table: str, columns: str) -> list[tuple[Any, ...]]:
+    with node.database.engine.connect() as connection:
+        query = text(f"SELECT {columns} FROM {table} ORDER BY {columns}")  # noqa: S608
+        return [
+            tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+            for row in connection.execute(query)
+        ]
+
+
+def held(node: Node, table: str, where: str, **params: Any) -> bool:
+    return bool(fetch(node, f"SELECT count(*) FROM {table} WHERE {where}", **params))  # noqa: S608
+
+
+def flipped(value: bytes, at: int) -> bytes:
+    position = at % len(value)
+    return value[:position] + bytes([value[position] ^ (1 + at % 255)]) + value[position + 1 :]
+
+
+def edit_links(node: Node, kind: str, pick: int, change: int) -> None:
+    rows = [
+        (table, row)
+        for table in ("links", "link_queue")
+        for row in physical_rows(node, table, "token, seq, field")
+    ]
+    table, (token, seq, field) = rows[pick % len(rows)]
+    row = "token = :token AND seq = :seq AND field = :field"
+    if kind == "link-delete":
+        sql(node, f"DELETE FROM {table} WHERE {row}", token=token, seq=seq, field=field)  # noqa: S608
+        return
+    if kind == "link-copy":
+        copy = "INSERT INTO link_queue (token, seq, field) VALUES (:token, :seq, :field)"
+        sql(node, copy, token=token, seq=seq + change % 30, field=field)
+        return
+    new = {
+        "link-seq": (token, seq + 1 + change % 30, field),
+        "link-token": (flipped(token, change), seq, field),
+        "link-field": (token, seq, LINK_FIELDS[change % len(LINK_FIELDS)]),
+    }[kind]
+    if table == "links" and held(node, table, row, token=new[0], seq=new[1], field=new[2]):
+        return  # the edit would break the primary key, which the database refuses anyway
+    sql(
+        node,
+        f"UPDATE {table} SET token = :t, seq = :s, field = :f WHERE {row}",  # noqa: S608
+        t=new[0],
+        s=new[1],
+        f=new[2],
+        token=token,
+        seq=seq,
+        field=field,
+    )
+
+
+def edit_ids(node: Node, kind: str, pick: int, change: int) -> None:
+    tables = ("event_ids", "event_id_queue")
+    rows = [(table, row) for table in tables for row in physical_rows(node, table, "event_id, seq")]
+    table, (event_id, seq) = rows[pick % len(rows)]
+    if kind == "id-delete":
+        sql(node, f"DELETE FROM {table} WHERE event_id = :e", e=event_id)  # noqa: S608
+    elif kind == "id-seq":
+        update = f"UPDATE {table} SET seq = :s WHERE event_id = :e"  # noqa: S608
+        sql(node, update, s=seq + 1 + change % 30, e=event_id)
+    elif kind == "id-bytes":
+        new = flipped(event_id, change)
+        if not held(node, table, "event_id = :e", e=new):
+            sql(node, f"UPDATE {table} SET event_id = :n WHERE event_id = :e", n=new, e=event_id)  # noqa: S608
+    else:  # a copy into the other table
+        other = tables[1 - tables.index(table)]
+        if not held(node, other, "event_id = :e", e=event_id):
+            insert = f"INSERT INTO {other} (event_id, seq) VALUES (:e, :s)"  # noqa: S608
+            sql(node, insert, e=event_id, s=seq)
+
+
+def edit_counts(node: Node, kind: str, change: int) -> None:
+    column = "events" if kind == "count-events" else ("first_us", "last_us")[change % 2]
+    sql(node, f"UPDATE event_counts SET {column} = {column} + :d", d=1 + change % 3)  # noqa: S608
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(edits=st.lists(EDITS, min_size=1, max_size=4))
+def test_any_edit_of_the_derived_tables_is_found_and_mended(
+    node: Node, ids: list[str], edits: list[tuple[str, int, int]]
+) -> None:
+    made = tables(node)  # each example ends with the tables as the appends made them
+    for kind, pick, change in edits:
+        if kind.startswith("link"):
+            edit_links(node, kind, pick, change)
+        elif kind.startswith("id"):
+            edit_ids(node, kind, pick, change)
+        else:
+            edit_counts(node, kind, change)
+    changed = tables(node) != made
+    report = service.verify_node(node)
+    assert set(report.counts) <= set(service.REBUILT)
+    assert report.clean is not changed, report.problems
+    result = service.reindex_node(node)
+    assert set(result.rebuilt) == set(report.counts)
+    assert tables(node) == made
