@@ -13,10 +13,14 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
 
 import factories as make
 from cardtrace import service
 from cardtrace.domain.events import CardRecycled
+from cardtrace.errors import TamperDetected
 from cardtrace.ledger import merkle
 from cardtrace.ledger.note import Checkpoint, sign_note
 from cardtrace.service import AuditReport, Node
@@ -60,6 +64,20 @@ def test_an_edited_event_row(node: Node, ids: list[str]) -> None:
     assert "the event row was edited" in problem.message
     assert {p.checkpoint_id for p in problems(report, "checkpoint-root")} == {1, 2}
     assert set(report.counts) == {"event-edited", "checkpoint-root"}
+
+
+def test_an_unreadable_first_leaf_is_reported_not_fatal(node: Node, ids: list[str]) -> None:
+    # The first leaf names the keys the events were stored under; the next one serves.
+    sql(node, "UPDATE events SET leaf = :leaf WHERE seq = 0", leaf=b"\x00 not a leaf")
+    report = service.verify_node(node)
+    (problem,) = problems(report, "event-edited")
+    assert (problem.seq, problem.event_id) == (0, ids[0])
+
+
+def test_leaves_that_name_no_key_are_refused_in_one_line(node: Node, ids: list[str]) -> None:
+    sql(node, "UPDATE events SET leaf = :leaf", leaf=b"[]")
+    with pytest.raises(TamperDetected, match="none of the first 16 stored events' leaves"):
+        service.verify_node(node)
 
 
 def test_an_edited_column_that_lookups_use(node: Node, ids: list[str]) -> None:
@@ -512,3 +530,55 @@ def test_a_stored_cosignature_that_no_longer_verifies(
     assert problem.checkpoint_id == 2
     assert "by cardtrace/w/witness does not verify" in problem.message
     assert service.verify_node(node).clean  # without w's key nothing to judge it by
+
+
+#: Every stored value the audit holds to the log: (table, column, the row's key columns).
+PROTECTED_VALUES = [
+    *(
+        ("events", column, ("seq",))
+        for column in ("leaf", "protected", "content", "event_id", "node_id", "type", "occurred_us")
+    ),
+    ("ledger_tiles", "data", ("level", "idx")),
+    ("ledger_state", "state", ("id",)),
+    ("ledger_state", "size", ("id",)),
+    ("checkpoints", "note", ("id",)),
+    ("checkpoints", "root", ("id",)),
+    ("checkpoints", "size", ("id",)),
+]
+
+
+def changed(value: Any, change: int) -> Any:
+    """``value`` with one byte, one character or its number changed."""
+    if isinstance(value, int):
+        return value + (1 + change % 1000) * (1 if change % 2 else -1)
+    if isinstance(value, str):
+        at = change % len(value)
+        other = chr(33 + (ord(value[at]) - 32) % 94)  # another printable ASCII character
+        return value[:at] + other + value[at + 1 :]
+    data = bytes(value)
+    at = change % len(data)
+    return data[:at] + bytes([data[at] ^ (1 + change % 255)]) + data[at + 1 :]
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(target=st.sampled_from(PROTECTED_VALUES), pick=st.integers(0, 10_000), change=st.integers())
+def test_any_change_of_a_value_the_log_protects_is_found(
+    node: Node, ids: list[str], target: tuple[str, str, tuple[str, ...]], pick: int, change: int
+) -> None:
+    table, column, keys = target
+    with node.database.engine.connect() as connection:
+        query = f"SELECT {', '.join(keys)}, {column} FROM {table} ORDER BY {', '.join(keys)}"  # noqa: S608
+        rows = [tuple(row) for row in connection.execute(text(query))]
+    *key, value = rows[pick % len(rows)]
+    assume(value is not None)  # an event with no personal data has nothing sealed
+    where = " AND ".join(f"{name} = :key{n}" for n, name in enumerate(keys))
+    update = f"UPDATE {table} SET {column} = :value WHERE {where}"  # noqa: S608
+    named = {f"key{n}": part for n, part in enumerate(key)}
+    sql(node, update, value=changed(value, change), **named)
+    try:
+        assert not service.verify_node(node).clean
+    finally:
+        sql(node, update, value=value, **named)  # the next example starts from the log
+    assert service.verify_node(node).clean

@@ -24,7 +24,7 @@ from cardtrace.domain.cards import (
     load_card_formats,
     pin_like_serial,
 )
-from cardtrace.domain.events import EVENT_MODELS, event_adapter
+from cardtrace.domain.events import EVENT_MODELS, event_adapter, event_id_text
 from cardtrace.errors import ConfigurationError, InvalidInput, NotFound, TamperDetected
 from cardtrace.files import check_output, read_small
 from cardtrace.ingest.pipeline import REJECTS_FILE, IngestSummary, ingest_files
@@ -273,8 +273,8 @@ class Node:
         keys = self._keys_matching(stored)
         sample = database.first_protected()
         if sample is not None:
-            leaf, sealed = sample
-            event_id = str(orjson.loads(leaf)["event_id"])
+            stored_id, sealed = sample
+            event_id = event_id_text(stored_id)  # the leaf's form, which the seal is bound to
             try:
                 Vault(keys.vault_key).open(sealed, event_id)
             except TamperDetected:
@@ -394,9 +394,27 @@ class Node:
 
 
 def _stored_key_id(database: Database) -> str | None:
-    """The id of the link key the stored events were protected under (None: none stored)."""
-    leaf = database.first_leaf()
-    return None if leaf is None else str(orjson.loads(leaf)["token_key"])
+    """The id of the link key the stored events were protected under (None: none stored),
+    as the first of the first leaves that can be read names it: an edited first leaf must
+    not keep the audit from reporting it."""
+    leaves = database.first_leaves(_KEY_NAMING_LEAVES)
+    for leaf in leaves:
+        try:
+            named = orjson.loads(leaf).get("token_key")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(named, str):
+            return named
+    if leaves:
+        raise TamperDetected(
+            f"none of the first {len(leaves)} stored events' leaves names the key it was "
+            "protected under: the event rows were edited; restore the database from a backup"
+        )
+    return None
+
+
+#: Leaves read, at most, for the one naming the stored events' link key.
+_KEY_NAMING_LEAVES = 16
 
 
 def _throwaway_keys() -> ProtectionKeys:

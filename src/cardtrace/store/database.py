@@ -408,25 +408,24 @@ class Database:
         with self._reading() as connection:
             return [StoredEvent(*row) for row in connection.execute(query)]
 
-    def first_leaf(self) -> bytes | None:
-        """The leaf of the first stored event (None: none stored), which names its keys."""
-        query = select(events.c.leaf).order_by(events.c.seq).limit(1)
+    def first_leaves(self, count: int) -> list[bytes]:
+        """The leaves of the first ``count`` stored events, which name their keys."""
+        query = select(events.c.leaf).order_by(events.c.seq).limit(count)
         with self._reading() as connection:
-            leaf: bytes | None = connection.execute(query).scalar()
-        return leaf
+            return [bytes(leaf) for leaf in connection.execute(query).scalars()]
 
     def first_protected(self) -> tuple[bytes, bytes] | None:
-        """The leaf and sealed personal data of the first event holding any (None: none
-        does), which show whether a vault key is the one the stored data is sealed under."""
+        """The event id and sealed personal data of the first event holding any (None:
+        none does), which show whether a vault key is the one the data is sealed under."""
         query = (
-            select(events.c.leaf, events.c.protected)
+            select(events.c.event_id, events.c.protected)
             .where(events.c.protected.is_not(None))
             .order_by(events.c.seq)
             .limit(1)
         )
         with self._reading() as connection:
             row = connection.execute(query).first()
-        return None if row is None else (row.leaf, row.protected)
+        return None if row is None else (bytes(row.event_id), bytes(row.protected))
 
     def event(self, event_id: bytes) -> StoredEvent:
         """The stored event with id ``event_id``."""
