@@ -80,6 +80,17 @@ def test_leaves_that_name_no_key_are_refused_in_one_line(node: Node, ids: list[s
         service.verify_node(node)
 
 
+@pytest.mark.parametrize("leaf", [b"{broken", b"[1]", b'{"type": "card.sold"}'])
+def test_a_card_history_through_an_unreadable_leaf_says_so(
+    node: Node, ids: list[str], leaf: bytes
+) -> None:
+    found = orjson.loads(fetch(node, "SELECT leaf FROM events WHERE seq = 6"))
+    serial = found["serial"]
+    sql(node, "UPDATE events SET leaf = :leaf WHERE seq = 6", leaf=leaf)
+    with pytest.raises(TamperDetected, match=r"^the stored event at seq 6 is not a leaf"):
+        node.card_history("cmcc", serial=serial)
+
+
 def test_an_edited_column_that_lookups_use(node: Node, ids: list[str]) -> None:
     sql(node, "UPDATE events SET type = 'card.redeemed' WHERE seq = 4")
     report = service.verify_node(node)

@@ -384,9 +384,8 @@ class Node:
                 event = found.setdefault(
                     stored.seq, _card_event(stored.seq, stored.leaf, stored.field)
                 )
-                for name in ("card", "pin"):
-                    token = bytes.fromhex(event.leaf["tokens"].get(name, ""))
-                    if token and token not in seen:
+                for token in _card_tokens(event):
+                    if token not in seen:
                         seen.add(token)
                         pending.append(token)
         events = sorted(found.values(), key=lambda event: (event.occurred_at, event.seq))
@@ -432,8 +431,27 @@ def _empty_target(stack: contextlib.ExitStack) -> tuple[Database, ProtectionKeys
 
 
 def _card_event(seq: int, leaf_bytes: bytes, field: str | None) -> CardEvent:
-    leaf = orjson.loads(leaf_bytes)
-    return CardEvent(seq, leaf["type"], leaf["occurred_at"], leaf["node_id"], field, leaf)
+    try:
+        leaf = orjson.loads(leaf_bytes)
+        return CardEvent(seq, leaf["type"], leaf["occurred_at"], leaf["node_id"], field, leaf)
+    except (orjson.JSONDecodeError, TypeError, KeyError):
+        raise _unreadable(seq) from None
+
+
+def _card_tokens(event: CardEvent) -> list[bytes]:
+    """The card and PIN tokens of an event's leaf, by which the walk finds more events."""
+    try:
+        tokens = event.leaf.get("tokens") or {}
+        return [bytes.fromhex(tokens[name]) for name in ("card", "pin") if name in tokens]
+    except (AttributeError, TypeError, ValueError):
+        raise _unreadable(event.seq) from None
+
+
+def _unreadable(seq: int) -> TamperDetected:
+    return TamperDetected(
+        f"the stored event at seq {seq} is not a leaf cardtrace wrote: the row was edited; "
+        "'cardtrace verify' names what changed"
+    )
 
 
 def event_schema() -> dict[str, Any]:
