@@ -18,7 +18,7 @@ from cardtrace.domain.events import event_uuid_for
 from cardtrace.service import Node
 from cardtrace.settings import load_settings
 
-__all__ = ["fetch", "ids", "ingest", "node", "sql"]
+__all__ = ["PROTECTED_VALUES", "changed", "fetch", "ids", "ingest", "node", "sql"]
 
 
 @pytest.fixture
@@ -57,3 +57,31 @@ def sql(node: Node, statement: str, **params: Any) -> None:
 def fetch(node: Node, statement: str, **params: Any) -> Any:
     with node.database.engine.connect() as connection:
         return connection.execute(text(statement), params).scalar_one()
+
+
+#: Every stored value the audit holds to the log: (table, column, the row's key columns).
+PROTECTED_VALUES = [
+    *(
+        ("events", column, ("seq",))
+        for column in ("leaf", "protected", "content", "event_id", "node_id", "type", "occurred_us")
+    ),
+    ("ledger_tiles", "data", ("level", "idx")),
+    ("ledger_state", "state", ("id",)),
+    ("ledger_state", "size", ("id",)),
+    ("checkpoints", "note", ("id",)),
+    ("checkpoints", "root", ("id",)),
+    ("checkpoints", "size", ("id",)),
+]
+
+
+def changed(value: Any, change: int) -> Any:
+    """``value`` with one byte, one character or its number changed."""
+    if isinstance(value, int):
+        return value + (1 + change % 1000) * (1 if change % 2 else -1)
+    if isinstance(value, str):
+        at = change % len(value)
+        other = chr(33 + (ord(value[at]) - 32) % 94)  # another printable ASCII character
+        return value[:at] + other + value[at + 1 :]
+    data = bytes(value)
+    at = change % len(data)
+    return data[:at] + bytes([data[at] ^ (1 + change % 255)]) + data[at + 1 :]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -11,11 +12,14 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import factories as make
 from cardtrace.cli.main import run
 from cardtrace.domain.events import event_uuid_for
 from cardtrace.ledger.note import Verifier, open_note
+from tampering import PROTECTED_VALUES, changed
 
 
 @pytest.fixture(autouse=True)
@@ -473,6 +477,60 @@ def test_reindex_rebuilds_what_verify_finds_wrong_and_refuses_an_edited_log(
     one_line_error(
         err, "cardtrace: the audit found the event rows or the log wrong (event-missing 1)"
     )
+
+
+@pytest.fixture
+def audited_home(node_home: Path) -> tuple[list[str], str]:
+    """12 events and a checkpoint; their ids, and the serial of the card of event 3."""
+    ids = ingest(node_home, 1, 12)
+    assert run(["checkpoint"]) == 0
+    with contextlib.closing(sqlite3.connect(node_home / "cardtrace.db")) as connection:
+        (leaf,) = connection.execute("SELECT leaf FROM events WHERE seq = 3").fetchone()
+    return ids, str(orjson.loads(leaf)["serial"])
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(target=st.sampled_from(PROTECTED_VALUES), pick=st.integers(0, 10_000), change=st.integers())
+def test_every_reading_command_meets_an_edited_value_in_one_line(
+    audited_home: tuple[list[str], str],
+    capsys: pytest.CaptureFixture[str],
+    target: tuple[str, str, tuple[str, ...]],
+    pick: int,
+    change: int,
+) -> None:
+    ids, serial = audited_home
+    table, column, keys = target
+    order = ", ".join(keys)
+    with contextlib.closing(sqlite3.connect("cardtrace.db")) as connection:
+        query = f"SELECT {order}, {column} FROM {table} ORDER BY {order}"  # noqa: S608
+        rows = connection.execute(query).fetchall()
+        *key, value = rows[pick % len(rows)]
+        where = " AND ".join(f"{name} = ?" for name in keys)
+        update = f"UPDATE {table} SET {column} = ? WHERE {where}"  # noqa: S608
+        with connection:
+            connection.execute(update, (changed(value, change), *key))
+        try:
+            code, _, err = output(capsys, "verify")
+            assert code == 4
+            commands = [
+                ["stats"],
+                ["history", "--issuer", "cmcc", "--serial", serial],
+                ["prove", "--event", ids[3], "--out", "p.json"],
+                ["reindex"],
+                ["verify", "--json"],
+            ]
+            for args in commands:
+                code, _, err = output(capsys, *args)
+                assert code in {0, 2, 4}, (args, err)
+                if code:
+                    one_line_error(err)
+                assert "internal error" not in err, (args, err)
+        finally:
+            with connection:
+                connection.execute(update, (value, *key))
+    assert run(["verify"]) == 0
 
 
 # --- witnessing -----------------------------------------------------------------------------

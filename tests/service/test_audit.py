@@ -28,7 +28,7 @@ from cardtrace.service.audit import _indexes, _report
 from cardtrace.service.ledger import node_signer
 from cardtrace.settings import load_settings
 from cardtrace.store import checkpoints as records
-from tampering import fetch, ingest, sql
+from tampering import PROTECTED_VALUES, changed, fetch, ingest, sql
 
 
 def problems(report: AuditReport, kind: str) -> list[service.Problem]:
@@ -541,34 +541,6 @@ def test_a_stored_cosignature_that_no_longer_verifies(
     assert problem.checkpoint_id == 2
     assert "by cardtrace/w/witness does not verify" in problem.message
     assert service.verify_node(node).clean  # without w's key nothing to judge it by
-
-
-#: Every stored value the audit holds to the log: (table, column, the row's key columns).
-PROTECTED_VALUES = [
-    *(
-        ("events", column, ("seq",))
-        for column in ("leaf", "protected", "content", "event_id", "node_id", "type", "occurred_us")
-    ),
-    ("ledger_tiles", "data", ("level", "idx")),
-    ("ledger_state", "state", ("id",)),
-    ("ledger_state", "size", ("id",)),
-    ("checkpoints", "note", ("id",)),
-    ("checkpoints", "root", ("id",)),
-    ("checkpoints", "size", ("id",)),
-]
-
-
-def changed(value: Any, change: int) -> Any:
-    """``value`` with one byte, one character or its number changed."""
-    if isinstance(value, int):
-        return value + (1 + change % 1000) * (1 if change % 2 else -1)
-    if isinstance(value, str):
-        at = change % len(value)
-        other = chr(33 + (ord(value[at]) - 32) % 94)  # another printable ASCII character
-        return value[:at] + other + value[at + 1 :]
-    data = bytes(value)
-    at = change % len(data)
-    return data[:at] + bytes([data[at] ^ (1 + change % 255)]) + data[at + 1 :]
 
 
 @settings(
