@@ -493,7 +493,7 @@ def audited_home(node_home: Path) -> tuple[list[str], str]:
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(target=st.sampled_from(PROTECTED_VALUES), pick=st.integers(0, 10_000), change=st.integers())
-def test_every_reading_command_meets_an_edited_value_in_one_line(
+def test_every_command_on_the_log_meets_an_edited_value_in_one_line(
     audited_home: tuple[list[str], str],
     capsys: pytest.CaptureFixture[str],
     target: tuple[str, str, tuple[str, ...]],
@@ -520,6 +520,7 @@ def test_every_reading_command_meets_an_edited_value_in_one_line(
                 ["prove", "--event", ids[3], "--out", "p.json"],
                 ["reindex"],
                 ["verify", "--json"],
+                ["checkpoint"],  # refuses a log whose state and tiles do not hold together
             ]
             for args in commands:
                 code, _, err = output(capsys, *args)
@@ -530,6 +531,7 @@ def test_every_reading_command_meets_an_edited_value_in_one_line(
         finally:
             with connection:
                 connection.execute(update, (value, *key))
+                connection.execute("DELETE FROM checkpoints WHERE id > 1")
     assert run(["verify"]) == 0
 
 
