@@ -565,3 +565,13 @@ def test_any_change_of_a_value_the_log_protects_is_found(
     finally:
         sql(node, update, value=value, **named)  # the next example starts from the log
     assert service.verify_node(node).clean
+
+
+def test_no_event_is_added_to_a_log_whose_state_was_edited(
+    node: Node, ids: list[str], tmp_path: Path
+) -> None:
+    state = bytes(fetch(node, "SELECT state FROM ledger_state"))
+    sql(node, "UPDATE ledger_state SET state = :s", s=bytes([state[0] ^ 1]) + state[1:])
+    with pytest.raises(TamperDetected, match="the log was altered, so nothing is added to it"):
+        ingest(node, tmp_path, 20, 5)
+    assert node.database.count() == 20

@@ -252,8 +252,9 @@ def size(store: TileStore) -> int:
 def check_state(store: TileStore) -> None:
     """Check the stored right edge against the partial tiles it summarises.
 
-    Meant for start-up: reads one tile per level and hashes at most 255 hashes per level,
-    never the whole tree. Raises ``TamperDetected`` when state and tiles disagree.
+    Run before each append and each checkpoint: reads one tile per level and hashes at
+    most 255 hashes per level, never the whole tree. Raises ``TamperDetected`` when state
+    and tiles disagree.
     """
     tree_size, edge = _load_state(store)
     levels = _level_count(tree_size)

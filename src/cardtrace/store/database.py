@@ -107,9 +107,18 @@ class _Appender:
         and add its events to the counts.
 
         The writer lock, taken when the transaction began, keeps every other writer out,
-        so the log still has the size the first index was counted from.
+        so the log still has the size the first index was counted from. The log's state
+        is checked against its tiles first (a few tiles read, per transaction): a new leaf
+        hashed onto an edited state would carry the edit into every later root.
         """
         if self._leaf_hashes:
+            try:
+                tiles.check_state(self._log)
+            except TamperDetected as exc:
+                raise TamperDetected(
+                    f"{exc}: the log was altered, so nothing is added to it ('cardtrace "
+                    "verify' tells what changed)"
+                ) from None
             tiles.append(self._log, self._leaf_hashes)
         bulk.add_event_counts(self._connection, self._tallies.by_key())
 
