@@ -48,6 +48,7 @@ __all__ = [
     "latest_witnessed",
     "snapshot",
     "stream_event_leaves",
+    "stream_id_rows",
     "stream_link_rows",
     "unindexed_events",
 ]
@@ -307,33 +308,44 @@ def _event_leaf(row: tuple[object, ...]) -> EventLeaf:
 
 
 def stream_link_rows(connection: Connection) -> Iterator[tuple[bytes, int, str]]:
-    """Every link row, merged or queued, as (token, seq, field), streamed (on PostgreSQL
-    through a server-side cursor; no other query may run on ``connection`` until it is
-    read to the end).
+    """Every link row, merged or queued, as (token, seq, field), streamed (see
+    :func:`_stream`).
 
     Through the driver, not SQLAlchemy's rows: a million events have ~3 million link rows,
     and reading them as SQLAlchemy rows (``yield_per``) cost the audit of such a file 3 to
     5 s more CPU (docs/performance.md).
     """
-    driver: Any = connection.connection.driver_connection
-    for table in (links.name, link_queue.name):
-        query = f"SELECT token, seq, field FROM {table}"  # noqa: S608 - our table names
-        if connection.dialect.name == "postgresql":
-            with driver.cursor(name=f"cardtrace_{table}") as cursor:
-                cursor.itersize = PAGE_SIZE * 8
-                cursor.execute(query)
-                yield from _link_rows(cursor)
-        else:
-            yield from _link_rows(driver.execute(query))
-
-
-def _link_rows(rows: Iterable[tuple[Any, Any, Any]]) -> Iterator[tuple[bytes, int, str]]:
-    """The rows as stored, whatever an edit put in them (SQLite keeps any type)."""
-    for token, seq, name in rows:
+    for token, seq, name in _stream(connection, (links, link_queue), "token, seq, field"):
         if type(token) is bytes and type(seq) is int and type(name) is str:
             yield token, seq, name
-        else:
+        else:  # as stored, whatever an edit put there (SQLite keeps any type)
             yield _bytes(token), _int(seq), str(name)
+
+
+def stream_id_rows(connection: Connection) -> Iterator[tuple[bytes, int]]:
+    """Every row of the id index, merged or queued, as (event id, seq), streamed (see
+    :func:`_stream`)."""
+    for event_id, seq in _stream(connection, EVENT_ID_TABLES, "event_id, seq"):
+        if type(event_id) is bytes and type(seq) is int:
+            yield event_id, seq
+        else:
+            yield _bytes(event_id), _int(seq)
+
+
+def _stream(connection: Connection, tables: Iterable[Table], columns: str) -> Iterator[Any]:
+    """The ``columns`` of every row of ``tables`` through the driver: on PostgreSQL a
+    server-side cursor, so no other query may run on ``connection`` until the rows are
+    read to the end."""
+    driver: Any = connection.connection.driver_connection
+    for table in tables:
+        query = f"SELECT {columns} FROM {table.name}"  # noqa: S608 - our tables and columns
+        if connection.dialect.name == "postgresql":
+            with driver.cursor(name=f"cardtrace_{table.name}") as cursor:
+                cursor.itersize = PAGE_SIZE * 8
+                cursor.execute(query)
+                yield from cursor
+        else:
+            yield from driver.execute(query)
 
 
 @dataclass(frozen=True, slots=True)

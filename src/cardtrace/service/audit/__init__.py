@@ -28,7 +28,8 @@ and state, and the signed checkpoints. The audit reads them in one consistent sn
    where the log holds its node's erasure of it (``record.erased``), and an event its
    node erased must hold none;
 8. the id index must lead to every event and only to events (a re-send of an event it
-   misses would be stored twice); each event it misses and each row astray is named;
+   misses would be stored twice): both sides are summed as a multiset hash of (id, seq),
+   and only when they differ is each event it misses and each row astray named;
 9. the link index (merged and queued) must hold exactly the links each event's leaf
    makes, no more, no fewer: a missing row hides an event from a lookup by card, PIN,
    person, account, device or party, an extra one ties an event to one it does not
@@ -45,7 +46,7 @@ from __future__ import annotations
 
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
-from cardtrace.service.audit._indexes import LinkIndex, check_counts, check_id_index
+from cardtrace.service.audit._indexes import IdIndex, LinkIndex, check_counts
 from cardtrace.service.audit._log import (
     Replay,
     check_checkpoint_rows,
@@ -83,17 +84,18 @@ def verify_node(node: Node) -> AuditReport:
             else []
         )
         replay = Replay(store, log_size, signed, problems)
-        link_index = LinkIndex(tokenizer)
+        link_index, id_index = LinkIndex(tokenizer), IdIndex()
         for row in records.stream_event_leaves(connection):
             leaf = replay.event(row)
             if leaf is not None:
                 openings.check(row, leaf, problems)
             link_index.event(row.seq, leaf)
+            id_index.event(row.seq, row.event_id)
         replay.finish()
         openings.finish(connection, problems)
         link_index.finish(connection, log_size, problems)
         check_counts(replay.counted.by_key(), stored_tallies(connection), problems)
-        check_id_index(connection, problems)
+        id_index.finish(connection, problems)
         check_checkpoints(store, signed, replay.roots, log_size, problems)
         lines = records.cosignatures_of(connection, [item.id for item in signed])
     check_cosignatures(signed, lines, trusted_witnesses(node), problems)
