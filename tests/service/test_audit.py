@@ -53,6 +53,18 @@ def test_an_untouched_node_is_clean(node: Node, ids: list[str]) -> None:
     assert (report.events, report.log_size, report.checkpoints) == (20, 20, 2)
 
 
+def test_an_audit_tells_its_steps_as_it_goes(node: Node, ids: list[str]) -> None:
+    told: list[tuple[str, int, int | None]] = []
+    assert service.verify_node(node, lambda *step: told.append(step)).clean
+    assert told[0] == ("events", 0, 20)
+    assert told[told.index(("events", 20, 20)) + 1 :] == [
+        ("erasures", 0, None),
+        ("link index", 0, None),
+        ("counts and id index", 0, None),
+        ("checkpoints", 0, None),
+    ]
+
+
 def test_an_edited_event_row(node: Node, ids: list[str]) -> None:
     leaf = bytes(fetch(node, "SELECT leaf FROM events WHERE seq = 3"))
     edited = leaf.replace(b'"face_value":100', b'"face_value":500')

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cardtrace import service
+from cardtrace.cli import render
 from cardtrace.cli.options import DbOption, JsonOption, path
 from cardtrace.cli.render import plain
 from cardtrace.errors import InvalidInput, TamperDetected
@@ -272,8 +273,8 @@ def show_bundle_report(
 
 def verify(db: DbOption = None, json: JsonOption = False) -> None:
     """Audit the node: events against leaves, tiles, checkpoints; exit 4 on any problem."""
-    with _node(db) as node:
-        report = service.verify_node(node)
+    with _node(db) as node, render.step_progress(_err, "auditing") as progress:
+        report = service.verify_node(node, progress)
     if json:
         _json(
             {
@@ -294,8 +295,8 @@ def verify(db: DbOption = None, json: JsonOption = False) -> None:
 
 def reindex(db: DbOption = None, json: JsonOption = False) -> None:
     """Rebuild from the event rows the indexes and counts the audit finds wrong."""
-    with _node(db) as node:
-        result = service.reindex_node(node)
+    with _node(db) as node, render.step_progress(_err, "reindex") as progress:
+        result = service.reindex_node(node, progress)
     if json:
         _json({"found": dict(result.found), "rebuilt": dict(result.rebuilt)})
         return

@@ -54,6 +54,21 @@ def counting_progress(console: Console, unit: str, total: int) -> Iterator[Calla
         yield lambda done: bar.update(task, completed=done)
 
 
+@contextmanager
+def step_progress(console: Console, title: str) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A bar over the steps of a long command: each step's name, and its count where the
+    step has one; yields the function that reports a step."""
+    with _bar(
+        console, TextColumn(f"[bold]{title}: " + "{task.description}"), MofNCompleteColumn()
+    ) as bar:
+        task = bar.add_task("", total=None)
+
+        def report(step: str, done: int, total: int | None) -> None:
+            bar.update(task, description=step, completed=done, total=total)
+
+        yield report
+
+
 def _bar(console: Console, label: TextColumn, count: ProgressColumn) -> Progress:
     """A progress bar on ``console`` that shows only on a terminal and vanishes when done."""
     return Progress(

@@ -19,7 +19,7 @@ import orjson
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.errors import ConfigurationError, TamperDetected
 from cardtrace.ingest.protect import PartyTokens, leaf_links
-from cardtrace.service.audit import verify_node
+from cardtrace.service.audit import AuditProgress, verify_node
 from cardtrace.service.node import Node
 
 __all__ = ["REBUILT", "Reindexed", "reindex_node"]
@@ -40,9 +40,10 @@ class Reindexed:
     rebuilt: Mapping[str, int]
 
 
-def reindex_node(node: Node) -> Reindexed:
-    """Audit the node, then rebuild the derived tables it found wrong (none: nothing)."""
-    report = verify_node(node)
+def reindex_node(node: Node, progress: AuditProgress | None = None) -> Reindexed:
+    """Audit the node, then rebuild the derived tables it found wrong (none: nothing);
+    ``progress`` hears of the audit's steps, then of the rebuild."""
+    report = verify_node(node, progress)
     beyond = {kind: count for kind, count in report.counts.items() if kind not in REBUILT}
     if beyond:
         named = ", ".join(f"{kind} {count:,}" for kind, count in sorted(beyond.items()))
@@ -54,6 +55,8 @@ def reindex_node(node: Node) -> Reindexed:
     database = node.database
     party_tokens = PartyTokens(Tokenizer(node.reading_keys(database).link_key))
     rebuilt: dict[str, int] = {}
+    if progress is not None and report.counts:
+        progress("rebuilding", 0, None)
     with database.rebuilding() as rebuild:
         if "id-index" in report.counts:
             rebuilt["id-index"] = rebuild.ids()

@@ -44,6 +44,8 @@ what an audit reports, and :func:`verify_node` runs them all in one pass over th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
 from cardtrace.service.audit._indexes import IdIndex, LinkIndex, check_counts
@@ -61,11 +63,18 @@ from cardtrace.store import checkpoints as records
 from cardtrace.store.database import stored_tallies
 from cardtrace.store.ledger_sql import SqlTileStore
 
-__all__ = ["AuditReport", "Problem", "verify_node"]
+__all__ = ["AuditProgress", "AuditReport", "Problem", "verify_node"]
 
 
-def verify_node(node: Node) -> AuditReport:
-    """Audit the whole node; the report lists every problem found (none: clean)."""
+#: What an audit reports of its progress: the step, how far it is, and how far it goes
+#: (None: not known beforehand).
+AuditProgress = Callable[[str, int, int | None], None]
+
+
+def verify_node(node: Node, progress: AuditProgress | None = None) -> AuditReport:
+    """Audit the whole node; the report lists every problem found (none: clean).
+    ``progress`` hears of each step, and of the events read every few thousand."""
+    tell = progress or _silent
     database = node.database  # before the keys: no database, no key looked for
     keys = node.reading_keys(database)  # makes no key: an audit changes nothing
     tokenizer = Tokenizer(keys.link_key)
@@ -86,19 +95,34 @@ def verify_node(node: Node) -> AuditReport:
         replay = Replay(store, log_size, signed, problems)
         link_index, id_index = LinkIndex(tokenizer), IdIndex()
         for row in records.stream_event_leaves(connection):
+            if not replay.rows % _TOLD_EVERY:
+                tell("events", replay.rows, log_size)
             leaf = replay.event(row)
             if leaf is not None:
                 openings.check(row, leaf, problems)
             link_index.event(row.seq, leaf)
             id_index.event(row.seq, row.event_id)
+        tell("events", replay.rows, log_size)
         replay.finish()
+        tell("erasures", 0, None)
         openings.finish(connection, problems)
+        tell("link index", 0, None)
         link_index.finish(connection, log_size, problems)
+        tell("counts and id index", 0, None)
         check_counts(replay.counted.by_key(), stored_tallies(connection), problems)
         id_index.finish(connection, problems)
+        tell("checkpoints", 0, None)
         check_checkpoints(store, signed, replay.roots, log_size, problems)
         lines = records.cosignatures_of(connection, [item.id for item in signed])
     check_cosignatures(signed, lines, trusted_witnesses(node), problems)
     return AuditReport(
         replay.rows, log_size, len(stored), tuple(problems.kept), dict(problems.counts)
     )
+
+
+#: Events read between two reports of progress.
+_TOLD_EVERY = 8192
+
+
+def _silent(step: str, done: int, total: int | None) -> None:
+    """No one listens."""
