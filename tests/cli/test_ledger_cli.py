@@ -452,7 +452,7 @@ def test_reindex_rebuilds_what_verify_finds_wrong_and_refuses_an_edited_log(
     code, out, _ = output(capsys, "reindex")
     assert (code, out) == (
         0,
-        "the audit found the id index, the link index and the counts whole: nothing to rebuild\n",
+        "the audit found the indexes, counts and erasures table whole: nothing to rebuild\n",
     )
     with sqlite3.connect(node_home / "cardtrace.db") as connection:
         connection.execute("DELETE FROM links WHERE seq = 2")

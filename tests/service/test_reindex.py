@@ -297,3 +297,71 @@ def test_any_edit_of_the_derived_tables_is_found_and_mended(
     result = service.reindex_node(node)
     assert set(result.rebuilt) == set(report.counts)
     assert tables(node) == made
+
+
+ERASURE_ROWS = "SELECT seq, node_id, target_id, target_seq, outcome FROM erasures ORDER BY seq"
+
+
+def erasure_table(node: Node) -> list[tuple[Any, ...]]:
+    with node.database.engine.connect() as connection:
+        return [
+            tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+            for row in connection.execute(text(ERASURE_ROWS))
+        ]
+
+
+@pytest.fixture
+def erasures(node: Node, ids: list[str], tmp_path: Path) -> list[tuple[Any, ...]]:
+    """Three erasures after the 20 sales: one erases sale 3, one by another node names
+    sale 4, one waits for a sale not stored; the table as the appends made it."""
+    path = tmp_path / "erasures.jsonl"
+    records = [
+        make.record_erased("3", "e-1"),
+        make.record_erased("4", "e-2", node="shop-b", target_node="shop-a"),
+        make.record_erased("99", "e-3"),
+    ]
+    path.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
+    assert node.ingest([path], rejects=tmp_path / "rejects.jsonl").accepted == 3
+    made = erasure_table(node)
+    assert [(row[0], row[3], row[4]) for row in made] == [
+        (20, 3, "erased"),
+        (21, 4, "other_node"),
+        (22, None, None),
+    ]
+    return made
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM erasures WHERE outcome IS NULL",  # its sale would not be erased on arrival
+        "UPDATE erasures SET outcome = 'other_node' WHERE outcome = 'erased'",
+        "UPDATE erasures SET target_seq = 5 WHERE outcome = 'erased'",
+        "UPDATE erasures SET outcome = 'erased', target_seq = 7 WHERE outcome IS NULL",
+        "INSERT INTO erasures (seq, node_id, target_id) "
+        "SELECT seq + 100, node_id, target_id FROM erasures WHERE outcome IS NULL",
+    ],
+    ids=["deleted", "outcome", "target", "not-waiting", "inserted"],
+)
+def test_an_edited_erasures_table_is_found_and_rebuilt(
+    node: Node, erasures: list[tuple[Any, ...]], statement: str
+) -> None:
+    sql(node, statement)
+    report = service.verify_node(node)
+    assert report.counts == {"erasure-index": 1}
+    (problem,) = report.problems
+    assert problem.message.startswith("erasures holds ")
+    assert service.reindex_node(node).rebuilt == {"erasure-index": 3}
+    assert erasure_table(node) == erasures
+    assert service.verify_node(node).clean
+
+
+def test_a_rebuilt_waiting_erasure_erases_its_event_when_it_comes(
+    node: Node, erasures: list[tuple[Any, ...]], tmp_path: Path
+) -> None:
+    sql(node, "DELETE FROM erasures")
+    service.reindex_node(node)
+    ingest(node, tmp_path, 99, 1)
+    assert erasure_table(node)[2][3:] == (23, "erased")
+    assert fetch(node, "SELECT count(*) FROM events WHERE seq = 23 AND protected IS NULL") == 1
+    assert service.verify_node(node).clean

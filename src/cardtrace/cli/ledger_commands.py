@@ -302,7 +302,7 @@ def reindex(db: DbOption = None, json: JsonOption = False) -> None:
         return
     if not result.found:
         _out.print(
-            "the audit found the id index, the link index and the counts whole: nothing to rebuild"
+            "the audit found the indexes, counts and erasures table whole: nothing to rebuild"
         )
         return
     found = ", ".join(f"{kind} {count:,}" for kind, count in sorted(result.found.items()))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +26,13 @@ from typing import Any
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
 from cardtrace.domain.canonical import canonical_bytes_of_valid, format_time
-from cardtrace.domain.events import EVENT_MODELS, Envelope, event_id_bytes, event_id_text
+from cardtrace.domain.events import (
+    EVENT_ID_PATTERN,
+    EVENT_MODELS,
+    Envelope,
+    event_id_bytes,
+    event_id_text,
+)
 from cardtrace.domain.handling import Party, Personal, Secret, handling_of
 from cardtrace.store.rows import EventRow
 
@@ -36,6 +43,7 @@ __all__ = [
     "Protector",
     "card_token",
     "content_digest",
+    "erased_target",
     "leaf_links",
     "party_token",
     "pin_token",
@@ -48,6 +56,7 @@ _SALT = 16
 #: Party tokens a :class:`PartyTokens` keeps.
 _PARTY_CACHE = 4096
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EVENT_ID = re.compile(EVENT_ID_PATTERN)
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -110,6 +119,15 @@ def leaf_links(
     links = [(bytes.fromhex(token), name) for name, token in tokens.items()]
     links += [(party_token(leaf[name]), name) for name in _plan(model).parties if name in leaf]
     return links
+
+
+def erased_target(leaf: Mapping[str, Any]) -> bytes | None:
+    """The 16 bytes of the event id a ``record.erased`` leaf names; None for any other
+    leaf, or one whose target is not an event id (an edit)."""
+    target = leaf.get("target_event_id") if leaf.get("type") == "record.erased" else None
+    if isinstance(target, str) and _EVENT_ID.fullmatch(target):
+        return _erased_id(target)
+    return None
 
 
 def card_token(tokenizer: Tokenizer, issuer: str, serial: str) -> bytes:

@@ -18,7 +18,7 @@ import orjson
 
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.errors import ConfigurationError, TamperDetected
-from cardtrace.ingest.protect import PartyTokens, leaf_links
+from cardtrace.ingest.protect import PartyTokens, erased_target, leaf_links
 from cardtrace.service.audit import AuditProgress, verify_node
 from cardtrace.service.node import Node
 
@@ -29,6 +29,7 @@ REBUILT: Mapping[str, str] = {
     "id-index": "the id index",
     "count-changed": "the counts of events by node and type",
     "link-index": "the link index",
+    "erasure-index": "the erasures table",
 }
 
 
@@ -64,7 +65,17 @@ def reindex_node(node: Node, progress: AuditProgress | None = None) -> Reindexed
             rebuilt["count-changed"] = rebuild.counts()
         if "link-index" in report.counts:
             rebuilt["link-index"] = rebuild.links(partial(_links_of, party_tokens))
+        if "erasure-index" in report.counts:  # after the id index, through which it looks
+            rebuilt["erasure-index"] = rebuild.erasures(_erasure_target)
     return Reindexed(dict(report.counts), rebuilt)
+
+
+def _erasure_target(data: bytes) -> bytes | None:
+    """The event id a stored erasure's leaf names (the audit found the leaves the log's)."""
+    try:
+        return erased_target(orjson.loads(data))
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
 
 
 def _links_of(party_tokens: PartyTokens, data: bytes) -> list[tuple[bytes, str]]:

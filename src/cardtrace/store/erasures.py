@@ -9,9 +9,10 @@ erases only its own records: an erasure naming another node's event erases nothi
 
 The event may come later than its erasure (files read in another order, a later
 export): the erasure then waits in ``erasures`` with no outcome, and the append that
-stores the event erases it. The audit checks erasures against the log's own
-``record.erased`` leaves, not against this table. A dry run counts what its erasures
-would do, and changes nothing (:class:`DryErasing`).
+stores the event erases it. The audit checks the events' sealed data against the log's
+own ``record.erased`` leaves, and this table against them too (the rows a rebuild makes,
+:func:`derived_erasure_rows`, by the rule appends apply). A dry run counts what its
+erasures would do, and changes nothing (:class:`DryErasing`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ __all__ = [
     "DryErasing",
     "Erased",
     "Erasing",
+    "ErasureRow",
     "Located",
+    "derived_erasure_rows",
+    "erasure_rows",
     "located",
     "outcome_counts",
 ]
@@ -100,7 +104,7 @@ class _Erasures:
         """The waiting erasures of the stored events ``owners`` (event id -> its node) as
         (erasure seq, event id, outcome), no longer waiting."""
         return [
-            (erasure_seq, target, ERASED if node == owner else OTHER_NODE)
+            (erasure_seq, target, _outcome(node, owner))
             for target, owner in owners.items()
             for erasure_seq, node in self._waiting.pop(target, [])
         ]
@@ -156,6 +160,52 @@ class DryErasing(_Erasures):
         outcomes = [outcome for _, _, outcome in self._outcomes(owners(candidates))]
         erased = outcomes.count(ERASED)
         return Erased(erased, len(outcomes) - erased)
+
+
+def _outcome(erasing: str, owner: str) -> str:
+    """What an erasure by node ``erasing`` does to a stored event of node ``owner``."""
+    return ERASED if erasing == owner else OTHER_NODE
+
+
+class ErasureRow(NamedTuple):
+    """A row of ``erasures``: whose erasure, of which event, and what it did (where the
+    event is stored, and ``ERASED`` or ``OTHER_NODE``; both None while it waits)."""
+
+    node_id: str
+    target_id: bytes
+    target_seq: int | None
+    outcome: str | None
+
+
+def erasure_rows(connection: Connection) -> dict[int, ErasureRow]:
+    """Every stored erasure by its seq."""
+    query = select(
+        erasures.c.seq,
+        erasures.c.node_id,
+        erasures.c.target_id,
+        erasures.c.target_seq,
+        erasures.c.outcome,
+    )
+    return {
+        int(seq): ErasureRow(str(node), bytes(target), target_seq, outcome)
+        for seq, node, target, target_seq, outcome in connection.execute(query)
+    }
+
+
+def derived_erasure_rows(
+    connection: Connection, stored: Sequence[tuple[int, str, bytes]]
+) -> dict[int, ErasureRow]:
+    """The rows ``erasures`` must hold for the erasure events ``stored`` (seq, erasing
+    node, target event id), given the events stored now: the same rule appends apply."""
+    found = located(connection, sorted({target for _, _, target in stored}))
+    rows = {}
+    for seq, node, target in stored:
+        event = found.get(target)
+        if event is None:
+            rows[seq] = ErasureRow(node, target, None, None)
+        else:
+            rows[seq] = ErasureRow(node, target, event.seq, _outcome(node, event.node_id))
+    return rows
 
 
 class Located(NamedTuple):

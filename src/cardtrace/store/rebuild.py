@@ -1,5 +1,5 @@
 """Rebuilding what the store derives from its event rows: the id index, the counts of
-events by node and type, and the link index.
+events by node and type, the link index and the erasures table.
 
 Every append keeps these, and each can be made again from the event rows alone, which
 the ledger protects (the audit, :mod:`cardtrace.service.audit`, holds the derived
@@ -17,8 +17,10 @@ from sqlalchemy import Connection, Select, Table, func, insert, select
 
 from cardtrace.store import bulk
 from cardtrace.store.checkpoints import stream_event_leaves
+from cardtrace.store.erasures import derived_erasure_rows
 from cardtrace.store.schema import (
     EVENT_ID_TABLES,
+    erasures,
     event_counts,
     event_ids,
     events,
@@ -72,6 +74,27 @@ class Rebuild:
                 page = []
         bulk.queue_links(connection, page)
         return bulk.merge_queue(connection, link_queue, links)
+
+    def erasures(self, target_of: Callable[[bytes], bytes | None]) -> int:
+        """``erasures`` from the ``record.erased`` events, ``target_of`` giving the event
+        id each leaf names, with what each erasure did to the events stored now (call it
+        after the id index is right: it finds the events through it)."""
+        connection = self._connection
+        bulk.empty_table(connection, erasures.name)
+        query = select(events.c.seq, events.c.node_id, events.c.leaf).where(
+            events.c.type == "record.erased"
+        )
+        named = [
+            (seq, node, target)
+            for seq, node, leaf in connection.execute(query)
+            if (target := target_of(bytes(leaf))) is not None
+        ]
+        rows = derived_erasure_rows(connection, named)
+        if rows:
+            connection.execute(
+                insert(erasures), [{"seq": seq, **row._asdict()} for seq, row in rows.items()]
+            )
+        return len(rows)
 
     def _fill(self, table: Table, columns: list[str], rows: Select[Any]) -> int:
         """``rows`` into the emptied ``table``; how many (a driver's rowcount of an INSERT

@@ -35,10 +35,13 @@ and state, and the signed checkpoints. The audit reads them in one consistent sn
    person, account, device or party, an extra one ties an event to one it does not
    concern. Both sides are summed as a multiset hash per range of 65,536 events, so the
    check reads each side once, in constant memory; the first ranges that differ are read
-   again to name each event whose rows differ and the fields of the rows concerned.
+   again to name each event whose rows differ and the fields of the rows concerned;
+10. the erasures table must hold a row for each erasure of the log and no other, with
+    the outcome the rule of appends gives for the events stored now (a waiting row is
+    what erases its event when it comes).
 
 Each problem names the event (``seq`` and id), tile or checkpoint it concerns. Checks 1
-to 5 live in ``_log``, 7 in ``_openings``, 6, 8 and 9 in ``_indexes``; ``_report`` holds
+to 5 live in ``_log``, 7 in ``_openings``, 6, 8, 9 and 10 in ``_indexes``; ``_report`` holds
 what an audit reports, and :func:`verify_node` runs them all in one pass over the events.
 """
 
@@ -48,7 +51,7 @@ from collections.abc import Callable
 
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
-from cardtrace.service.audit._indexes import IdIndex, LinkIndex, check_counts
+from cardtrace.service.audit._indexes import ErasureIndex, IdIndex, LinkIndex, check_counts
 from cardtrace.service.audit._log import (
     Replay,
     check_checkpoint_rows,
@@ -93,7 +96,7 @@ def verify_node(node: Node, progress: AuditProgress | None = None) -> AuditRepor
             else []
         )
         replay = Replay(store, log_size, signed, problems)
-        link_index, id_index = LinkIndex(tokenizer), IdIndex()
+        link_index, id_index, erasure_index = LinkIndex(tokenizer), IdIndex(), ErasureIndex()
         for row in records.stream_event_leaves(connection):
             if not replay.rows % _TOLD_EVERY:
                 tell("events", replay.rows, log_size)
@@ -102,6 +105,7 @@ def verify_node(node: Node, progress: AuditProgress | None = None) -> AuditRepor
                 openings.check(row, leaf, problems)
             link_index.event(row.seq, leaf)
             id_index.event(row.seq, row.event_id)
+            erasure_index.event(row.seq, row.node_id, leaf)
         tell("events", replay.rows, log_size)
         replay.finish()
         tell("erasures", 0, None)
@@ -111,6 +115,7 @@ def verify_node(node: Node, progress: AuditProgress | None = None) -> AuditRepor
         tell("counts and id index", 0, None)
         check_counts(replay.counted.by_key(), stored_tallies(connection), problems)
         id_index.finish(connection, problems)
+        erasure_index.finish(connection, problems)
         tell("checkpoints", 0, None)
         check_checkpoints(store, signed, replay.roots, log_size, problems)
         lines = records.cosignatures_of(connection, [item.id for item in signed])

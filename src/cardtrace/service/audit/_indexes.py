@@ -1,7 +1,8 @@
-"""Checks 6, 8 and 9 of the audit: what the node keeps beside the log, held to the log.
+"""Checks 6, 8, 9 and 10 of the audit: what the node keeps beside the log, held to it.
 
-The counts of events by node and type that statistics read (6), the id index (8), and
-the link index that lookups by card, PIN, person, account, device or party use (9).
+The counts of events by node and type that statistics read (6), the id index (8), the
+link index that lookups by card, PIN, person, account, device or party use (9), and the
+erasures table that applies erasures to events stored after them (10).
 See :mod:`cardtrace.service.audit`.
 """
 
@@ -14,16 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.domain.canonical import format_us
-from cardtrace.ingest.protect import PartyTokens, leaf_links
+from cardtrace.ingest.protect import PartyTokens, erased_target, leaf_links
 from cardtrace.service.audit._log import id_text, parsed_leaf
 from cardtrace.service.audit._report import Problems
 from cardtrace.store import checkpoints as records
+from cardtrace.store.erasures import ErasureRow, derived_erasure_rows, erasure_rows
 from cardtrace.store.rows import Tally
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-__all__ = ["IdIndex", "LinkIndex", "check_counts"]
+__all__ = ["ErasureIndex", "IdIndex", "LinkIndex", "check_counts"]
 
 
 class IdIndex:
@@ -95,6 +97,52 @@ def _report_id_index(connection: Connection, problems: Problems) -> None:
     for seq, message, event_id in kept:
         problems.add("id-index", message, seq=seq, event_id=event_id)
     problems.tally("id-index", gaps.unindexed + gaps.stray + gaps.doubled - len(kept))
+
+
+class ErasureIndex:
+    """Check 10: the erasures table against the log's ``record.erased`` events.
+
+    Each erasure of the log must have its row, naming its node and target, and, where the
+    target is stored, its seq and what the erasure did to it (the rule appends apply:
+    erased, or nothing to another node's event); a waiting row is what makes the append
+    that stores the target erase it. Rows of events whose leaf is not the log's are left
+    out (check 2 reports those events).
+    """
+
+    def __init__(self) -> None:
+        self._erasures: list[tuple[int, str, bytes]] = []
+        self._unchecked: set[int] = set()
+
+    def event(self, seq: int, node_id: str, leaf: dict[str, Any] | None) -> None:
+        if leaf is None:
+            self._unchecked.add(seq)
+        elif (target := erased_target(leaf)) is not None:
+            self._erasures.append((seq, node_id, target))
+
+    def finish(self, connection: Connection, problems: Problems) -> None:
+        expected = derived_erasure_rows(connection, self._erasures)
+        stored = erasure_rows(connection)
+        for seq in sorted((expected.keys() | stored.keys()) - self._unchecked):
+            want, have = expected.get(seq), stored.get(seq)
+            if want == have:
+                continue
+            what = f"erasures holds {_erasure(have)} for seq {seq}; the log gives {_erasure(want)}"
+            problems.add(
+                "erasure-index",
+                f"{what}: an erasure waiting in the table is what erases its event when it "
+                "comes, and cardtrace stats counts them from it",
+                seq=seq,
+            )
+
+
+def _erasure(row: ErasureRow | None) -> str:
+    """An erasure row in words."""
+    if row is None:
+        return "no erasure"
+    target = id_text(row.target_id)
+    if row.outcome is None:
+        return f"{row.node_id}'s erasure of {target}, waiting for it"
+    return f"{row.node_id}'s erasure of {target} (seq {row.target_seq}), {row.outcome}"
 
 
 def check_counts(
