@@ -1,5 +1,6 @@
 """``cardtrace reindex``: rebuild, from the event rows, what the audit found wrong in the
-tables derived from them (the id index, the counts of events, the link index).
+tables derived from them (the id index, the counts of events, the link index, the
+erasures table).
 
 The audit runs first. A rebuild repeats what the event rows say, so it is refused when
 the audit finds the rows themselves, or the log they must agree with, wrong: an edited
