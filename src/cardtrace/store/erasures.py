@@ -193,11 +193,11 @@ def erasure_rows(connection: Connection) -> dict[int, ErasureRow]:
 
 
 def derived_erasure_rows(
-    connection: Connection, stored: Sequence[tuple[int, str, bytes]]
+    stored: Sequence[tuple[int, str, bytes]], found: Mapping[bytes, Located]
 ) -> dict[int, ErasureRow]:
     """The rows ``erasures`` must hold for the erasure events ``stored`` (seq, erasing
-    node, target event id), given the events stored now: the same rule appends apply."""
-    found = located(connection, sorted({target for _, _, target in stored}))
+    node, target event id), given where their targets are stored (``found``, as
+    :func:`located` gives it): the same rule appends apply."""
     rows = {}
     for seq, node, target in stored:
         event = found.get(target)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Select, Table, func, insert, select
 
 from cardtrace.store import bulk
 from cardtrace.store.checkpoints import stream_event_leaves
-from cardtrace.store.erasures import derived_erasure_rows
+from cardtrace.store.erasures import derived_erasure_rows, located
 from cardtrace.store.schema import (
     EVENT_ID_TABLES,
     erasures,
@@ -89,7 +89,8 @@ class Rebuild:
             for seq, node, leaf in connection.execute(query)
             if (target := target_of(bytes(leaf))) is not None
         ]
-        rows = derived_erasure_rows(connection, named)
+        targets = sorted({target for _, _, target in named})
+        rows = derived_erasure_rows(named, located(connection, targets))
         if rows:
             connection.execute(
                 insert(erasures), [{"seq": seq, **row._asdict()} for seq, row in rows.items()]

@@ -51,7 +51,7 @@ from collections.abc import Callable
 
 from cardtrace.crypto.tokens import Tokenizer
 from cardtrace.crypto.vault import Vault
-from cardtrace.service.audit._indexes import ErasureIndex, IdIndex, LinkIndex, check_counts
+from cardtrace.service.audit._indexes import Erasures, IdIndex, LinkIndex, check_counts
 from cardtrace.service.audit._log import (
     Replay,
     check_checkpoint_rows,
@@ -96,7 +96,7 @@ def verify_node(node: Node, progress: AuditProgress | None = None) -> AuditRepor
             else []
         )
         replay = Replay(store, log_size, signed, problems)
-        link_index, id_index, erasure_index = LinkIndex(tokenizer), IdIndex(), ErasureIndex()
+        link_index, id_index, erasures = LinkIndex(tokenizer), IdIndex(), Erasures()
         for row in records.stream_event_leaves(connection):
             if not replay.rows % _TOLD_EVERY:
                 tell("events", replay.rows, log_size)
@@ -105,17 +105,17 @@ def verify_node(node: Node, progress: AuditProgress | None = None) -> AuditRepor
                 openings.check(row, leaf, problems)
             link_index.event(row.seq, leaf)
             id_index.event(row.seq, row.event_id)
-            erasure_index.event(row.seq, row.node_id, leaf)
+            erasures.event(row.seq, row.node_id, leaf)
         tell("events", replay.rows, log_size)
         replay.finish()
         tell("erasures", 0, None)
-        openings.finish(connection, problems)
+        erasures.finish(connection, problems)
+        openings.finish(erasures.erasing, problems)
         tell("link index", 0, None)
         link_index.finish(connection, log_size, problems)
         tell("counts and id index", 0, None)
         check_counts(replay.counted.by_key(), stored_tallies(connection), problems)
         id_index.finish(connection, problems)
-        erasure_index.finish(connection, problems)
         tell("checkpoints", 0, None)
         check_checkpoints(store, signed, replay.roots, log_size, problems)
         lines = records.cosignatures_of(connection, [item.id for item in signed])

@@ -19,13 +19,20 @@ from cardtrace.ingest.protect import PartyTokens, erased_target, leaf_links
 from cardtrace.service.audit._log import id_text, parsed_leaf
 from cardtrace.service.audit._report import Problems
 from cardtrace.store import checkpoints as records
-from cardtrace.store.erasures import ErasureRow, derived_erasure_rows, erasure_rows
+from cardtrace.store.erasures import (
+    ERASED,
+    ErasureRow,
+    Located,
+    derived_erasure_rows,
+    erasure_rows,
+    located,
+)
 from cardtrace.store.rows import Tally
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-__all__ = ["ErasureIndex", "IdIndex", "LinkIndex", "check_counts"]
+__all__ = ["Erasures", "IdIndex", "LinkIndex", "check_counts"]
 
 
 class IdIndex:
@@ -99,28 +106,35 @@ def _report_id_index(connection: Connection, problems: Problems) -> None:
     problems.tally("id-index", gaps.unindexed + gaps.stray + gaps.doubled - len(kept))
 
 
-class ErasureIndex:
-    """Check 10: the erasures table against the log's ``record.erased`` events.
+class Erasures:
+    """Check 10: the log's ``record.erased`` events against what they erase and the
+    erasures table.
 
-    Each erasure of the log must have its row, naming its node and target, and, where the
-    target is stored, its seq and what the erasure did to it (the rule appends apply:
-    erased, or nothing to another node's event); a waiting row is what makes the append
-    that stores the target erase it. Rows of events whose leaf is not the log's are left
-    out (check 2 reports those events).
+    An event its own node erased must hold no sealed data. Each erasure of the log must
+    have its row in the table, naming its node and target, and, where the target is
+    stored, its seq and what the erasure did to it (the rule appends apply: erased, or
+    nothing to another node's event); a waiting row is what makes the append that stores
+    the target erase it. Rows of events whose leaf is not the log's are left out (check 2
+    reports those events). Check 7 asks :attr:`erasing` which nodes erased an event.
     """
 
     def __init__(self) -> None:
         self._erasures: list[tuple[int, str, bytes]] = []
         self._unchecked: set[int] = set()
+        #: The nodes whose erasure of each event id (16 bytes) the log holds.
+        self.erasing: dict[bytes, set[str]] = {}
 
     def event(self, seq: int, node_id: str, leaf: dict[str, Any] | None) -> None:
         if leaf is None:
             self._unchecked.add(seq)
         elif (target := erased_target(leaf)) is not None:
             self._erasures.append((seq, node_id, target))
+            self.erasing.setdefault(target, set()).add(node_id)
 
     def finish(self, connection: Connection, problems: Problems) -> None:
-        expected = derived_erasure_rows(connection, self._erasures)
+        found = located(connection, sorted(self.erasing))
+        expected = derived_erasure_rows(self._erasures, found)
+        self._check_applied(expected, found, problems)
         stored = erasure_rows(connection)
         for seq in sorted((expected.keys() | stored.keys()) - self._unchecked):
             want, have = expected.get(seq), stored.get(seq)
@@ -133,6 +147,27 @@ class ErasureIndex:
                 "comes, and cardtrace stats counts them from it",
                 seq=seq,
             )
+
+    @staticmethod
+    def _check_applied(
+        expected: Mapping[int, ErasureRow], found: Mapping[bytes, Located], problems: Problems
+    ) -> None:
+        """An event its own node erased must hold no sealed data (once per event)."""
+        reported: set[bytes] = set()
+        for seq, row in sorted(expected.items()):
+            event = found.get(row.target_id)
+            if row.outcome != ERASED or event is None or not event.sealed:
+                continue
+            if row.target_id not in reported:
+                reported.add(row.target_id)
+                event_id = id_text(row.target_id)
+                problems.add(
+                    "erasure-not-applied",
+                    f"event seq {event.seq} (id {event_id}): its node recorded its erasure "
+                    f"(record.erased, seq {seq}) and its sealed personal data is still stored",
+                    seq=event.seq,
+                    event_id=event_id,
+                )
 
 
 def _erasure(row: ErasureRow | None) -> str:

@@ -21,25 +21,22 @@ from cardtrace.errors import TamperDetected
 from cardtrace.ingest.protect import content_digest
 from cardtrace.service.audit._report import Problems
 from cardtrace.store import checkpoints as records
-from cardtrace.store.erasures import located
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    pass
 
 __all__ = ["Openings"]
 
-#: An event id in the form leaves hold it (an erasure's target may be any text).
+#: An event id in the form leaves hold it.
 _EVENT_ID = re.compile(EVENT_ID_PATTERN)
 
 
 class Openings:
-    """Checks an event's sealed personal data and content digest against its leaf, and
-    the log's erasures against the sealed data they deleted."""
+    """Checks an event's sealed personal data and content digest against its leaf; an
+    event with none must have been erased by its node."""
 
     def __init__(self, tokenizer: Tokenizer, vault: Vault) -> None:
         self._tokenizer, self._vault = tokenizer, vault
-        #: The log's erasures: target event id (text) -> (erasure seq, erasing node).
-        self._erasures: dict[str, list[tuple[int, str]]] = {}
         #: Events whose leaf commits to personal fields and whose row holds no sealed
         #: data: right only where the log holds the node's erasure of them, which may
         #: come later in the log. Id -> (seq, node id, committed fields).
@@ -49,9 +46,6 @@ class Openings:
         event_id = str(leaf.get("event_id"))
         where = f"event seq {row.seq} (id {event_id})"
         commitments = leaf.get("commitments") or {}
-        if leaf.get("type") == "record.erased":
-            target = str(leaf.get("target_event_id"))
-            self._erasures.setdefault(target, []).append((row.seq, row.node_id))
         if row.protected is None:
             if commitments:
                 # Its content digest covers the erased values: it cannot be recomputed.
@@ -95,33 +89,18 @@ class Openings:
                 event_id=event_id,
             )
 
-    def finish(self, connection: Connection, problems: Problems) -> None:
-        """Judge the unsealed events by the erasures, and the erasures by their events."""
+    def finish(self, erasing: Mapping[bytes, set[str]], problems: Problems) -> None:
+        """Judge the events holding no sealed data by the log's erasures (``erasing``: the
+        nodes that erased each event id, from check 10)."""
         for event_id, (seq, node, fields) in self._unsealed.items():
-            if not any(erasing == node for _, erasing in self._erasures.get(event_id, [])):
+            target = _id_bytes(event_id)
+            if target is None or node not in erasing.get(target, set()):
                 problems.add(
                     "protected-missing",
                     f"event seq {seq} (id {event_id}): the leaf commits to personal fields "
                     f"({', '.join(fields)}) and the row holds no sealed data, and the log "
                     "holds no erasure of it by its node",
                     seq=seq,
-                    event_id=event_id,
-                )
-        targets = {
-            uuid.UUID(text).bytes: text
-            for text in self._erasures.keys() - self._unsealed.keys()
-            if _EVENT_ID.fullmatch(text)
-        }
-        for target, found in located(connection, sorted(targets)).items():
-            event_id = targets[target]
-            erasing = [seq for seq, node in self._erasures[event_id] if node == found.node_id]
-            if found.sealed and erasing:
-                problems.add(
-                    "erasure-not-applied",
-                    f"event seq {found.seq} (id {event_id}): its node recorded its erasure "
-                    f"(record.erased, seq {erasing[0]}) and its sealed personal data is "
-                    "still stored",
-                    seq=found.seq,
                     event_id=event_id,
                 )
 
@@ -171,3 +150,8 @@ def _mismatched_openings(sealed: dict[str, Any], commitments: Mapping[str, Any])
         if digest.hexdigest() != commitments[name]:
             wrong.append(name)
     return wrong
+
+
+def _id_bytes(text: str) -> bytes | None:
+    """The 16 bytes of an event id as a leaf holds it; None for other text (an edit)."""
+    return uuid.UUID(text).bytes if _EVENT_ID.fullmatch(text) else None
