@@ -25,8 +25,7 @@ and state, and the signed checkpoints. The audit reads them in one consistent sn
    the leaf and the openings give, so a changed digest cannot hide a changed record;
    and no clear field of the leaf may hold one of the opened personal values (a record
    stored before ingest refused such records). An event may hold no sealed data only
-   where the log holds its node's erasure of it (``record.erased``), and an event its
-   node erased must hold none;
+   where the log holds its node's erasure of it (``record.erased``, from check 10);
 8. the id index must lead to every event and only to events (a re-send of an event it
    misses would be stored twice): both sides are summed as a multiset hash of (id, seq),
    and only when they differ is each event it misses and each row astray named;
@@ -36,9 +35,10 @@ and state, and the signed checkpoints. The audit reads them in one consistent sn
    concern. Both sides are summed as a multiset hash per range of 65,536 events, so the
    check reads each side once, in constant memory; the first ranges that differ are read
    again to name each event whose rows differ and the fields of the rows concerned;
-10. the erasures table must hold a row for each erasure of the log and no other, with
-    the outcome the rule of appends gives for the events stored now (a waiting row is
-    what erases its event when it comes).
+10. an event its own node erased must hold no sealed data, and the erasures table must
+    hold a row for each erasure of the log and no other, with the outcome the rule of
+    appends gives for the events stored now (a waiting row is what erases its event
+    when it comes).
 
 Each problem names the event (``seq`` and id), tile or checkpoint it concerns. Checks 1
 to 5 live in ``_log``, 7 in ``_openings``, 6, 8, 9 and 10 in ``_indexes``; ``_report`` holds
