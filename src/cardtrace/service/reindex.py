@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import orjson
 
@@ -72,21 +73,34 @@ def reindex_node(node: Node, progress: AuditProgress | None = None) -> Reindexed
 
 
 def _erasure_target(data: bytes) -> bytes | None:
-    """The event id a stored erasure's leaf names (the audit found the leaves the log's)."""
-    try:
-        return erased_target(orjson.loads(data))
-    except (orjson.JSONDecodeError, AttributeError):
-        return None
+    """The event id a stored erasure's leaf names."""
+    return erased_target(_stored_leaf(data))
 
 
 def _links_of(party_tokens: PartyTokens, data: bytes) -> list[tuple[bytes, str]]:
     """The link rows a stored leaf makes, as the audit expects them."""
+    leaf = _stored_leaf(data)
     try:
-        return leaf_links(orjson.loads(data), party_tokens)
-    except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
-        # The audit leaves such a leaf out of its link check; rebuilding without it
-        # would drop whatever rows it has.
-        raise ConfigurationError(
-            f"a stored event's leaf is not one this cardtrace can index ({exc}): a newer "
-            "cardtrace may have stored it; nothing was changed"
-        ) from None
+        return leaf_links(leaf, party_tokens)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise _unindexable(exc) from None
+
+
+def _stored_leaf(data: bytes) -> dict[str, Any]:
+    """A stored leaf's fields (the audit found every leaf the log's)."""
+    try:
+        leaf = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise _unindexable(exc) from None
+    if not isinstance(leaf, dict):
+        raise _unindexable(TypeError("not a JSON object"))
+    return leaf
+
+
+def _unindexable(cause: Exception) -> ConfigurationError:
+    # The audit leaves such a leaf out of its checks; rebuilding without it would drop
+    # whatever rows it has.
+    return ConfigurationError(
+        f"a stored event's leaf is not one this cardtrace can index ({cause}): a newer "
+        "cardtrace may have stored it; nothing was changed"
+    )
