@@ -41,6 +41,7 @@ __all__ = [
     "all_checkpoints",
     "checkpoint_covering",
     "cosignatures_of",
+    "id_index_gaps",
     "insert_checkpoint",
     "insert_cosignature",
     "insert_witnessed",
@@ -50,7 +51,6 @@ __all__ = [
     "stream_event_leaves",
     "stream_id_rows",
     "stream_link_rows",
-    "unindexed_events",
 ]
 
 #: Events read per query by :func:`stream_event_leaves`.
@@ -362,9 +362,9 @@ class IdIndexGaps:
     first_doubled: list[tuple[int, bytes]]
 
 
-def unindexed_events(connection: Connection, first: int) -> IdIndexGaps:
-    """Events the id index does not lead to, and id rows that lead to no event (the first
-    ``first`` of each, in seq order, are named).
+def id_index_gaps(connection: Connection, first: int) -> IdIndexGaps:
+    """Events the id index does not lead to, id rows that lead to no event, and ids held
+    both merged and queued (the first ``first`` of each, in seq order, are named).
 
     An event missing from the index would be stored again by a re-send; an id row
     naming another event's ``seq`` would make a re-send of that event look stored; an id

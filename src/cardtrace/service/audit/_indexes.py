@@ -63,14 +63,18 @@ class IdIndex:
 
 
 def _id_hash(event_id: bytes, seq: int) -> int:
-    digest = hashlib.blake2b(b"%d\x00" % seq + event_id, digest_size=16).digest()
-    return int.from_bytes(digest, "big")
+    return _hash128(b"%d\x00" % seq + event_id)
+
+
+def _hash128(data: bytes) -> int:
+    """The 128-bit BLAKE2b of ``data`` as a number, for the multiset sums."""
+    return int.from_bytes(hashlib.blake2b(data, digest_size=16).digest(), "big")
 
 
 def _report_id_index(connection: Connection, problems: Problems) -> None:
     """Name the events the id index misses and its rows that lead nowhere or are held
     twice; the first problems are named, all are counted."""
-    gaps = records.unindexed_events(connection, problems.room("id-index"))
+    gaps = records.id_index_gaps(connection, problems.room("id-index"))
     named = (
         [
             (
@@ -330,8 +334,7 @@ def _link_hash(token: bytes, seq_mark: bytes, name: str) -> int:
     The token's length goes before it, so no two rows are hashed from the same bytes
     (with a separator alone, a NUL in an edited field would let one row pass for another).
     """
-    encoded = seq_mark + b"%d\x00" % len(token) + token + name.encode()
-    return int.from_bytes(hashlib.blake2b(encoded, digest_size=16).digest(), "big")
+    return _hash128(seq_mark + b"%d\x00" % len(token) + token + name.encode())
 
 
 def _link_rows_at(connection: Connection, seqs: set[int]) -> dict[int, Counter[tuple[bytes, str]]]:
