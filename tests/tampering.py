@@ -18,7 +18,7 @@ from cardtrace.domain.events import event_uuid_for
 from cardtrace.service import Node
 from cardtrace.settings import load_settings
 
-__all__ = ["PROTECTED_VALUES", "changed", "fetch", "ids", "ingest", "node", "sql"]
+__all__ = ["PROTECTED_VALUES", "changed", "fetch", "fetch_rows", "ids", "ingest", "node", "sql"]
 
 
 @pytest.fixture
@@ -57,6 +57,15 @@ def sql(node: Node, statement: str, **params: Any) -> None:
 def fetch(node: Node, statement: str, **params: Any) -> Any:
     with node.database.engine.connect() as connection:
         return connection.execute(text(statement), params).scalar_one()
+
+
+def fetch_rows(node: Node, query: str) -> list[tuple[Any, ...]]:
+    """The rows of ``query``, blobs as bytes on either backend (psycopg: memoryview)."""
+    with node.database.engine.connect() as connection:
+        return [
+            tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+            for row in connection.execute(text(query))
+        ]
 
 
 #: Every stored value the audit holds to the log: (table, column, the row's key columns).

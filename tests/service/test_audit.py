@@ -15,7 +15,6 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 
 import factories as make
 from cardtrace import service
@@ -28,7 +27,7 @@ from cardtrace.service.audit import _indexes, _report
 from cardtrace.service.ledger import node_signer
 from cardtrace.settings import load_settings
 from cardtrace.store import checkpoints as records
-from tampering import PROTECTED_VALUES, changed, fetch, ingest, sql
+from tampering import PROTECTED_VALUES, changed, fetch, fetch_rows, ingest, sql
 
 
 def problems(report: AuditReport, kind: str) -> list[service.Problem]:
@@ -563,9 +562,8 @@ def test_any_change_of_a_value_the_log_protects_is_found(
     node: Node, ids: list[str], target: tuple[str, str, tuple[str, ...]], pick: int, change: int
 ) -> None:
     table, column, keys = target
-    with node.database.engine.connect() as connection:
-        query = f"SELECT {', '.join(keys)}, {column} FROM {table} ORDER BY {', '.join(keys)}"  # noqa: S608
-        rows = [tuple(row) for row in connection.execute(text(query))]
+    order = ", ".join(keys)
+    rows = fetch_rows(node, f"SELECT {order}, {column} FROM {table} ORDER BY {order}")  # noqa: S608
     *key, value = rows[pick % len(rows)]
     assume(value is not None)  # an event with no personal data has nothing sealed
     where = " AND ".join(f"{name} = :key{n}" for n, name in enumerate(keys))

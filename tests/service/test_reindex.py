@@ -10,7 +10,6 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
 
 import factories as make
 from cardtrace import service
@@ -18,7 +17,7 @@ from cardtrace.domain.events import EVENT_MODELS
 from cardtrace.errors import ConfigurationError, TamperDetected
 from cardtrace.service import Node
 from cardtrace.store import rebuild as rebuild_module
-from tampering import fetch, ingest, sql
+from tampering import fetch, fetch_rows, ingest, sql
 
 #: Each derived table as a whole, in an order that does not depend on the backend.
 TABLES = {
@@ -31,14 +30,7 @@ TABLES = {
 
 
 def tables(node: Node) -> dict[str, list[tuple[Any, ...]]]:
-    with node.database.engine.connect() as connection:
-        return {
-            name: [
-                tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
-                for row in connection.execute(text(query))
-            ]
-            for name, query in TABLES.items()
-        }
+    return {name: fetch_rows(node, query) for name, query in TABLES.items()}
 
 
 @pytest.mark.parametrize(
@@ -199,12 +191,7 @@ LINK_FIELDS = ["card", "pin", "merchant_id", "payment_account"]
 
 
 def physical_rows(node: Node, table: str, columns: str) -> list[tuple[Any, ...]]:
-    with node.database.engine.connect() as connection:
-        query = text(f"SELECT {columns} FROM {table} ORDER BY {columns}")  # noqa: S608
-        return [
-            tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
-            for row in connection.execute(query)
-        ]
+    return fetch_rows(node, f"SELECT {columns} FROM {table} ORDER BY {columns}")  # noqa: S608
 
 
 def held(node: Node, table: str, where: str, **params: Any) -> bool:
@@ -303,11 +290,7 @@ ERASURE_ROWS = "SELECT seq, node_id, target_id, target_seq, outcome FROM erasure
 
 
 def erasure_table(node: Node) -> list[tuple[Any, ...]]:
-    with node.database.engine.connect() as connection:
-        return [
-            tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
-            for row in connection.execute(text(ERASURE_ROWS))
-        ]
+    return fetch_rows(node, ERASURE_ROWS)
 
 
 @pytest.fixture
