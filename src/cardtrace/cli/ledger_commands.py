@@ -294,7 +294,7 @@ def verify(db: DbOption = None, json: JsonOption = False) -> None:
 
 
 def reindex(db: DbOption = None, json: JsonOption = False) -> None:
-    """Rebuild from the event rows the indexes and counts the audit finds wrong."""
+    """Rebuild from the event rows the indexes, counts and erasures the audit finds wrong."""
     with _node(db) as node, render.step_progress(_err, "reindex") as progress:
         result = service.reindex_node(node, progress)
     if json:
