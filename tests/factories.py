@@ -114,6 +114,24 @@ def usage_summarized(source_id: str = "u-1", node: str = "cmcc", **fields: Any) 
     }
 
 
+def subscriber_registered(
+    source_id: str = "sub-1", node: str = "cmcc", **fields: Any
+) -> dict[str, Any]:
+    return {
+        **ENVELOPE,
+        "type": "subscriber.registered",
+        "node_id": node,
+        "source_id": source_id,
+        "channel": "carrier",
+        "msisdn": "+8613900139000",
+        "number_type": "personal",
+        "subject_name": "测试乙",
+        "subject_id_number": resident_id(),
+        "verification": "id_card",
+        **fields,
+    }
+
+
 def record_erased(
     target_source: str, source_id: str = "e-1", node: str = "shop-a", **fields: Any
 ) -> dict[str, Any]:

@@ -14,11 +14,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from faker.providers.ssn import zh_CN as ssn_zh
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 from stdnum.cn import ric
 
+import factories as make
 from cardtrace.domain import identifiers
 from cardtrace.domain.identifiers import (
     Iccid,
@@ -37,6 +39,7 @@ from cardtrace.domain.identifiers import (
     parse_payment_account,
     parse_resident_id,
     resident_id_check_digit,
+    resident_id_warnings,
 )
 from cardtrace.domain.identifiers._network import normal_ip
 from cardtrace.errors import InvalidIdentifier
@@ -298,6 +301,52 @@ def test_taiwan_residents_numbers_parse() -> None:
     first17 = "83000019920130002"
     parsed = parse_resident_id(first17 + resident_id_check_digit(first17))
     assert (parsed.region_code, parsed.birth_date) == ("830000", date(1992, 1, 30))
+
+
+# Codes of Faker's zh_CN list (another source than python-stdnum's) that name a county.
+FAKER_COUNTIES = [c for c in ssn_zh.Provider.area_codes if c[2:4] != "00" and c[4:] != "00"]
+UNLISTED = "address code is not a county code in GB/T 2260's list, past or present"
+
+
+@pytest.mark.parametrize(
+    "first17",
+    [
+        "11010519491231002",  # 朝阳区
+        "11010320150101001",  # 崇文区, merged away in 2010: numbers never change
+        "11011219600101001",  # 通州区, a county since 1997, on a number of someone born before
+        "83000019920130002",  # a Taiwan resident's residence permit
+        "81000019920130002",
+    ],
+)
+def test_county_codes_gb_t_2260_has_held_raise_no_warning(first17: str) -> None:
+    number = make.resident_id(first17)
+    assert parse_resident_id(number).listed_county
+    assert resident_id_warnings(number) == []
+
+
+@pytest.mark.parametrize(
+    "first17",
+    [
+        "34052419800101001",  # GB 11643-1999's own example, missing from the list
+        "11019919800101001",
+        "62020119800101001",  # in Faker's list, not in stdnum's
+    ],
+)
+def test_an_unlisted_county_code_is_accepted_with_a_warning(first17: str) -> None:
+    number = make.resident_id(first17)
+    assert not parse_resident_id(number).listed_county
+    assert resident_id_warnings(number) == [UNLISTED]
+    assert resident_id_warnings(number[:6] + number[8:17]) == [
+        "legacy 15-digit ID number",
+        UNLISTED,
+    ]
+
+
+@given(resident_ids(regions=st.sampled_from(FAKER_COUNTIES)))
+def test_a_number_stdnum_validates_has_a_listed_county(number: str) -> None:
+    if ric.is_valid(number):  # stdnum also wants the county in use in the birth year
+        assert parse_resident_id(number).listed_county
+    assert resident_id_warnings(number) in ([], [UNLISTED])
 
 
 NOT_A_CHECK_CHARACTER = st.characters().filter(

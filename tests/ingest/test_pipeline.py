@@ -521,6 +521,22 @@ def test_warnings_are_counted_not_rejected(database: Database, tmp_path: Path) -
     assert any(key.startswith("issuer") for key in summary.warnings)
 
 
+def test_id_numbers_of_note_are_warnings_of_both_fields(database: Database, tmp_path: Path) -> None:
+    """A legacy number, and a county code GB/T 2260's list lacks (the standard's example)."""
+    records = [
+        make.card_recycled(seller_id_number="340524800101001"),
+        make.subscriber_registered(subject_id_number=make.resident_id("34052419800101001")),
+    ]
+    summary = run(database, tmp_path, write_jsonl(tmp_path / "in.jsonl", records))
+    assert (summary.accepted, summary.rejected) == (2, 0)
+    unlisted = "address code is not a county code in GB/T 2260's list, past or present"
+    assert summary.warnings == {
+        "seller_id_number: legacy 15-digit ID number": 1,
+        f"seller_id_number: {unlisted}": 1,
+        f"subject_id_number: {unlisted}": 1,
+    }
+
+
 def render_json(members: list[tuple[str, Any]], spaces: list[str]) -> bytes:
     """A JSON object of ``members`` in order (repeats kept), with white space as given."""
     pad = itertools.cycle(spaces)

@@ -45,7 +45,7 @@ from cardtrace.domain.identifiers import (
     PaymentAccount,
     ResidentIdNumber,
     msisdn_kind,
-    parse_resident_id,
+    resident_id_warnings,
 )
 
 __all__ = [
@@ -472,10 +472,13 @@ class CardRecycled(CardEvent):
     snapshot_ref: Ref | None = None
 
     def warnings(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> list[tuple[str, str]]:
-        found = super().warnings(formats)
-        if self.seller_id_number is not None and parse_resident_id(self.seller_id_number).legacy:
-            found.append(("seller_id_number", "legacy 15-digit ID number"))
-        return found
+        return super().warnings(formats) + _id_number_warnings(
+            "seller_id_number", self.seller_id_number
+        )
+
+
+def _id_number_warnings(name: str, number: str | None) -> list[tuple[str, str]]:
+    return [] if number is None else [(name, m) for m in resident_id_warnings(number)]
 
 
 class CardTransferred(CardEvent):
@@ -517,6 +520,11 @@ class SubscriberRegistered(Envelope):
     subject_name: Annotated[str | None, Field(min_length=1, max_length=64), Personal()] = None
     subject_id_number: Annotated[ResidentIdNumber | None, Personal(link="resident_id")] = None
     verification: Literal["id_card", "face", "agent", "none"]
+
+    def warnings(self, formats: Mapping[str, CardFormat] = CARD_FORMATS) -> list[tuple[str, str]]:
+        return super().warnings(formats) + _id_number_warnings(
+            "subject_id_number", self.subject_id_number
+        )
 
 
 class UsageSummarized(Envelope):

@@ -14,7 +14,7 @@ from ._network import IpAddressValue, parse_ip
 from ._payment import AccountKind, PaymentAccountParts, PaymentScheme, parse_payment_account
 from ._phone import Carrier, NumberKind, PhoneNumber, msisdn_kind, parse_msisdn
 from ._phone import clear_cache as _clear_msisdn_cache
-from ._resident import ResidentId, Sex, parse_resident_id
+from ._resident import ResidentId, Sex, parse_resident_id, resident_id_warnings
 from ._resident import clear_cache as _clear_resident_id_cache
 from ._telecom import IccidParts, ImsiParts, parse_iccid, parse_imsi
 from ._types import Iccid, Imsi, IpAddress, Msisdn, PaymentAccount, ResidentIdNumber
@@ -47,6 +47,7 @@ __all__ = [
     "parse_payment_account",
     "parse_resident_id",
     "resident_id_check_digit",
+    "resident_id_warnings",
 ]
 
 

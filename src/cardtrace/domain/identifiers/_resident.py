@@ -1,7 +1,8 @@
 """Resident Identity Card numbers (公民身份号码, GB 11643-1999 and the 15-digit 1989 form).
 
 Parsing costs about 5.7 µs on a cold call and 0.12 µs on a cached one (CPython 3.11,
-``timeit``); results are cached because the same seller recurs across records.
+``timeit``); results are cached because the same seller recurs across records. The
+county list is looked up once per address code (~7 µs), not once per number.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Literal
 
+from stdnum import numdb
+
 from cardtrace.errors import InvalidIdentifier
 
 from ._checks import is_ascii_digits, resident_id_check_digit, strip_separators
 
-__all__ = ["ResidentId", "parse_resident_id"]
+__all__ = ["ResidentId", "parse_resident_id", "resident_id_warnings"]
 
 Sex = Literal["M", "F"]
 
@@ -42,6 +45,11 @@ class ResidentId:
     birth_date: date = field(repr=False)
     sex: Sex
     legacy: bool
+    #: Whether the address code is a county code GB/T 2260 has ever held, as
+    #: python-stdnum lists them (current and abolished). The list has gaps (340524, of
+    #: GB 11643-1999's own example, is not in it), so an unlisted code is a warning to
+    #: look at (numbers made up with a valid check digit), not a reason to refuse one.
+    listed_county: bool
 
 
 def parse_resident_id(value: str) -> ResidentId:
@@ -55,6 +63,15 @@ def parse_resident_id(value: str) -> ResidentId:
     if len(value) > _MAX_INPUT:
         raise InvalidIdentifier("ID number is too long")
     return _parse_cached(value)
+
+
+def resident_id_warnings(value: str) -> list[str]:
+    """What is noteworthy about a valid ID number: its legacy form, an unlisted county."""
+    parsed = parse_resident_id(value)
+    found = ["legacy 15-digit ID number"] if parsed.legacy else []
+    if not parsed.listed_county:
+        found.append("address code is not a county code in GB/T 2260's list, past or present")
+    return found
 
 
 @lru_cache(maxsize=4096)
@@ -79,7 +96,8 @@ def _parse_current(number: str) -> ResidentId:
     birth = _birth_date(number[6:14])
     if resident_id_check_digit(body) != check:
         raise InvalidIdentifier("ID number check digit does not match")
-    return ResidentId(number, region, birth, _sex(number[16]), legacy=False)
+    listed = _listed_county(region)
+    return ResidentId(number, region, birth, _sex(number[16]), legacy=False, listed_county=listed)
 
 
 def _parse_legacy(number: str) -> ResidentId:
@@ -88,15 +106,17 @@ def _parse_legacy(number: str) -> ResidentId:
         raise InvalidIdentifier("legacy 15-character ID number must be all digits")
     region = _region_code(number[:6])
     birth = _birth_date("19" + number[6:12])
-    return ResidentId(number, region, birth, _sex(number[14]), legacy=True)
+    listed = _listed_county(region)
+    return ResidentId(number, region, birth, _sex(number[14]), legacy=True, listed_county=listed)
 
 
 def _region_code(code: str) -> str:
-    """Check the address code's shape; the full GB/T 2260 county list is not consulted.
+    """Check the address code's shape; whether a county list holds it is only a flag.
 
-    Historical codes stay valid for life, so only the province is checked against a list:
-    a mainland code must name a prefecture (digits 3-4 not ``00``), and the Taiwan,
-    Hong Kong and Macao codes are province-level (``xx0000``).
+    The province is checked against a list: a mainland code must name a prefecture
+    (digits 3-4 not ``00``), and the Taiwan, Hong Kong and Macao codes are province-level
+    (``xx0000``). The county is looked up apart (:func:`_listed_county`): the list has
+    gaps, so a code it lacks does not make a number invalid.
     """
     province = int(code[:2])
     if province in _PROVINCE_LEVEL_ONLY:
@@ -107,6 +127,19 @@ def _region_code(code: str) -> str:
     elif code[2:4] == "00":
         raise InvalidIdentifier("ID number address code names no prefecture")
     return code
+
+
+@lru_cache(maxsize=8192)
+def _listed_county(code: str) -> bool:
+    """Whether GB/T 2260 has held ``code`` at any time, per python-stdnum's list.
+
+    Numbers never change, so a county abolished since (``[-2010]崇文区``) still counts;
+    the province-level codes of Taiwan, Hong Kong and Macao count too (830000 is not in
+    GB/T 2260 but is what Taiwan residents' residence permits carry).
+    """
+    if int(code[:2]) in _PROVINCE_LEVEL_ONLY:
+        return True
+    return any("county" in names for _, names in numdb.get("cn/loc").info(code))
 
 
 def _birth_date(yyyymmdd: str) -> date:
@@ -130,3 +163,4 @@ def _sex(sequence_digit: str) -> Sex:
 def clear_cache() -> None:
     """Forget cached numbers (tests, benchmarks, or after erasing a data subject)."""
     _parse_cached.cache_clear()
+    _listed_county.cache_clear()
