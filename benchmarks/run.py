@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["ingest.py", "writer.py", "instructions.py", "ledger.py"]
+BENCHMARKS = ["ingest.py", "writer.py", "formats.py", "instructions.py", "ledger.py"]
 
 
 def main() -> None:

@@ -96,3 +96,12 @@ def test_ledger_benchmark_prints_its_report(tmp_path: Path) -> None:
         out=tmp_path,
     )
     assert "verify inclusion" in table
+
+
+def test_formats_benchmark_times_each_format_over_the_same_records(tmp_path: Path) -> None:
+    table = run_benchmark("formats.py", "--events", "2000", "--rounds", "1", out=tmp_path)
+    rows = dict(re.findall(r"^(jsonl|csv|parquet) +[\d.]+ +([\d.]+ +[\d.]+)$", table, re.M))
+    assert sorted(rows) == ["csv", "jsonl", "parquet"], table
+    for timings in rows.values():
+        read, worker = map(float, timings.split())
+        assert 0 < read < worker
