@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from cardtrace.service import Node
 from cardtrace.service.ledger import node_signer
 from cardtrace.service.witness import WitnessRequest, dump_request, load_request
 from cardtrace.settings import load_settings
+from tampering import fetch, sql
 
 
 def open_node(database_url: str, folder: Path, **settings: Any) -> Node:
@@ -168,8 +170,21 @@ def test_a_truncated_log_is_not_signed(node: Node, tmp_path: Path) -> None:
     service.make_checkpoint(node)
     with node.database.transaction() as connection:
         connection.exec_driver_sql("UPDATE ledger_state SET size = 2, state = substr(state, 1, 32)")
-    with pytest.raises(TamperDetected):
+    with pytest.raises(TamperDetected, match="the log was altered, so no checkpoint is signed"):
         service.make_checkpoint(node)
+
+
+def test_a_log_whose_state_was_edited_is_not_signed(node: Node, tmp_path: Path) -> None:
+    ingest(node, tmp_path, 1, 3)
+    state = bytes(fetch(node, "SELECT state FROM ledger_state"))
+    sql(node, "UPDATE ledger_state SET state = :s", s=bytes([state[0] ^ 1]) + state[1:])
+    message = (
+        "ledger state does not match its tiles at size 3: the log was altered, "
+        "so no checkpoint is signed (run 'cardtrace verify')"
+    )
+    with pytest.raises(TamperDetected, match=re.escape(message)):
+        service.make_checkpoint(node)
+    assert service.list_checkpoints(node) == []
 
 
 # --- witnessing -----------------------------------------------------------------------------

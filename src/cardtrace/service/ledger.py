@@ -183,7 +183,12 @@ def make_checkpoint(node: Node) -> tuple[CheckpointInfo, bool]:
     with database.transaction() as connection:
         bulk.lock_writer(connection)
         store = SqlTileStore(connection)
-        tiles.check_state(store)
+        try:
+            tiles.check_state(store)
+        except TamperDetected as exc:
+            raise TamperDetected(
+                f"{exc}: the log was altered, so no checkpoint is signed (run 'cardtrace verify')"
+            ) from None
         size, root = tiles.size(store), tiles.root(store)
         latest = records.latest_checkpoint(connection)
         if latest is not None and latest.size >= size:
