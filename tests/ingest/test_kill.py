@@ -14,6 +14,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 import orjson
+import psycopg
 import pytest
 
 import factories as make
@@ -24,8 +25,16 @@ from cardtrace.store.ledger_sql import SqlTileStore
 TOTAL = 30_000
 
 
-def stored(db: Path) -> int:
+def stored(url: str) -> int:
     """Events committed so far: 0 before the ingest has made the database and its schema."""
+    if url.startswith("postgresql://"):
+        try:
+            with psycopg.connect(url) as connection:
+                (count,) = connection.execute("SELECT count(*) FROM events").fetchall()
+                return int(count[0])
+        except psycopg.errors.UndefinedTable:
+            return 0
+    db = Path(url.removeprefix("sqlite:///"))
     if not db.exists():
         return 0
     try:
@@ -37,11 +46,17 @@ def stored(db: Path) -> int:
         raise
 
 
-def ingest(folder: Path, data: Path, batch: str, workers: int = 0) -> subprocess.Popen[bytes]:
+def sqlite_url(folder: Path) -> str:
+    return f"sqlite:///{folder / 'k.db'}"
+
+
+def ingest(
+    folder: Path, data: Path, batch: str, workers: int = 0, url: str | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "CARDTRACE_BATCH_SIZE": batch,
-        "CARDTRACE_DATABASE_URL": "sqlite:///k.db",
+        "CARDTRACE_DATABASE_URL": url or sqlite_url(folder),
         "CARDTRACE_INGEST_WORKERS": str(workers),
     }
     return subprocess.Popen(
@@ -61,10 +76,10 @@ def write_events(data: Path) -> None:
             handle.write(b"\n")
 
 
-def wait_until_storing(process: subprocess.Popen[bytes], db: Path) -> None:
+def wait_until_storing(process: subprocess.Popen[bytes], url: str) -> None:
     """Wait until the ingest has committed some events, and check it is still running."""
     deadline = time.monotonic() + 120
-    while (seen := stored(db)) < 2000 and time.monotonic() < deadline and process.poll() is None:
+    while (seen := stored(url)) < 2000 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     assert process.poll() is None, f"the ingest ended before it was stopped ({seen} events seen)"
 
@@ -120,18 +135,33 @@ def ignores_sigint(pid: int) -> bool:
 def test_stopped_half_way_then_rerun_stores_each_event_once(
     tmp_path: Path, batch: str, transaction: int, stop: signal.Signals
 ) -> None:
+    stop_half_way_then_rerun(tmp_path, sqlite_url(tmp_path), batch, transaction, stop)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_killed_half_way_on_postgresql_then_rerun_stores_each_event_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The server undoes the open transaction of a client killed mid-COPY, and frees its
+    writer lock with the connection, so the rerun can take it."""
+    stop_half_way_then_rerun(tmp_path, postgres_url, "500", 500, signal.SIGKILL)
+
+
+def stop_half_way_then_rerun(
+    tmp_path: Path, url: str, batch: str, transaction: int, stop: signal.Signals
+) -> None:
     data = tmp_path / "events.jsonl"
     write_events(data)
-    db = tmp_path / "k.db"
 
     # Ctrl-C in a terminal signals the whole process group, worker processes included.
-    first = ingest(tmp_path, data, batch, workers=2 if stop == signal.SIGINT else 0)
-    wait_until_storing(first, db)
+    first = ingest(tmp_path, data, batch, workers=2 if stop == signal.SIGINT else 0, url=url)
+    wait_until_storing(first, url)
     if stop == signal.SIGINT:
         assert all(ignores_sigint(child) for child in children(first.pid))
     os.killpg(first.pid, stop)
     first_out, first_err = first.communicate()
-    before = stored(db)
+    before = stored(url)
     if stop == signal.SIGKILL:
         assert first.returncode == -signal.SIGKILL
     else:  # Ctrl-C: a clean exit with one line saying what became of the run
@@ -141,7 +171,7 @@ def test_stopped_half_way_then_rerun_stores_each_event_once(
         assert_the_summary_counts_what_is_stored(first_out, before)
     assert 0 < before < TOTAL, "the kill must land half-way"
     assert before % transaction == 0, "a kill leaves whole transactions or nothing"
-    assert_a_rerun_stores_each_event_once(tmp_path, data, batch, before)
+    assert_a_rerun_stores_each_event_once(tmp_path, url, data, batch, before)
 
 
 @contextmanager
@@ -154,7 +184,7 @@ def stopped_with_workers(
     workers: list[tuple[int, str | None]] = []
     with ingest(tmp_path, data, "500", workers=2) as process:
         try:
-            wait_until_storing(process, tmp_path / "k.db")
+            wait_until_storing(process, sqlite_url(tmp_path))
             workers = [(pid, started(pid)) for pid in children(process.pid)]
             process.send_signal(stop)
             process.wait(timeout=30)
@@ -167,7 +197,7 @@ def stopped_with_workers(
 
 @pytest.mark.slow
 def test_sigterm_ends_the_ingest_and_its_workers_as_ctrl_c_does(tmp_path: Path) -> None:
-    data, db = tmp_path / "events.jsonl", tmp_path / "k.db"
+    data, url = tmp_path / "events.jsonl", sqlite_url(tmp_path)
     write_events(data)
     with stopped_with_workers(tmp_path, data, signal.SIGTERM) as first:
         # Read only now: workers left running would hold its output open.
@@ -175,11 +205,11 @@ def test_sigterm_ends_the_ingest_and_its_workers_as_ctrl_c_does(tmp_path: Path) 
         assert first.returncode == 128 + signal.SIGTERM, first_err.decode()
         assert first_err.decode().startswith("cardtrace: terminated; finished transactions")
         assert first_err.count(b"\n") == 1
-    before = stored(db)
+    before = stored(url)
     assert_the_summary_counts_what_is_stored(first_out, before)
     assert 0 < before < TOTAL, "the signal must land half-way"
     assert before % 500 == 0, "a stopped run leaves whole transactions or nothing"
-    assert_a_rerun_stores_each_event_once(tmp_path, data, "500", before)
+    assert_a_rerun_stores_each_event_once(tmp_path, url, data, "500", before)
 
 
 @pytest.mark.slow
@@ -199,10 +229,9 @@ def assert_the_summary_counts_what_is_stored(out: bytes, stored_events: int) -> 
 
 
 def assert_a_rerun_stores_each_event_once(
-    tmp_path: Path, data: Path, batch: str, before: int
+    tmp_path: Path, url: str, data: Path, batch: str, before: int
 ) -> None:
-    db = tmp_path / "k.db"
-    second = ingest(tmp_path, data, batch)
+    second = ingest(tmp_path, data, batch, url=url)
     out, err = second.communicate(timeout=300)
     assert second.returncode == 0, err.decode()
     summary = orjson.loads(out.splitlines()[-1])
@@ -210,7 +239,7 @@ def assert_a_rerun_stores_each_event_once(
     assert summary["accepted"] + summary["duplicates"] == TOTAL
     assert summary["duplicates"] >= before
 
-    database = Database.open(f"sqlite:///{db}")
+    database = Database.open(url)
     try:
         assert database.count() == TOTAL
         with database.engine.connect() as connection:
