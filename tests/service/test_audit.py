@@ -57,9 +57,9 @@ def test_an_audit_tells_its_steps_as_it_goes(node: Node, ids: list[str]) -> None
     assert service.verify_node(node, lambda *step: told.append(step)).clean
     assert told[0] == ("events", 0, 20)
     assert told[told.index(("events", 20, 20)) + 1 :] == [
+        ("counts and id index", 0, None),
         ("erasures", 0, None),
         ("link index", 0, None),
-        ("counts and id index", 0, None),
         ("checkpoints", 0, None),
     ]
 

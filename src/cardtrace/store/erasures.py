@@ -216,20 +216,27 @@ class Located(NamedTuple):
     sealed: bool
 
 
-def located(connection: Connection, ids: Sequence[bytes]) -> dict[bytes, Located]:
-    """The stored ones of ``ids``, found through the id index (merged or queued)."""
+def located(
+    connection: Connection, ids: Sequence[bytes], *, by_index: bool = True
+) -> dict[bytes, Located]:
+    """The stored ones of ``ids``, found through the id index (merged or queued), or,
+    with ``by_index`` false, by reading every event row: the audit's way when the id
+    index is not what the events make, so that an edited index cannot make an event look
+    erased or not."""
     found: dict[bytes, Located] = {}
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         chunk = ids[start : start + _LOOKUP_CHUNK]
-        indexed = union_all(
-            *(
-                select(table.c.event_id, table.c.seq).where(table.c.event_id.in_(chunk))
-                for table in EVENT_ID_TABLES
-            )
-        ).subquery()
-        query = select(
-            indexed.c.event_id, events.c.seq, events.c.node_id, events.c.protected.is_not(None)
-        ).join(events, events.c.seq == indexed.c.seq)
+        columns = (events.c.seq, events.c.node_id, events.c.protected.is_not(None))
+        if by_index:
+            indexed = union_all(
+                *(
+                    select(table.c.event_id, table.c.seq).where(table.c.event_id.in_(chunk))
+                    for table in EVENT_ID_TABLES
+                )
+            ).subquery()
+            query = select(indexed.c.event_id, *columns).join(events, events.c.seq == indexed.c.seq)
+        else:
+            query = select(events.c.event_id, *columns).where(events.c.event_id.in_(chunk))
         for event_id, seq, node, sealed in connection.execute(query):
             found[bytes(event_id)] = Located(seq, node, bool(sealed))
     return found

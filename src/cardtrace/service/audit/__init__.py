@@ -38,7 +38,9 @@ and state, and the signed checkpoints. The audit reads them in one consistent sn
 10. an event its own node erased must hold no sealed data, and the erasures table must
     hold a row for each erasure of the log and no other, with the outcome the rule of
     appends gives for the events stored now (a waiting row is what erases its event
-    when it comes).
+    when it comes). The erased events are found through the id index, or, when check 8
+    finds it wrong, in the event rows themselves: a wrong index is reported as that,
+    not as an erasure gone wrong.
 
 Each problem names the event (``seq`` and id), tile or checkpoint it concerns. Checks 1
 to 5 live in ``_log``, 7 in ``_openings``, 6, 8, 9 and 10 in ``_indexes``; ``_report`` holds
@@ -108,14 +110,14 @@ def verify_node(node: Node, progress: AuditProgress | None = None) -> AuditRepor
             erasures.event(row.seq, row.node_id, leaf)
         tell("events", replay.rows, log_size)
         replay.finish()
+        tell("counts and id index", 0, None)
+        check_counts(replay.counted.by_key(), stored_tallies(connection), problems)
+        ids_indexed = id_index.finish(connection, problems)
         tell("erasures", 0, None)
-        erasures.finish(connection, problems)
+        erasures.finish(connection, problems, ids_indexed=ids_indexed)
         openings.finish(erasures.erasing, problems)
         tell("link index", 0, None)
         link_index.finish(connection, log_size, problems)
-        tell("counts and id index", 0, None)
-        check_counts(replay.counted.by_key(), stored_tallies(connection), problems)
-        id_index.finish(connection, problems)
         tell("checkpoints", 0, None)
         check_checkpoints(store, signed, replay.roots, log_size, problems)
         lines = records.cosignatures_of(connection, [item.id for item in signed])

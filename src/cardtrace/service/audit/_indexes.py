@@ -53,13 +53,16 @@ class IdIndex:
         self._count += 1
         self._sum += _id_hash(event_id, seq)
 
-    def finish(self, connection: Connection, problems: Problems) -> None:
+    def finish(self, connection: Connection, problems: Problems) -> bool:
+        """Check the index; whether it holds what the events make."""
         count = total = 0
         for event_id, seq in records.stream_id_rows(connection):
             count += 1
             total += _id_hash(event_id, seq)
-        if (count, total % _HASH_SUM) != (self._count, self._sum % _HASH_SUM):
-            _report_id_index(connection, problems)
+        if (count, total % _HASH_SUM) == (self._count, self._sum % _HASH_SUM):
+            return True
+        _report_id_index(connection, problems)
+        return False
 
 
 def _id_hash(event_id: bytes, seq: int) -> int:
@@ -135,8 +138,11 @@ class Erasures:
             self._erasures.append((seq, node_id, target))
             self.erasing.setdefault(target, set()).add(node_id)
 
-    def finish(self, connection: Connection, problems: Problems) -> None:
-        found = located(connection, sorted(self.erasing))
+    def finish(self, connection: Connection, problems: Problems, *, ids_indexed: bool) -> None:
+        """``ids_indexed``: whether the id index holds what the events make (check 8).
+        If not, the targets are looked up in the event rows themselves, so that a wrong
+        index is reported as such (and rebuilt), not as erasures gone wrong."""
+        found = located(connection, sorted(self.erasing), by_index=ids_indexed)
         expected = derived_erasure_rows(self._erasures, found)
         self._check_applied(expected, found, problems)
         stored = erasure_rows(connection)
