@@ -395,6 +395,23 @@ def test_an_id_index_leading_an_erased_id_elsewhere_is_an_id_problem_only(
     assert service.verify_node(node).clean
 
 
+def test_an_erasure_never_deletes_the_data_of_the_event_an_edited_id_index_leads_to(
+    node: Node, ids: list[str], tmp_path: Path
+) -> None:
+    for table in ("event_ids", "event_id_queue"):
+        sql(node, f"UPDATE {table} SET seq = 5 WHERE seq = 3")  # noqa: S608
+    path = tmp_path / "erasure.jsonl"
+    path.write_bytes(orjson.dumps(make.record_erased("3", "e-1")) + b"\n")
+    assert node.ingest([path], rejects=tmp_path / "rejects.jsonl").accepted == 1
+    sealed = "SELECT count(*) FROM events WHERE seq IN (3, 5) AND protected IS NOT NULL"
+    assert fetch(node, sealed) == 2  # sale 5 keeps its data, and so, for now, does sale 3
+    assert erasure_table(node)[0][3:] == (None, None)  # the erasure waits
+    report = service.verify_node(node)
+    assert set(report.counts) == {"id-index", "erasure-index", "erasure-not-applied"}
+    (not_applied,) = (p for p in report.problems if p.kind == "erasure-not-applied")
+    assert not_applied.seq == 3
+
+
 def test_a_rebuilt_waiting_erasure_erases_its_event_when_it_comes(
     node: Node, erasures: list[tuple[Any, ...]], tmp_path: Path
 ) -> None:

@@ -234,7 +234,10 @@ def located(
                     for table in EVENT_ID_TABLES
                 )
             ).subquery()
-            query = select(indexed.c.event_id, *columns).join(events, events.c.seq == indexed.c.seq)
+            # The event row must hold the id too: an index row leading elsewhere (an
+            # edit) finds nothing, so an erasure never deletes another event's data.
+            held = (events.c.seq == indexed.c.seq) & (events.c.event_id == indexed.c.event_id)
+            query = select(indexed.c.event_id, *columns).join(events, held)
         else:
             query = select(events.c.event_id, *columns).where(events.c.event_id.in_(chunk))
         for event_id, seq, node, sealed in connection.execute(query):
