@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
 
 import factories as make
@@ -214,5 +217,79 @@ def test_erased_sealed_data_is_gone_from_the_sqlite_files(tmp_path: Path) -> Non
         assert sealed[16:48] not in (tmp_path / "erased.db-wal").read_bytes()
         checkpoint()
         assert all(sealed[16:48] not in path.read_bytes() for path in tmp_path.glob("erased.db*"))
+    finally:
+        database.close()
+
+
+# -- any order, any batching -----------------------------------------------------------
+
+#: The sales of the property test below: (node, source id); "s-9" is never sent.
+SALES = [("shop-a", f"s-{n}") for n in range(4)] + [("shop-b", f"t-{n}") for n in range(2)]
+TARGETS = [*SALES, ("shop-a", "s-9")]
+
+
+def sale(node: str, source: str) -> dict[str, Any]:
+    return make.card_sold(source, node=node, serial=make.serial(int(source[2:])))
+
+
+@st.composite
+def erasure_runs(draw: st.DrawFn) -> tuple[list[list[dict[str, Any]]], int]:
+    """Sales, some sent twice, and erasures by either node of any of them (or of a sale
+    never sent), shuffled and split into runs; and a batch size."""
+    records = [sale(*s) for s in SALES if draw(st.booleans())]
+    records += draw(st.lists(st.sampled_from(records), max_size=2)) if records else []
+    for n in range(draw(st.integers(0, 6))):
+        node = draw(st.sampled_from(["shop-a", "shop-b"]))
+        target_node, target = draw(st.sampled_from(TARGETS))
+        records.append(make.record_erased(target, f"e-{n}", node=node, target_node=target_node))
+    records = draw(st.permutations(records))
+    cuts = sorted(draw(st.lists(st.integers(0, len(records)), max_size=2)))
+    runs = [records[a:b] for a, b in zip([0, *cuts], [*cuts, len(records)], strict=True)]
+    return runs, draw(st.integers(1, 3))
+
+
+@settings(max_examples=40, deadline=None)
+@given(erasure_runs())
+def test_erasures_do_the_same_whatever_the_order_and_batching(
+    tmp_path_factory: pytest.TempPathFactory, case: tuple[list[list[dict[str, Any]]], int]
+) -> None:
+    """On SQLite (the rule is the same SQL on both backends, tested apart above): a sale
+    ends erased exactly when its own node's erasure of it is stored, every erasure's row
+    says what it did or that it waits, and each dry run tells what its run then does."""
+    runs, batch = case
+    folder = tmp_path_factory.mktemp("erasures")
+    database = Database.open(f"sqlite:///{folder / 'e.db'}")
+    try:
+        for number, records in enumerate(runs):
+            path = folder / f"run-{number}.jsonl"
+            path.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
+            options: dict[str, Any] = {"rejects": None, "batch_size": batch}
+            dry = ingest_files([path], database, KEYS, dry_run=True, **options)
+            done = ingest_files([path], database, KEYS, **options)
+            assert done.as_dict() == {**dry.as_dict(), "dry_run": False}
+        everything = [record for records in runs for record in records]
+        erasures = [r for r in everything if r["type"] == "record.erased"]
+        stored = {(r["node_id"], r["source_id"]) for r in everything if r["type"] == "card.sold"}
+        ids = {event_uuid_for(*s).bytes: s for s in stored}
+        erasing = {(e["node_id"], ids.get(uuid.UUID(e["target_event_id"]).bytes)) for e in erasures}
+        with database.engine.connect() as connection:
+            sealed = {
+                ids[bytes(event_id)]: protected is not None
+                for event_id, protected in connection.execute(
+                    text("SELECT event_id, protected FROM events WHERE type = 'card.sold'")
+                )
+            }
+            outcomes = sorted(
+                connection.execute(text("SELECT outcome FROM erasures")).scalars(),
+                key=str,
+            )
+        assert sealed == {s: (s[0], s) not in erasing for s in stored}
+        expected = [
+            None if target is None else ("erased" if node == target[0] else "other_node")
+            for node, target in (
+                (e["node_id"], ids.get(uuid.UUID(e["target_event_id"]).bytes)) for e in erasures
+            )
+        ]
+        assert outcomes == sorted(expected, key=str)
     finally:
         database.close()
