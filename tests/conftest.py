@@ -7,7 +7,7 @@ The server (tests/pgserver.py) is started once per test session, on a free port 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import count
 from pathlib import Path
 
@@ -29,18 +29,37 @@ def postgres_server() -> Iterator[str]:
         pytest.fail(str(exc))
 
 
+def _new_postgres_database(server: str) -> str:
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
 @pytest.fixture
 def postgres_url(postgres_server: str) -> str:
     """A new, empty database on the session's server."""
-    name = f"test_{os.getpid()}_{next(_databases)}"
-    with psycopg.connect(postgres_server, autocommit=True) as connection:
-        connection.execute(f"CREATE DATABASE {name}")
-    return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    return _new_postgres_database(postgres_server)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database of each backend: the contract suite runs against both."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'cardtrace.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(params=BACKENDS)
+def fresh_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], str]:
+    """Makes a new, empty database of each backend at every call: for a property test,
+    whose examples share the test's fixtures and must not share a database."""
+    if request.param == "sqlite":
+        return lambda: f"sqlite:///{tmp_path_factory.mktemp('db') / 'cardtrace.db'}"
+    server = str(request.getfixturevalue("postgres_server"))
+    return lambda: _new_postgres_database(server)

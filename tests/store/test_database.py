@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, inspect, text
 
 from cardtrace.errors import ConfigurationError
@@ -519,3 +522,75 @@ def test_appends_in_one_transaction_are_stored_all_together_or_not_at_all(
     assert (first.first_seq, second.first_seq, second.duplicates) == (0, 1, (1,))
     fails_after_appending(database, EventBatch.of([row(3, b"b" * 16)]))
     assert (database.count(), database.log_size(), database.link_count()) == (2, 2, 1)
+
+
+# -- any sequence of appends and merges ------------------------------------------------
+
+#: An append of events by number and version (0: as first sent, 1: changed at the source),
+#: in one transaction, or a merge of the link queue or the id queue.
+OPERATIONS = st.lists(
+    st.one_of(
+        st.lists(st.tuples(st.integers(0, 11), st.integers(0, 1)), min_size=1, max_size=6),
+        st.sampled_from(["merge links", "merge ids"]),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def sent(n: int, version: int) -> EventRow:
+    """Event ``n`` as sent in ``version``, linked to one or two of four tokens."""
+    tokens = [bytes([n % 4]) * 16, *([bytes([4 + n % 3]) * 16] if n % 2 else [])]
+    return row(n, *tokens)._replace(content=b"%d/%d" % (n, version))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(operations=OPERATIONS)
+def test_any_appends_and_merges_store_each_event_once_and_find_it(
+    fresh_database_url: Callable[[], str], operations: list[Any]
+) -> None:
+    """Against a model: each append stores the events it has not seen, skips re-sends
+    as duplicates and changed records as conflicts, at the next log indexes; whatever
+    was merged or still queued, ids and tokens find exactly the stored events, and the
+    log's root is that of their leaves."""
+    database = Database.open(fresh_database_url())
+    stored: dict[int, tuple[int, int]] = {}  # n -> (seq, version)
+    try:
+        for operation in operations:
+            if operation == "merge links":
+                database.integrate_links()
+                continue
+            if operation == "merge ids":
+                database.integrate_ids()
+                continue
+            first_seq = len(stored)
+            duplicates, conflicts = [], []
+            for position, (n, version) in enumerate(operation):
+                if n not in stored:
+                    stored[n] = (len(stored), version)
+                elif stored[n][1] == version:
+                    duplicates.append(position)
+                else:
+                    conflicts.append(position)
+            result = database.append(EventBatch.of([sent(*item) for item in operation]))
+            assert (result.accepted, result.first_seq) == (len(stored) - first_seq, first_seq)
+            assert (result.duplicates, result.conflicts) == (tuple(duplicates), tuple(conflicts))
+        by_seq = sorted((seq, n) for n, (seq, _) in stored.items())
+        assert (database.count(), database.log_size()) == (len(stored), len(stored))
+        for n, (seq, _) in stored.items():
+            assert database.event(sent(n, 0).event_id).seq == seq
+        for token in {token for n in stored for token, _ in sent(n, 0).links}:
+            linked = sorted(
+                (sent(n, 0).occurred_us, seq)
+                for n, (seq, _) in stored.items()
+                if token in dict(sent(n, 0).links)
+            )
+            found = database.events_by_token(token)
+            assert [(event.occurred_us, event.seq) for event in found] == linked
+        with database.engine.connect() as connection:
+            leaves = [merkle.leaf_hash(row(n).leaf) for _, n in by_seq]
+            assert tiles.root(SqlTileStore(connection)) == merkle.root_hash(leaves)
+    finally:
+        database.close()
