@@ -294,7 +294,8 @@ def verify(db: DbOption = None, json: JsonOption = False) -> None:
 
 
 def reindex(db: DbOption = None, json: JsonOption = False) -> None:
-    """Rebuild from the event rows the indexes, counts and erasures the audit finds wrong."""
+    """Rebuild from the event rows the indexes, counts and erasures the audit finds wrong,
+    and apply the log's erasures to sealed data events hold again."""
     with _node(db) as node, render.step_progress(_err, "reindex") as progress:
         result = service.reindex_node(node, progress)
     if json:
@@ -307,8 +308,9 @@ def reindex(db: DbOption = None, json: JsonOption = False) -> None:
         return
     found = ", ".join(f"{kind} {count:,}" for kind, count in sorted(result.found.items()))
     _out.print(f"the audit found: {found}")
-    for kind, rows in result.rebuilt.items():
-        _out.print(f"rebuilt {service.REBUILT[kind]}: {rows:,} row{'' if rows == 1 else 's'}")
+    for kind, count in result.rebuilt.items():
+        mend = service.REBUILT[kind]
+        _out.print(f"{mend.what}: {count:,} {mend.unit}{'' if count == 1 else 's'}")
     _out.print("'cardtrace verify' checks them again")
 
 

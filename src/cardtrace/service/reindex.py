@@ -1,12 +1,15 @@
 """``cardtrace reindex``: rebuild, from the event rows, what the audit found wrong in the
 tables derived from them (the id index, the counts of events, the link index, the
-erasures table).
+erasures table), and apply the erasures of the log that an event row does not show.
 
 The audit runs first. A rebuild repeats what the event rows say, so it is refused when
 the audit finds the rows themselves, or the log they must agree with, wrong: an edited
-event would otherwise have its edit copied into the index. Only the tables the audit
-found wrong are rebuilt, in one transaction that holds the writer lock (an ingest
-started meanwhile waits, and its events are then indexed as it stores them).
+event would otherwise have its edit copied into the index. The one change to event
+rows is the erasure the log orders: sealed data its node's ``record.erased`` deleted,
+found stored again (restored, or never deleted because the id index led the erasure
+elsewhere), is deleted. Only what the audit found wrong is mended, in one transaction
+that holds the writer lock (an ingest started meanwhile waits, and its events are then
+indexed as it stores them).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -24,14 +27,25 @@ from cardtrace.ingest.protect import PartyTokens, erased_target, leaf_links
 from cardtrace.service.audit import AuditProgress, verify_node
 from cardtrace.service.node import Node
 
-__all__ = ["REBUILT", "Reindexed", "reindex_node"]
+__all__ = ["REBUILT", "Mend", "Reindexed", "reindex_node"]
 
-#: The audit's problem kinds a rebuild mends, and what it rebuilds for each.
-REBUILT: Mapping[str, str] = {
-    "id-index": "the id index",
-    "count-changed": "the counts of events by node and type",
-    "link-index": "the link index",
-    "erasure-index": "the erasures table",
+
+class Mend(NamedTuple):
+    """What reindex does for a kind of problem, and what it counts doing it."""
+
+    what: str
+    unit: str
+
+
+#: The audit's problem kinds reindex mends, and what it does for each.
+REBUILT: Mapping[str, Mend] = {
+    "id-index": Mend("rebuilt the id index", "row"),
+    "count-changed": Mend("rebuilt the counts of events by node and type", "row"),
+    "link-index": Mend("rebuilt the link index", "row"),
+    "erasure-index": Mend("rebuilt the erasures table", "row"),
+    "erasure-not-applied": Mend(
+        "deleted the sealed data the log's erasures deleted, which events held again", "event"
+    ),
 }
 
 
@@ -44,8 +58,9 @@ class Reindexed:
 
 
 def reindex_node(node: Node, progress: AuditProgress | None = None) -> Reindexed:
-    """Audit the node, then rebuild the derived tables it found wrong (none: nothing);
-    ``progress`` hears of the audit's steps, then of the rebuild."""
+    """Audit the node, then rebuild the derived tables it found wrong and apply the
+    erasures it found not applied (none: nothing); ``progress`` hears of the audit's
+    steps, then of the rebuild."""
     report = verify_node(node, progress)
     beyond = {kind: count for kind, count in report.counts.items() if kind not in REBUILT}
     if beyond:
@@ -69,6 +84,8 @@ def reindex_node(node: Node, progress: AuditProgress | None = None) -> Reindexed
             rebuilt["link-index"] = rebuild.links(partial(_links_of, party_tokens))
         if "erasure-index" in report.counts:  # after the id index, through which it looks
             rebuilt["erasure-index"] = rebuild.erasures(_erasure_target)
+        if "erasure-not-applied" in report.counts:  # after the erasures table
+            rebuilt["erasure-not-applied"] = rebuild.apply_erasures()
     return Reindexed(dict(report.counts), rebuilt)
 
 

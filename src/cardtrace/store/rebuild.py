@@ -1,5 +1,6 @@
 """Rebuilding what the store derives from its event rows: the id index, the counts of
-events by node and type, the link index and the erasures table.
+events by node and type, the link index and the erasures table; and applying the
+erasures the log holds to the events that still hold what they erased.
 
 Every append keeps these, and each can be made again from the event rows alone, which
 the ledger protects (the audit, :mod:`cardtrace.service.audit`, holds the derived
@@ -13,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, func, insert, select
+from sqlalchemy import Connection, Select, Table, func, insert, select, update
 
 from cardtrace.store import bulk
 from cardtrace.store.checkpoints import stream_event_leaves
-from cardtrace.store.erasures import derived_erasure_rows, located
+from cardtrace.store.erasures import ERASED, derived_erasure_rows, located
 from cardtrace.store.schema import (
     EVENT_ID_TABLES,
     erasures,
@@ -96,6 +97,16 @@ class Rebuild:
                 insert(erasures), [{"seq": seq, **row._asdict()} for seq, row in rows.items()]
             )
         return len(rows)
+
+    def apply_erasures(self) -> int:
+        """Delete the sealed data that ``erasures`` says its node's erasure deleted and that
+        an event row still holds (call it after the erasures table is right); how many
+        events."""
+        erased = select(erasures.c.target_seq).where(erasures.c.outcome == ERASED)
+        held = events.c.seq.in_(erased) & events.c.protected.is_not(None)
+        count = int(self._connection.execute(select(func.count()).where(held)).scalar_one())
+        self._connection.execute(update(events).where(held).values(protected=None))
+        return count
 
     def _fill(self, table: Table, columns: list[str], rows: Select[Any]) -> int:
         """``rows`` into the emptied ``table``; how many (a driver's rowcount of an INSERT
