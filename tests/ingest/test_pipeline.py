@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import weakref
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -1014,3 +1015,74 @@ def test_a_stop_just_after_a_commit_waits_until_the_commit_is_reported(
         signal.signal(signal.SIGTERM, previous)
     assert [summary.accepted for summary in reported] == [2] == [database.count()]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+# -- any mix of new, re-sent, changed and bad records ----------------------------------
+
+BAD = ["malformed", "unknown type", "check digit"]
+#: A record of the property test below: sale n as first sent (0) or changed (1), or a
+#: bad one (malformed JSON, an unknown type, a wrong check digit).
+SENDS = st.one_of(
+    st.tuples(st.just("sale"), st.integers(0, 7), st.integers(0, 1)),
+    st.tuples(
+        st.sampled_from(["malformed", "unknown type", "check digit"]), st.just(0), st.just(0)
+    ),
+)
+
+
+def sent_line(kind: str, n: int, version: int) -> bytes:
+    if kind == "malformed":
+        return b'{"type": "card.sold",'
+    if kind == "unknown type":
+        return orjson.dumps({**make.card_sold(f"x-{n}"), "type": "card.stolen"})
+    if kind == "check digit":
+        return orjson.dumps(make.card_recycled(f"r-{n}", seller_id_number="110105194912310020"))
+    return orjson.dumps(make.card_sold(f"s-{n}", serial=make.serial(n), face_value=50 + version))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    runs=st.lists(st.lists(st.lists(SENDS, max_size=6), min_size=1, max_size=3), max_size=3),
+    batch=st.integers(1, 4),
+)
+def test_any_mix_of_records_is_stored_once_and_each_dry_run_foretells_its_run(
+    tmp_path_factory: pytest.TempPathFactory, runs: list[list[list[Any]]], batch: int
+) -> None:
+    """Runs of files of new, re-sent, changed and bad records, against a model: a sale is
+    stored the first time, a re-send is a duplicate, a changed one a conflict (rejected),
+    a bad record rejected; each run's dry run gives the run's summary; and sending it all
+    again stores nothing."""
+    folder = tmp_path_factory.mktemp("mix")
+    database = Database.open(f"sqlite:///{folder / 'm.db'}")
+    stored: dict[int, int] = {}  # sale -> the version stored
+    try:
+        for number, files in enumerate(runs):
+            paths = []
+            expected = Counter[str]()
+            for at, records in enumerate(files):
+                paths.append(folder / f"run-{number}-{at}.jsonl")
+                paths[-1].write_bytes(b"".join(sent_line(*r) + b"\n" for r in records))
+                for kind, n, version in records:
+                    if kind != "sale":
+                        expected["rejected"] += 1
+                    elif n not in stored:
+                        stored[n] = version
+                        expected["accepted"] += 1
+                    elif stored[n] == version:
+                        expected["duplicates"] += 1
+                    else:
+                        expected["rejected"] += 1
+                        expected["conflicts"] += 1
+            options: dict[str, Any] = {"rejects": None, "batch_size": batch}
+            dry = ingest_files(paths, database, KEYS, dry_run=True, **options)
+            done = ingest_files(paths, database, KEYS, **options)
+            assert done.as_dict() == {**dry.as_dict(), "dry_run": False}
+            counts = {name: getattr(done, name) for name in expected}
+            assert counts == dict(expected)
+        assert database.count() == len(stored)
+        everything = sorted(folder.glob("run-*.jsonl"))
+        again = ingest_files(everything, database, KEYS, rejects=None, batch_size=batch)
+        assert again.accepted == 0
+        assert database.count() == len(stored)
+    finally:
+        database.close()
