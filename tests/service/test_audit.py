@@ -102,6 +102,25 @@ def test_a_card_history_through_an_unreadable_leaf_says_so(
         node.card_history("cmcc", serial=serial)
 
 
+def test_a_card_history_the_link_index_leads_to_another_cards_event_is_refused(
+    node: Node, ids: list[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "two-cards.jsonl"
+    first, second = make.serial(10**15 + 1), make.serial(10**15 + 2)  # the counter's far off
+    cards = [
+        make.card_sold(f"c-{n}", serial=s, pin=make.pin(n)) for n, s in ((2, first), (3, second))
+    ]
+    path.write_bytes(b"".join(orjson.dumps(card) + b"\n" for card in cards))
+    assert node.ingest([path], rejects=tmp_path / "rejects.jsonl").accepted == 2
+    assert [e.seq for e in node.card_history("cmcc", serial=first).events] == [20]
+    for table in ("links", "link_queue"):  # card 1's row led to card 2's sale
+        sql(node, f"UPDATE {table} SET seq = 21 WHERE seq = 20 AND field = 'card'")  # noqa: S608
+    misled = r"^the link index leads this card to the event at seq 21, whose leaf does not"
+    with pytest.raises(TamperDetected, match=misled):
+        node.card_history("cmcc", serial=first)
+    assert service.verify_node(node).counts == {"link-index": 2}
+
+
 def test_an_edited_column_that_lookups_use(node: Node, ids: list[str]) -> None:
     sql(node, "UPDATE events SET type = 'card.redeemed' WHERE seq = 4")
     report = service.verify_node(node)

@@ -380,11 +380,15 @@ class Node:
         found: dict[int, CardEvent] = {}
         pending, seen = [start], {start}
         while pending:
-            for stored in database.events_by_token(pending.pop()):
+            wanted = pending.pop()
+            for stored in database.events_by_token(wanted):
                 event = found.setdefault(
                     stored.seq, _card_event(stored.seq, stored.leaf, stored.field)
                 )
-                for token in _card_tokens(event):
+                named = _card_tokens(event)
+                if named.get(stored.field or "") != wanted:
+                    raise _misled(stored.seq)
+                for token in named.values():
                     if token not in seen:
                         seen.add(token)
                         pending.append(token)
@@ -438,13 +442,27 @@ def _card_event(seq: int, leaf_bytes: bytes, field: str | None) -> CardEvent:
         raise _unreadable(seq) from None
 
 
-def _card_tokens(event: CardEvent) -> list[bytes]:
+def _card_tokens(event: CardEvent) -> dict[str, bytes]:
     """The card and PIN tokens of an event's leaf, by which the walk finds more events."""
     try:
         tokens = event.leaf.get("tokens") or {}
-        return [bytes.fromhex(tokens[name]) for name in ("card", "pin") if name in tokens]
+        return {name: bytes.fromhex(tokens[name]) for name in _WALKED if name in tokens}
     except (AttributeError, TypeError, ValueError):
         raise _unreadable(event.seq) from None
+
+
+#: The link fields a card's walk follows.
+_WALKED = ("card", "pin")
+
+
+def _misled(seq: int) -> TamperDetected:
+    """The link index led the walk to an event whose leaf does not name the card: an
+    edited index, whose walk would show another card's event as this one's."""
+    return TamperDetected(
+        f"the link index leads this card to the event at seq {seq}, whose leaf does not "
+        "name the card: the index was edited; 'cardtrace verify' names what changed and "
+        "'cardtrace reindex' rebuilds the index"
+    )
 
 
 def _unreadable(seq: int) -> TamperDetected:
