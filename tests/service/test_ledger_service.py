@@ -122,6 +122,17 @@ def test_prove_refuses_unknown_and_malformed_ids(node: Node, tmp_path: Path) -> 
         service.prove(node, "00000000-0000-0000-0000-000000000000")
 
 
+def test_prove_refuses_an_id_the_index_leads_to_another_event(node: Node, tmp_path: Path) -> None:
+    """Its bundle would be one of another event, valid and handed out as this one's."""
+    ids = ingest(node, tmp_path, 1, 5)
+    service.make_checkpoint(node)
+    for table in ("event_ids", "event_id_queue"):
+        sql(node, f"UPDATE {table} SET seq = 4 WHERE seq = 2")  # noqa: S608
+    with pytest.raises(TamperDetected, match=r"^the id index leads this id to the event at seq 4"):
+        service.prove(node, ids[2])
+    assert orjson.loads(service.prove(node, ids[4]).event)["event_id"] == ids[4]
+
+
 def test_a_bundle_checked_with_another_nodes_key_fails(
     node: Node, database_url: str, tmp_path: Path
 ) -> None:

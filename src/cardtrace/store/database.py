@@ -448,6 +448,12 @@ class Database:
             row = connection.execute(query).first()
         if row is None:
             raise NotFound("no stored event has this id")
+        if bytes(row.event_id) != event_id:  # never hand out another event as this one
+            raise TamperDetected(
+                f"the id index leads this id to the event at seq {row.seq}, which holds "
+                "another id: the index was edited; 'cardtrace verify' names what changed "
+                "and 'cardtrace reindex' rebuilds the index"
+            )
         return StoredEvent(*row)
 
     @contextmanager
