@@ -489,6 +489,30 @@ def audited_home(node_home: Path) -> tuple[list[str], str]:
     return ids, str(orjson.loads(leaf)["serial"])
 
 
+def test_prove_and_history_refuse_what_an_edited_index_leads_them_to(
+    audited_home: tuple[list[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Event 3's id and card led to event 5: its bundle or its history would be shown as
+    event 3's. Both stop in one line naming verify and reindex; reindex mends the two."""
+    ids, serial = audited_home
+    with contextlib.closing(sqlite3.connect("cardtrace.db")) as connection, connection:
+        for table in ("event_ids", "event_id_queue"):
+            connection.execute(f"UPDATE {table} SET seq = 5 WHERE seq = 3")  # noqa: S608
+        for table in ("links", "link_queue"):  # the card's row (all 12 share one PIN)
+            connection.execute(f"UPDATE {table} SET seq = 5 WHERE seq = 3 AND field = 'card'")  # noqa: S608
+    for args in (
+        ["prove", "--event", ids[3], "--out", "p.json"],
+        ["history", "--issuer", "cmcc", "--serial", serial],
+    ):
+        code, _, err = output(capsys, *args)
+        assert code == 4, err
+        one_line_error(err, "leads this", "at seq 5", "cardtrace reindex")
+    assert not Path("p.json").exists()
+    assert run(["reindex"]) == 0
+    assert run(["prove", "--event", ids[3], "--out", "p.json"]) == 0
+    assert run(["verify"]) == 0
+
+
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
