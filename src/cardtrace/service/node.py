@@ -442,6 +442,10 @@ def _card_event(seq: int, leaf_bytes: bytes, field: str | None) -> CardEvent:
         raise _unreadable(seq) from None
 
 
+#: The link fields a card's walk follows.
+_WALKED = ("card", "pin")
+
+
 def _card_tokens(event: CardEvent) -> dict[str, bytes]:
     """The card and PIN tokens of an event's leaf, by which the walk finds more events."""
     try:
@@ -449,10 +453,6 @@ def _card_tokens(event: CardEvent) -> dict[str, bytes]:
         return {name: bytes.fromhex(tokens[name]) for name in _WALKED if name in tokens}
     except (AttributeError, TypeError, ValueError):
         raise _unreadable(event.seq) from None
-
-
-#: The link fields a card's walk follows.
-_WALKED = ("card", "pin")
 
 
 def _misled(seq: int) -> TamperDetected:

@@ -104,9 +104,7 @@ class Rebuild:
         events."""
         erased = select(erasures.c.target_seq).where(erasures.c.outcome == ERASED)
         held = events.c.seq.in_(erased) & events.c.protected.is_not(None)
-        count = int(self._connection.execute(select(func.count()).where(held)).scalar_one())
-        self._connection.execute(update(events).where(held).values(protected=None))
-        return count
+        return self._connection.execute(update(events).where(held).values(protected=None)).rowcount
 
     def _fill(self, table: Table, columns: list[str], rows: Select[Any]) -> int:
         """``rows`` into the emptied ``table``; how many (a driver's rowcount of an INSERT

@@ -45,11 +45,14 @@ class ResidentId:
     birth_date: date = field(repr=False)
     sex: Sex
     legacy: bool
-    #: Whether the address code is a county code GB/T 2260 has ever held, as
-    #: python-stdnum lists them (current and abolished). The list has gaps (340524, of
-    #: GB 11643-1999's own example, is not in it), so an unlisted code is a warning to
-    #: look at (numbers made up with a valid check digit), not a reason to refuse one.
-    listed_county: bool
+
+    @property
+    def listed_county(self) -> bool:
+        """Whether the address code is a county code GB/T 2260 has ever held, as
+        python-stdnum lists them (current and abolished). The list has gaps (340524, of
+        GB 11643-1999's own example, is not in it), so an unlisted code is a warning to
+        look at (numbers made up with a valid check digit), not a reason to refuse one."""
+        return _listed_county(self.region_code)
 
 
 def parse_resident_id(value: str) -> ResidentId:
@@ -96,8 +99,7 @@ def _parse_current(number: str) -> ResidentId:
     birth = _birth_date(number[6:14])
     if resident_id_check_digit(body) != check:
         raise InvalidIdentifier("ID number check digit does not match")
-    listed = _listed_county(region)
-    return ResidentId(number, region, birth, _sex(number[16]), legacy=False, listed_county=listed)
+    return ResidentId(number, region, birth, _sex(number[16]), legacy=False)
 
 
 def _parse_legacy(number: str) -> ResidentId:
@@ -106,8 +108,7 @@ def _parse_legacy(number: str) -> ResidentId:
         raise InvalidIdentifier("legacy 15-character ID number must be all digits")
     region = _region_code(number[:6])
     birth = _birth_date("19" + number[6:12])
-    listed = _listed_county(region)
-    return ResidentId(number, region, birth, _sex(number[14]), legacy=True, listed_county=listed)
+    return ResidentId(number, region, birth, _sex(number[14]), legacy=True)
 
 
 def _region_code(code: str) -> str:
