@@ -44,7 +44,7 @@ REBUILT: Mapping[str, Mend] = {
     "link-index": Mend("rebuilt the link index", "row"),
     "erasure-index": Mend("rebuilt the erasures table", "row"),
     "erasure-not-applied": Mend(
-        "deleted the sealed data the log's erasures deleted, which events held again", "event"
+        "deleted the sealed data of events the log's erasures had erased", "event"
     ),
 }
 
